@@ -1,0 +1,116 @@
+//! Forecasting behind one two-phase interface: [`Forecaster::fit`] on a regular
+//! history (with optional appointment covariates), then [`Forecaster::predict`]
+//! a horizon with point values and quantiles.
+//!
+//! Input is validated here, at the boundary, so that no model can panic the
+//! controller: gaps, `NaN` runs, too-short or non-finite history are errors or
+//! handled explicitly.
+
+mod seasonal;
+
+pub use seasonal::SeasonalProfile;
+
+use crate::series::{Grid, Series};
+
+/// Errors of the forecasting layer.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum Error {
+    #[error("history too short: {got} points, the {model} model needs at least {need}")]
+    TooShort {
+        model: &'static str,
+        got: usize,
+        need: usize,
+    },
+    #[error("history has no finite values")]
+    NoData,
+    #[error("covariates do not match: {0}")]
+    Covariates(String),
+    #[error("predict called before fit")]
+    NotFitted,
+    #[error("invalid input: {0}")]
+    Invalid(String),
+}
+
+impl Error {
+    /// A short, bounded label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::TooShort { .. } => "too_short",
+            Error::NoData => "no_data",
+            Error::Covariates(_) => "covariates",
+            Error::NotFitted => "not_fitted",
+            Error::Invalid(_) => "invalid",
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Per-step counts of appointments by type, on a grid.
+///
+/// `values[k][i]` is the count of type `types[k]` at grid point `i`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Covariates {
+    pub grid: Grid,
+    pub types: Vec<String>,
+    pub values: Vec<Vec<f64>>,
+}
+
+/// A forecast over a horizon: point values and quantiles, per step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forecast {
+    /// The future grid the values are on (starts one step after the history).
+    pub grid: Grid,
+    /// Point forecast (mean or median, per model), demand units per step.
+    pub point: Vec<f64>,
+    /// Quantile levels in (0,1), ascending, each with one value per step.
+    pub quantiles: Vec<(f64, Vec<f64>)>,
+    /// Which model produced it and why (cold start, model choice).
+    pub model: String,
+    pub note: String,
+}
+
+impl Forecast {
+    /// Values of quantile `q` (the nearest level at or above it, else the highest);
+    /// the point forecast when no quantiles are present.
+    pub fn quantile(&self, q: f64) -> &[f64] {
+        self.quantiles
+            .iter()
+            .find(|(level, _)| *level >= q - 1e-9)
+            .or(self.quantiles.last())
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or(&self.point)
+    }
+}
+
+/// A forecasting model: fit on history, then predict.
+pub trait Forecaster {
+    /// Short model name for reports and metric labels.
+    fn name(&self) -> &'static str;
+
+    /// Fit on `history` (NaN = missing). `covariates`, when given, are on the
+    /// same grid as `history`.
+    fn fit(&mut self, history: &Series, covariates: Option<&Covariates>) -> Result<()>;
+
+    /// Predict `horizon` steps after the end of the fitted history, with the
+    /// given quantile levels. `future`, when given, holds the covariates for
+    /// those steps (appointments already booked).
+    fn predict(
+        &self,
+        horizon: usize,
+        levels: &[f64],
+        future: Option<&Covariates>,
+    ) -> Result<Forecast>;
+}
+
+/// Checks shared by every model: returns the number of finite values.
+pub fn validate_history(history: &Series) -> Result<usize> {
+    if history.values.iter().any(|v| v.is_infinite()) {
+        return Err(Error::Invalid("history contains an infinite value".into()));
+    }
+    let finite = history.values.iter().filter(|v| v.is_finite()).count();
+    if finite == 0 {
+        return Err(Error::NoData);
+    }
+    Ok(finite)
+}

@@ -1,0 +1,10 @@
+//! planscale: a predictive autoscaler for treatment-planning workloads.
+//!
+//! The pure core (policy, series, schedule, forecast, plan, sim) is
+//! synchronous and free of I/O frameworks; the controller and metric sources
+//! are the thin I/O edge. See `docs/ARCHITECTURE.md`.
+
+pub mod forecast;
+pub mod policy;
+pub mod schedule;
+pub mod series;

@@ -1,0 +1,800 @@
+//! The policy model: one file per application, YAML (or TOML), loaded with
+//! serde and then validated. Every error names the file, the field path and
+//! what was expected, and all errors of a file are reported together.
+
+mod duration;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use duration::Duration;
+
+use crate::schedule::ScheduleSpec;
+
+/// One application's scaling policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Unique name of the policy (a DNS label: lower-case letters, digits, '-').
+    pub name: String,
+    /// The workload that is scaled.
+    pub target: Target,
+    /// Bounds on the replica count.
+    pub replicas: Replicas,
+    /// What one ready replica can do, and how long a new one takes to get ready.
+    pub capacity: Capacity,
+    /// Where the demand comes from (recording columns and Prometheus queries).
+    pub demand: Demand,
+    /// The service level the scaling must keep.
+    pub slo: Slo,
+    #[serde(default)]
+    pub forecast: ForecastSpec,
+    #[serde(default)]
+    pub scaling: Scaling,
+    /// The clinic's appointment book, if the application's load follows it.
+    #[serde(default)]
+    pub schedule: Option<ScheduleSpec>,
+}
+
+/// The scaled workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub kind: TargetKind,
+    pub namespace: String,
+    pub name: String,
+    /// Name of the HorizontalPodAutoscaler whose minReplicas `hpa-floor` mode sets.
+    #[serde(default)]
+    pub hpa: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TargetKind {
+    Deployment,
+    StatefulSet,
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TargetKind::Deployment => "Deployment",
+            TargetKind::StatefulSet => "StatefulSet",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replicas {
+    pub min: u32,
+    pub max: u32,
+}
+
+/// Throughput of one ready replica: `per_replica` demand units every `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capacity {
+    /// Demand units one ready replica completes every `per`.
+    pub per_replica: f64,
+    /// The time unit of `per_replica` (default one minute).
+    #[serde(default = "default_per")]
+    pub per: Duration,
+    /// Time from asking for a replica until it serves (image pull, model load).
+    pub startup: Duration,
+}
+
+impl Capacity {
+    /// Demand units per second of one ready replica.
+    pub fn per_second(&self) -> f64 {
+        self.per_replica / self.per.secs().max(1) as f64
+    }
+}
+
+/// Where the demand is measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Demand {
+    /// Name of the demand unit, for reports (e.g. `jobs`, `core-seconds`).
+    #[serde(default = "default_unit")]
+    pub unit: String,
+    /// Work arriving per step (required).
+    pub arrivals: SeriesRef,
+    /// Work waiting in the queue (optional; used for the backlog term).
+    #[serde(default)]
+    pub queue_depth: Option<SeriesRef>,
+    /// CPU utilisation of the workload as a fraction (optional; for the reactive floor).
+    #[serde(default)]
+    pub cpu: Option<SeriesRef>,
+}
+
+/// A series by its recording column name and, for live use, its PromQL query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesRef {
+    /// Column name in a recording.
+    pub series: String,
+    /// PromQL expression that yields this series (one series) at the forecast step.
+    #[serde(default)]
+    pub query: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// Longest acceptable wait in the queue before work starts.
+    pub max_wait: Duration,
+    /// Fraction of work that should start within `max_wait` (default 0.99).
+    #[serde(default = "default_attainment")]
+    pub attainment: f64,
+}
+
+/// How demand is forecast.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastSpec {
+    /// Step of the demand series (and of the recording).
+    #[serde(default = "default_step")]
+    pub step: Duration,
+    /// How much history the model is fitted on.
+    #[serde(default = "default_history")]
+    pub history: Duration,
+    /// How far ahead it forecasts.
+    #[serde(default = "default_horizon")]
+    pub horizon: Duration,
+    /// Which forecast quantile the planner provisions for, in (0, 1).
+    #[serde(default = "default_quantile")]
+    pub quantile: f64,
+    /// Seasonal periods (whole multiples of `step`).
+    #[serde(default = "default_periods")]
+    pub seasonal_periods: Vec<Duration>,
+    /// How often the model is refitted.
+    #[serde(default = "default_refit")]
+    pub refit_every: Duration,
+}
+
+impl Default for ForecastSpec {
+    fn default() -> Self {
+        ForecastSpec {
+            step: default_step(),
+            history: default_history(),
+            horizon: default_horizon(),
+            quantile: default_quantile(),
+            seasonal_periods: default_periods(),
+            refit_every: default_refit(),
+        }
+    }
+}
+
+/// What planscale does with its decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Set the replica count through the scale subresource.
+    Scale,
+    /// Set minReplicas of an existing HPA; reactive scaling stays with the HPA.
+    HpaFloor,
+    /// Decide, explain and export metrics; write nothing.
+    #[default]
+    ForecastOnly,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Scale => "scale",
+            Mode::HpaFloor => "hpa-floor",
+            Mode::ForecastOnly => "forecast-only",
+        })
+    }
+}
+
+/// Scaling behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scaling {
+    #[serde(default)]
+    pub mode: Mode,
+    /// Time between decisions.
+    #[serde(default = "default_interval")]
+    pub interval: Duration,
+    #[serde(default = "default_scale_up")]
+    pub scale_up: StepLimit,
+    #[serde(default = "default_scale_down")]
+    pub scale_down: StepLimit,
+    /// How long a lower recommendation must persist before scaling down.
+    #[serde(default = "default_stabilization")]
+    pub stabilization: Duration,
+    /// Target utilisation of ready replicas for the reactive floor, in (0, 1].
+    #[serde(default = "default_reactive_target")]
+    pub reactive_target: f64,
+    /// Relative change of the reactive ratio ignored, as the HPA's tolerance.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+}
+
+impl Default for Scaling {
+    fn default() -> Self {
+        Scaling {
+            mode: Mode::default(),
+            interval: default_interval(),
+            scale_up: default_scale_up(),
+            scale_down: default_scale_down(),
+            stabilization: default_stabilization(),
+            reactive_target: default_reactive_target(),
+            tolerance: default_tolerance(),
+        }
+    }
+}
+
+/// At most `max(pods, percent % of current)` replicas change per `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepLimit {
+    pub pods: u32,
+    pub percent: f64,
+    pub period: Duration,
+}
+
+impl StepLimit {
+    /// The largest change allowed from `base` replicas within one period.
+    pub fn max_change(&self, base: u32) -> u32 {
+        let by_percent = (f64::from(base) * self.percent / 100.0).ceil();
+        self.pods.max(by_percent.min(f64::from(u32::MAX)) as u32)
+    }
+}
+
+fn default_per() -> Duration {
+    Duration::from_mins(1)
+}
+fn default_unit() -> String {
+    "jobs".into()
+}
+fn default_attainment() -> f64 {
+    0.99
+}
+fn default_step() -> Duration {
+    Duration::from_mins(5)
+}
+fn default_history() -> Duration {
+    Duration::from_days(28)
+}
+fn default_horizon() -> Duration {
+    Duration::from_hours(48)
+}
+fn default_quantile() -> f64 {
+    0.9
+}
+fn default_periods() -> Vec<Duration> {
+    vec![Duration::from_days(1), Duration::from_days(7)]
+}
+fn default_refit() -> Duration {
+    Duration::from_hours(1)
+}
+fn default_interval() -> Duration {
+    Duration::from_mins(1)
+}
+fn default_scale_up() -> StepLimit {
+    StepLimit {
+        pods: 4,
+        percent: 100.0,
+        period: Duration::from_mins(1),
+    }
+}
+fn default_scale_down() -> StepLimit {
+    StepLimit {
+        pods: 1,
+        percent: 20.0,
+        period: Duration::from_mins(1),
+    }
+}
+fn default_stabilization() -> Duration {
+    Duration::from_mins(10)
+}
+fn default_reactive_target() -> f64 {
+    0.8
+}
+fn default_tolerance() -> f64 {
+    0.1
+}
+
+/// One problem found in a policy file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    pub file: PathBuf,
+    /// Dotted field path (`replicas.min`), or empty for the whole file.
+    pub field: String,
+    /// Line in the file, where the parser knows it.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, ": {}", self.field)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+/// All problems found while loading policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyErrors(pub Vec<PolicyError>);
+
+impl fmt::Display for PolicyErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PolicyErrors {}
+
+/// A policy with the file it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedPolicy {
+    pub path: PathBuf,
+    pub policy: Policy,
+}
+
+impl LoadedPolicy {
+    /// Resolve a path written in the policy relative to the policy file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or_else(|| Path::new(".")).join(p)
+        }
+    }
+}
+
+/// Whether a file name looks like a policy file (by extension).
+pub fn is_policy_file(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "toml")
+    )
+}
+
+impl Policy {
+    /// Parse and validate a policy from text; `file` is used in error messages
+    /// and its extension chooses the format (`.toml` is TOML, anything else YAML).
+    pub fn from_str_named(text: &str, file: &Path) -> Result<Policy, PolicyErrors> {
+        let is_toml = file.extension().and_then(|e| e.to_str()) == Some("toml");
+        let policy = if is_toml {
+            let de = toml::Deserializer::parse(text)
+                .map_err(|e| PolicyErrors(vec![toml_error(file, text, e.span(), e.message())]))?;
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let mut err = toml_error(file, text, inner.span(), inner.message());
+                err.field = clean_path(&path);
+                PolicyErrors(vec![err])
+            })?
+        } else {
+            let de = serde_yaml::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                PolicyErrors(vec![PolicyError {
+                    file: file.to_path_buf(),
+                    field: clean_path(&path),
+                    line: inner.location().map(|l| l.line()),
+                    message: strip_location(&inner.to_string()),
+                }])
+            })?
+        };
+        let policy: Policy = policy;
+        let problems = policy.validate();
+        if problems.is_empty() {
+            Ok(policy)
+        } else {
+            Err(PolicyErrors(
+                problems
+                    .into_iter()
+                    .map(|(field, message)| PolicyError {
+                        file: file.to_path_buf(),
+                        field,
+                        line: None,
+                        message,
+                    })
+                    .collect(),
+            ))
+        }
+    }
+
+    /// Load and validate one policy file.
+    pub fn load(path: &Path) -> Result<LoadedPolicy, PolicyErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            PolicyErrors(vec![PolicyError {
+                file: path.to_path_buf(),
+                field: String::new(),
+                line: None,
+                message: format!("cannot read the policy file: {e}"),
+            }])
+        })?;
+        Ok(LoadedPolicy {
+            path: path.to_path_buf(),
+            policy: Policy::from_str_named(&text, path)?,
+        })
+    }
+
+    /// Semantic checks; each problem is `(field path, message)`.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut p: Vec<(String, String)> = Vec::new();
+        let mut err = |field: &str, msg: String| p.push((field.to_string(), msg));
+
+        if let Some(msg) = dns_label_problem(&self.name) {
+            err("name", msg);
+        }
+        if let Some(msg) = dns_label_problem(&self.target.namespace) {
+            err("target.namespace", msg);
+        }
+        if let Some(msg) = dns_subdomain_problem(&self.target.name) {
+            err("target.name", msg);
+        }
+        if self.replicas.max == 0 {
+            err("replicas.max", "expected at least 1, found 0".into());
+        }
+        if self.replicas.min > self.replicas.max {
+            err(
+                "replicas.min",
+                format!(
+                    "expected min <= max, found min {} > max {}",
+                    self.replicas.min, self.replicas.max
+                ),
+            );
+        }
+        let c = &self.capacity;
+        if !(c.per_replica.is_finite() && c.per_replica > 0.0) {
+            err(
+                "capacity.per_replica",
+                format!("expected a positive number, found {}", c.per_replica),
+            );
+        }
+        if c.per.is_zero() {
+            err(
+                "capacity.per",
+                "expected a positive duration, found 0s".into(),
+            );
+        }
+        if self.demand.arrivals.series.trim().is_empty() {
+            err(
+                "demand.arrivals.series",
+                "expected a column name, found an empty string".into(),
+            );
+        }
+        if self.slo.max_wait.is_zero() {
+            err(
+                "slo.max_wait",
+                "expected a positive duration, found 0s".into(),
+            );
+        }
+        if !(self.slo.attainment > 0.0 && self.slo.attainment <= 1.0) {
+            err(
+                "slo.attainment",
+                format!(
+                    "expected a fraction in (0, 1], found {}",
+                    self.slo.attainment
+                ),
+            );
+        }
+        let f = &self.forecast;
+        if f.step.is_zero() {
+            err(
+                "forecast.step",
+                "expected a positive duration, found 0s".into(),
+            );
+        }
+        if !(f.quantile > 0.0 && f.quantile < 1.0) {
+            err(
+                "forecast.quantile",
+                format!(
+                    "expected a number strictly between 0 and 1, found {}",
+                    f.quantile
+                ),
+            );
+        }
+        for (i, period) in f.seasonal_periods.iter().enumerate() {
+            if f.step.secs() > 0 && (period.is_zero() || period.secs() % f.step.secs() != 0) {
+                err(
+                    &format!("forecast.seasonal_periods[{i}]"),
+                    format!(
+                        "expected a positive whole multiple of forecast.step ({}), found {period}",
+                        f.step
+                    ),
+                );
+            }
+        }
+        if f.history < f.step {
+            err(
+                "forecast.history",
+                format!(
+                    "expected at least one step ({}), found {}",
+                    f.step, f.history
+                ),
+            );
+        }
+        if f.refit_every.is_zero() {
+            err(
+                "forecast.refit_every",
+                "expected a positive duration, found 0s".into(),
+            );
+        }
+        let s = &self.scaling;
+        if s.interval.is_zero() {
+            err(
+                "scaling.interval",
+                "expected a positive duration, found 0s".into(),
+            );
+        }
+        let lead = c.startup.secs() + s.interval.secs() * 2;
+        if f.horizon.secs() < lead {
+            err(
+                "forecast.horizon",
+                format!(
+                    "expected at least capacity.startup + 2 x scaling.interval ({}) so the planner can look past the lead time, found {}",
+                    Duration::from_secs(lead),
+                    f.horizon
+                ),
+            );
+        }
+        for (name, lim) in [
+            ("scaling.scale_up", &s.scale_up),
+            ("scaling.scale_down", &s.scale_down),
+        ] {
+            if lim.pods == 0 && lim.percent <= 0.0 {
+                err(
+                    &format!("{name}.pods"),
+                    "expected pods > 0 or percent > 0: with both 0 the replica count could never change".into(),
+                );
+            }
+            if !(lim.percent.is_finite() && lim.percent >= 0.0) {
+                err(
+                    &format!("{name}.percent"),
+                    format!("expected a non-negative percentage, found {}", lim.percent),
+                );
+            }
+            if lim.period.is_zero() {
+                err(
+                    &format!("{name}.period"),
+                    "expected a positive duration, found 0s".into(),
+                );
+            }
+        }
+        if !(s.reactive_target > 0.0 && s.reactive_target <= 1.0) {
+            err(
+                "scaling.reactive_target",
+                format!(
+                    "expected a utilisation in (0, 1], found {}",
+                    s.reactive_target
+                ),
+            );
+        }
+        if !(s.tolerance >= 0.0 && s.tolerance < 1.0) {
+            err(
+                "scaling.tolerance",
+                format!("expected a fraction in [0, 1), found {}", s.tolerance),
+            );
+        }
+        if s.mode == Mode::HpaFloor && self.target.hpa.is_none() {
+            err(
+                "target.hpa",
+                "mode hpa-floor needs the name of the HorizontalPodAutoscaler to set".into(),
+            );
+        }
+        if let Some(schedule) = &self.schedule {
+            for (field, msg) in schedule.validate() {
+                err(&format!("schedule.{field}"), msg);
+            }
+        }
+        p
+    }
+
+    /// Forecast step in seconds.
+    pub fn step_secs(&self) -> i64 {
+        self.forecast.step.secs_i64().max(1)
+    }
+
+    /// Seasonal periods in steps (those that divide evenly).
+    pub fn periods_in_steps(&self) -> Vec<usize> {
+        let step = self.forecast.step.secs().max(1);
+        self.forecast
+            .seasonal_periods
+            .iter()
+            .filter(|p| p.secs() > 0 && p.secs() % step == 0)
+            .map(|p| (p.secs() / step) as usize)
+            .collect()
+    }
+}
+
+/// Load every policy in the given files and directories (non-recursive for
+/// directories; files ending in .yaml, .yml or .toml). Returns the valid
+/// policies and every error, so that one bad file does not hide the others.
+pub fn load_paths(paths: &[PathBuf]) -> (Vec<LoadedPolicy>, Vec<PolicyError>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            match std::fs::read_dir(p) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|f| f.is_file() && is_policy_file(f))
+                        .collect();
+                    found.sort();
+                    if found.is_empty() {
+                        errors.push(PolicyError {
+                            file: p.clone(),
+                            field: String::new(),
+                            line: None,
+                            message: "no policy files (*.yaml, *.yml, *.toml) in this directory"
+                                .into(),
+                        });
+                    }
+                    files.extend(found);
+                }
+                Err(e) => errors.push(PolicyError {
+                    file: p.clone(),
+                    field: String::new(),
+                    line: None,
+                    message: format!("cannot read the directory: {e}"),
+                }),
+            }
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let mut policies: Vec<LoadedPolicy> = Vec::new();
+    for f in files {
+        match Policy::load(&f) {
+            Ok(lp) => {
+                if let Some(other) = policies.iter().find(|o| o.policy.name == lp.policy.name) {
+                    errors.push(PolicyError {
+                        file: f.clone(),
+                        field: "name".into(),
+                        line: None,
+                        message: format!(
+                            "expected a unique policy name, found {:?} also in {}",
+                            lp.policy.name,
+                            other.path.display()
+                        ),
+                    });
+                } else {
+                    policies.push(lp);
+                }
+            }
+            Err(PolicyErrors(es)) => errors.extend(es),
+        }
+    }
+    (policies, errors)
+}
+
+fn dns_label_problem(s: &str) -> Option<String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    (!ok).then(|| {
+        format!("expected a DNS label (1-63 lower-case letters, digits or '-', not starting or ending with '-'), found {s:?}")
+    })
+}
+
+fn dns_subdomain_problem(s: &str) -> Option<String> {
+    let ok = !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|part| dns_label_problem(part).is_none());
+    (!ok).then(|| {
+        format!("expected a Kubernetes object name (lower-case DNS subdomain), found {s:?}")
+    })
+}
+
+/// serde_path_to_error prints `.` for the root; we print nothing.
+fn clean_path(p: &str) -> String {
+    if p == "." {
+        String::new()
+    } else {
+        p.to_string()
+    }
+}
+
+/// serde_yaml appends " at line L column C"; we print the line separately.
+fn strip_location(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+fn toml_error(
+    file: &Path,
+    text: &str,
+    span: Option<std::ops::Range<usize>>,
+    message: &str,
+) -> PolicyError {
+    let line = span.map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    PolicyError {
+        file: file.to_path_buf(),
+        field: String::new(),
+        line,
+        message: message.trim().to_string(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    impl Policy {
+        /// A valid policy for tests: one replica serves 1 job/min, 2 min start-up.
+        pub fn test() -> Policy {
+            Policy {
+                name: "test".into(),
+                target: Target {
+                    kind: TargetKind::Deployment,
+                    namespace: "planning".into(),
+                    name: "worker".into(),
+                    hpa: None,
+                },
+                replicas: Replicas { min: 1, max: 20 },
+                capacity: Capacity {
+                    per_replica: 1.0,
+                    per: Duration::from_mins(1),
+                    startup: Duration::from_mins(2),
+                },
+                demand: Demand {
+                    unit: "jobs".into(),
+                    arrivals: SeriesRef {
+                        series: "arrivals".into(),
+                        query: None,
+                    },
+                    queue_depth: None,
+                    cpu: None,
+                },
+                slo: Slo {
+                    max_wait: Duration::from_mins(5),
+                    attainment: 0.99,
+                },
+                forecast: ForecastSpec::default(),
+                scaling: Scaling::default(),
+                schedule: None,
+            }
+        }
+
+        pub fn min(mut self, n: u32) -> Self {
+            self.replicas.min = n;
+            self
+        }
+
+        pub fn max(mut self, n: u32) -> Self {
+            self.replicas.max = n;
+            self
+        }
+
+        pub fn startup(mut self, d: Duration) -> Self {
+            self.capacity.startup = d;
+            self
+        }
+
+        pub fn per_replica(mut self, per_minute: f64) -> Self {
+            self.capacity.per_replica = per_minute;
+            self.capacity.per = Duration::from_mins(1);
+            self
+        }
+    }
+}
