@@ -4,6 +4,7 @@
 //! synchronous and free of I/O frameworks; the controller and metric sources
 //! are the thin I/O edge. See `docs/ARCHITECTURE.md`.
 
+pub mod cli;
 pub mod forecast;
 pub mod policy;
 pub mod schedule;
