@@ -2,7 +2,7 @@
 //! nothing about the patient), read from a source chosen in the policy, and
 //! turned into per-step covariates for the forecaster.
 
-mod csv_source;
+pub mod csv_source;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -117,6 +117,14 @@ impl ScheduleSpec {
     /// The clinic's time zone (UTC if the name is invalid; validation reports that).
     pub fn tz(&self) -> Tz {
         Tz::from_str(&self.timezone).unwrap_or(Tz::UTC)
+    }
+}
+
+/// Load the appointments of a policy's schedule source; relative paths are
+/// resolved against the policy file's folder.
+pub fn load(spec: &ScheduleSpec, policy: &crate::policy::LoadedPolicy) -> Result<Vec<Appointment>> {
+    match &spec.source {
+        SourceSpec::Csv { path } => read_csv(&policy.resolve(path)),
     }
 }
 
