@@ -39,6 +39,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Check policy files (files or directories); exit 0 when all are valid.
     Validate(ValidateArgs),
+    /// Read and summarise clinic schedules (CSV, iCalendar, FHIR).
+    Schedule(crate::schedule::cli::ScheduleArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -65,6 +67,11 @@ pub fn init_tracing(cli: &Cli) {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate(&args, &mut std::io::stdout(), &mut std::io::stderr()),
+        Command::Schedule(args) => Ok(crate::schedule::cli::run(
+            &args,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )?),
     }
 }
 

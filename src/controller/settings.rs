@@ -202,6 +202,6 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("prometheus_url"), "{e}");
         let e = Settings::load(None, env(&[("PLANSCALE_RELOAD_INTERVAL", "10")]), &[]).unwrap_err();
-        assert!(e.to_string().contains("unit"), "{e}");
+        assert!(e.to_string().contains("reload_interval"), "{e}");
     }
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Error, Result};
 use crate::policy::LoadedPolicy;
-use crate::schedule::Appointment;
+use crate::schedule::{self, Appointment, Loaded};
 use crate::series::Series;
 
 /// What the metric source observed for one policy.
@@ -41,41 +41,28 @@ pub trait ScheduleSource: Send + Sync + 'static {
         policy: &LoadedPolicy,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<Appointment>>> + Send;
+    ) -> impl Future<Output = schedule::Result<Loaded>> + Send;
 }
 
-/// Reads the CSV export named in the policy's `schedule.source` (path relative
-/// to the policy file) on every call, so a refreshed export is picked up.
+/// Loads the schedule named in the policy (file or URL, any supported format)
+/// on every call with [`schedule::load`], so a refreshed export is picked up.
 #[derive(Debug, Clone, Default)]
-pub struct FileSchedule;
+pub struct PolicySchedule;
 
-impl ScheduleSource for FileSchedule {
+impl ScheduleSource for PolicySchedule {
     async fn appointments(
         &self,
         policy: &LoadedPolicy,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Appointment>> {
-        let Some(spec) = &policy.policy.schedule else {
-            return Ok(Vec::new());
+    ) -> schedule::Result<Loaded> {
+        let Some(spec) = policy.policy.schedule.clone() else {
+            return Ok(Loaded::default());
         };
-        let path = match &spec.source {
-            crate::schedule::SourceSpec::Csv { path } => policy.resolve(path),
-        };
-        let all = tokio::task::spawn_blocking(move || crate::schedule::read_csv(&path))
+        let base = policy.resolve(std::path::Path::new("."));
+        tokio::task::spawn_blocking(move || schedule::load(&spec, &base, Some((from, to))))
             .await
-            .map_err(|e| Error::Schedule {
-                policy: policy.policy.name.clone(),
-                message: format!("reader task failed: {e}"),
-            })?
-            .map_err(|e| Error::Schedule {
-                policy: policy.policy.name.clone(),
-                message: e.to_string(),
-            })?;
-        Ok(all
-            .into_iter()
-            .filter(|a| a.start >= from && a.start < to)
-            .collect())
+            .map_err(|e| schedule::Error::Spec(format!("reader task failed: {e}")))?
     }
 }
 
@@ -157,24 +144,28 @@ impl MemorySchedule {
 impl ScheduleSource for MemorySchedule {
     async fn appointments(
         &self,
-        policy: &LoadedPolicy,
+        _policy: &LoadedPolicy,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Appointment>> {
-        let g = self.inner.lock().map_err(|_| Error::Schedule {
-            policy: policy.policy.name.clone(),
-            message: "memory source lock poisoned".into(),
-        })?;
+    ) -> schedule::Result<Loaded> {
+        let g = self
+            .inner
+            .lock()
+            .map_err(|_| schedule::Error::Spec("memory source lock poisoned".into()))?;
         if g.1 {
-            return Err(Error::Schedule {
-                policy: policy.policy.name.clone(),
+            return Err(schedule::Error::Fetch {
+                url: "memory".into(),
                 message: "schedule source is down".into(),
             });
         }
-        Ok(g.0
-            .iter()
-            .filter(|a| a.start >= from && a.start < to)
-            .cloned()
-            .collect())
+        Ok(Loaded {
+            appointments: g
+                .0
+                .iter()
+                .filter(|a| a.start >= from && a.start < to)
+                .cloned()
+                .collect(),
+            ..Loaded::default()
+        })
     }
 }
