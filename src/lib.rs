@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod forecast;
+pub mod metrics;
 pub mod policy;
 pub mod schedule;
 pub mod series;
