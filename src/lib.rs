@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod forecast;
 pub mod metrics;
+pub mod plan;
 pub mod policy;
 pub mod schedule;
 pub mod series;

@@ -1,5 +1,5 @@
-//! Metric sources (temporary module list on the metrics branch; the lead's
-//! mod.rs replaces this on merge).
+//! Metric sources: recordings on disk (CSV, Prometheus `query_range` JSON),
+//! and — for the live controller — Prometheus and scrape sources.
 
 pub mod cache;
 pub mod error;
@@ -7,4 +7,7 @@ pub mod error;
 mod fake_http;
 pub mod http;
 pub mod prometheus;
+pub mod recording;
 pub mod scrape;
+
+pub use recording::Recording;
