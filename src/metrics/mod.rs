@@ -7,6 +7,7 @@ pub mod error;
 mod fake_http;
 pub mod http;
 pub mod prometheus;
+pub mod record;
 pub mod recording;
 pub mod scrape;
 
