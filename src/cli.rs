@@ -41,6 +41,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Record a policy's series from Prometheus into a recording (CSV) for simulate and forecast.
     Record(Box<crate::metrics::record::RecordArgs>),
+    /// Read and summarise clinic schedules (CSV, iCalendar, FHIR).
+    Schedule(crate::schedule::cli::ScheduleArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,6 +73,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             crate::metrics::record::record(&args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Schedule(args) => Ok(crate::schedule::cli::run(
+            &args,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )?),
     }
 }
 
