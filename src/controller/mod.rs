@@ -13,8 +13,10 @@
 //! What happens when a person scales the target by hand: see [`runner`] and
 //! the "Controller" section of docs/ARCHITECTURE.md.
 
+pub mod cli;
 pub mod cluster;
 pub mod election;
+pub mod prom;
 pub mod reload;
 pub mod run;
 pub mod runner;

@@ -183,7 +183,11 @@ impl PolicyRunner {
             utilisation: obs.as_ref().and_then(|o| o.utilisation),
             queue_depth: obs.as_ref().and_then(|o| o.queue_depth),
             arrival_rate: obs.as_ref().and_then(|o| {
-                o.history.values.last().filter(|v| v.is_finite()).map(|v| v / step)
+                o.history
+                    .values
+                    .last()
+                    .filter(|v| v.is_finite())
+                    .map(|v| v / step)
             }),
             forecast: view,
         };
@@ -194,7 +198,8 @@ impl PolicyRunner {
             v.grid.index_of(at).and_then(|i| v.values.get(i).copied())
         });
         if let Some(f) = forecast_at_lead {
-            self.pending.push_back((self.step_time(now + self.lead()), f));
+            self.pending
+                .push_back((self.step_time(now + self.lead()), f));
             while self.pending.len() > 10_000 {
                 self.pending.pop_front();
             }
@@ -205,7 +210,9 @@ impl PolicyRunner {
             reason.push_str(&format!("; current arrivals {:.3}/min", r * 60.0));
         }
         if obs.is_none() {
-            reason.push_str("; metrics unavailable: holding (no scale-down, no scale-up from stale data)");
+            reason.push_str(
+                "; metrics unavailable: holding (no scale-down, no scale-up from stale data)",
+            );
         }
         if schedule_stale {
             reason.push_str("; schedule source unavailable: last good snapshot used");
@@ -322,7 +329,9 @@ impl PolicyRunner {
         let steps = ((to - end).num_seconds().div_euclid(p.step_secs()) + 2).max(1) as usize;
         // Cap the horizon (a model not refitted for long must not predict years).
         let cap = (p.forecast.horizon.secs_i64() / p.step_secs()).max(1) as usize + 2;
-        self.model.predict(steps.min(cap), &[p.forecast.quantile], None).ok()
+        self.model
+            .predict(steps.min(cap), &[p.forecast.quantile], None)
+            .ok()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -391,7 +400,8 @@ impl PolicyRunner {
                                 "HPA minReplicas {} -> {}: {}",
                                 applied.from, applied.to, reason
                             );
-                            self.emit(observed, event_reason, "SetHpaFloor", note, ctx).await;
+                            self.emit(observed, event_reason, "SetHpaFloor", note, ctx)
+                                .await;
                         }
                     }
                 }
@@ -480,7 +490,11 @@ mod tests {
     impl FakeCluster {
         fn with(replicas: u32) -> Self {
             let f = FakeCluster::default();
-            f.0.lock().unwrap().observed = Observed { replicas, ready: replicas, ..Observed::default() };
+            f.0.lock().unwrap().observed = Observed {
+                replicas,
+                ready: replicas,
+                ..Observed::default()
+            };
             f
         }
         fn st(&self) -> std::sync::MutexGuard<'_, FakeState> {
@@ -495,7 +509,9 @@ mod tests {
                 return Err(Error::kube(
                     "get",
                     "Deployment planning/worker",
-                    kube::Error::Api(Box::new(kube::core::Status::failure("boom", "InternalError").with_code(500))),
+                    kube::Error::Api(Box::new(
+                        kube::core::Status::failure("boom", "InternalError").with_code(500),
+                    )),
                 ));
             }
             Ok(s.observed.clone())
@@ -505,15 +521,27 @@ mod tests {
             let from = s.observed.replicas;
             s.observed.replicas = n;
             s.writes.push(n);
-            Ok(Applied { from, to: n, attempts: 1 })
+            Ok(Applied {
+                from,
+                to: n,
+                attempts: 1,
+            })
         }
         async fn set_hpa_floor(&self, _t: &TargetRef, floor: u32) -> Result<Applied> {
             let mut s = self.st();
             let h = s.observed.hpa.expect("hpa");
             let to = hpa_floor(floor, h.original_min.unwrap_or(h.min), h.max);
-            s.observed.hpa = Some(HpaObserved { min: to, original_min: Some(h.original_min.unwrap_or(h.min)), ..h });
+            s.observed.hpa = Some(HpaObserved {
+                min: to,
+                original_min: Some(h.original_min.unwrap_or(h.min)),
+                ..h
+            });
             s.floors.push(to);
-            Ok(Applied { from: h.min, to, attempts: 1 })
+            Ok(Applied {
+                from: h.min,
+                to,
+                attempts: 1,
+            })
         }
         async fn restore_hpa_floor(&self, _t: &TargetRef) -> Result<Option<Applied>> {
             Ok(None)
@@ -536,7 +564,12 @@ mod tests {
         let grid = Grid::new(start, step, n);
         let values = (0..n)
             .map(|i| {
-                let h = grid.time(i).format("%H").to_string().parse::<u32>().unwrap();
+                let h = grid
+                    .time(i)
+                    .format("%H")
+                    .to_string()
+                    .parse::<u32>()
+                    .unwrap();
                 if (8..12).contains(&h) { 30.0 } else { 1.0 }
             })
             .collect();
@@ -551,14 +584,29 @@ mod tests {
         if mode == Mode::HpaFloor {
             p.target.hpa = Some("worker".into());
         }
-        LoadedPolicy { path: "/p/test.yaml".into(), policy: p }
+        LoadedPolicy {
+            path: "/p/test.yaml".into(),
+            policy: p,
+        }
     }
 
-    fn ctx(cluster: FakeCluster, leader: bool) -> (Ctx<FakeCluster, MemoryMetrics, MemorySchedule>, watch::Sender<bool>) {
+    fn ctx(
+        cluster: FakeCluster,
+        leader: bool,
+    ) -> (
+        Ctx<FakeCluster, MemoryMetrics, MemorySchedule>,
+        watch::Sender<bool>,
+    ) {
         let (tx, rx) = watch::channel(leader);
         let metrics = MemoryMetrics::default();
         (
-            Ctx { cluster, metrics, schedule: MemorySchedule::default(), telemetry: crate::telemetry::Metrics::default(), leader: rx },
+            Ctx {
+                cluster,
+                metrics,
+                schedule: MemorySchedule::default(),
+                telemetry: crate::telemetry::Metrics::default(),
+                leader: rx,
+            },
             tx,
         )
     }
@@ -569,7 +617,11 @@ mod tests {
     }
 
     fn observation(now: DateTime<Utc>) -> Observation {
-        Observation { history: spiky_history(now - TimeDelta::seconds(now.timestamp() % 300)), utilisation: Some(0.5), queue_depth: Some(0.0) }
+        Observation {
+            history: spiky_history(now - TimeDelta::seconds(now.timestamp() % 300)),
+            utilisation: Some(0.5),
+            queue_depth: Some(0.0),
+        }
     }
 
     #[tokio::test]
@@ -585,7 +637,11 @@ mod tests {
         assert_eq!(cluster.st().writes, vec![rep.desired]);
         let ev = &cluster.st().events[0];
         assert_eq!(ev.reason, "ScaledUp");
-        assert!(ev.note.contains("predictive term") && ev.note.contains("forecast p90"), "{}", ev.note);
+        assert!(
+            ev.note.contains("predictive term") && ev.note.contains("forecast p90"),
+            "{}",
+            ev.note
+        );
         assert!(ev.note.contains("utilisation 50%"), "{}", ev.note);
     }
 
@@ -648,7 +704,10 @@ mod tests {
         cluster.st().writes.clear();
         // ... and before the spike it would go up; with Prometheus down it holds both ways.
         ctx.metrics.set_down(true);
-        for (i, now) in [night + TimeDelta::hours(1), before_spike()].into_iter().enumerate() {
+        for (i, now) in [night + TimeDelta::hours(1), before_spike()]
+            .into_iter()
+            .enumerate()
+        {
             let rep = r.tick(now, &ctx).await.unwrap();
             assert!(!rep.metrics_ok);
             assert_eq!(rep.desired, held, "tick {i}: {rep:?}");
@@ -664,7 +723,8 @@ mod tests {
         let (ctx, _tx) = ctx(cluster.clone(), true);
         let mut lp = policy(Mode::ForecastOnly);
         lp.policy.schedule = Some(
-            serde_yaml::from_str("source: {type: csv, path: book.csv}\ntimezone: Europe/Berlin\n").unwrap(),
+            serde_yaml::from_str("source: {type: csv, path: book.csv}\ntimezone: Europe/Berlin\n")
+                .unwrap(),
         );
         let now = before_spike();
         ctx.metrics.set("test", observation(now));
@@ -695,7 +755,11 @@ mod tests {
     #[tokio::test]
     async fn hpa_floor_raises_ahead_of_the_spike_and_lowers_after() {
         let cluster = FakeCluster::with(2);
-        cluster.st().observed.hpa = Some(HpaObserved { min: 2, max: 10, original_min: None });
+        cluster.st().observed.hpa = Some(HpaObserved {
+            min: 2,
+            max: 10,
+            original_min: None,
+        });
         let (ctx, _tx) = ctx(cluster.clone(), true);
         let mut r = PolicyRunner::new(policy(Mode::HpaFloor));
         let now = before_spike();
@@ -704,7 +768,10 @@ mod tests {
         assert!(rep.wrote, "{rep:?}");
         let raised = *cluster.st().floors.last().unwrap();
         assert!(raised > 2 && raised <= 10, "{raised}");
-        assert!(cluster.st().writes.is_empty(), "hpa-floor never touches the scale subresource");
+        assert!(
+            cluster.st().writes.is_empty(),
+            "hpa-floor never touches the scale subresource"
+        );
         assert_eq!(cluster.st().events[0].reason, "RaisedHpaFloor");
         // Afternoon, long after the spike: the floor comes down, never below the HPA's own 2.
         cluster.st().observed.replicas = raised;
@@ -719,7 +786,13 @@ mod tests {
         let floors = cluster.st().floors.clone();
         assert!(*floors.last().unwrap() < raised, "{floors:?}");
         assert!(floors.iter().all(|f| *f >= 2), "{floors:?}");
-        assert!(cluster.st().events.iter().any(|e| e.reason == "LoweredHpaFloor"));
+        assert!(
+            cluster
+                .st()
+                .events
+                .iter()
+                .any(|e| e.reason == "LoweredHpaFloor")
+        );
     }
 
     #[tokio::test]
@@ -733,10 +806,16 @@ mod tests {
         let later = now + TimeDelta::minutes(40);
         ctx.metrics.set("test", observation(later));
         r.tick(later, &ctx).await.unwrap();
-        let l = crate::telemetry::PolicyLabels { policy: "test".into() };
+        let l = crate::telemetry::PolicyLabels {
+            policy: "test".into(),
+        };
         let err = ctx.telemetry.forecast_error.get_or_create(&l).get();
         // The profile is exact on this periodic history: the error is small.
         assert!(err.abs() < 5.0, "{err}");
-        assert!(r.pending.iter().all(|(t, _)| *t >= later - TimeDelta::minutes(10)));
+        assert!(
+            r.pending
+                .iter()
+                .all(|(t, _)| *t >= later - TimeDelta::minutes(10))
+        );
     }
 }

@@ -169,3 +169,17 @@ impl ScheduleSource for MemorySchedule {
         })
     }
 }
+
+/// No metric source configured: every observation fails, so every policy holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMetrics;
+
+impl MetricSource for NoMetrics {
+    async fn observe(&self, policy: &LoadedPolicy, _now: DateTime<Utc>) -> Result<Observation> {
+        Err(Error::Metrics {
+            policy: policy.policy.name.clone(),
+            kind: "metrics_not_configured",
+            message: "no prometheus_url is configured".into(),
+        })
+    }
+}

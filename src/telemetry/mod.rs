@@ -280,6 +280,7 @@ mod tests {
             })
             .inc();
         t.metrics.error("dose", "prometheus_unreachable");
+        t.metrics.loop_duration.get_or_create(&l).observe(0.003);
         let text = t.encode().unwrap();
         assert!(
             text.contains("planscale_desired_replicas{policy=\"dose\"} 6"),
