@@ -329,3 +329,109 @@ fn pipe(
     let _ = client.shutdown(Shutdown::Both);
     let _ = back.join();
 }
+
+/// Certificates for a TLS test: a throw-away CA and a server certificate for
+/// 127.0.0.1 that it signed, made with the `openssl` command.
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Make a CA and a server certificate in `dir`.
+pub fn make_tls_files(dir: &Path) -> TlsFiles {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run openssl (Debian package openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=planscale test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    TlsFiles {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
+    }
+}
+
+/// The password of [`BASIC_AUTH_USER`] in tests.
+pub const BASIC_AUTH_PASSWORD: &str = "planscale-test-password";
+pub const BASIC_AUTH_USER: &str = "planscale";
+/// bcrypt (cost 4) of [`BASIC_AUTH_PASSWORD`], as Prometheus's web config
+/// wants it; made with Python's `crypt.crypt(pw, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))`.
+pub const BASIC_AUTH_BCRYPT: &str = "$2b$04$MRFym4wgJE7RpNWPoREvjO/NIcabUQPLBKz2ycoNK.dDjgqKjH31S";
+
+/// A `--web.config.file` that serves TLS with `tls` and asks for basic auth.
+pub fn web_config(tls: &TlsFiles) -> String {
+    format!(
+        "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  {BASIC_AUTH_USER}: {BASIC_AUTH_BCRYPT}\n",
+        tls.cert.display(),
+        tls.key.display()
+    )
+}
