@@ -39,6 +39,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Check policy files (files or directories); exit 0 when all are valid.
     Validate(ValidateArgs),
+    /// Record a policy's series from Prometheus into a recording (CSV) for simulate and forecast.
+    Record(Box<crate::metrics::record::RecordArgs>),
     /// Read and summarise clinic schedules (CSV, iCalendar, FHIR).
     Schedule(crate::schedule::cli::ScheduleArgs),
 }
@@ -67,6 +69,10 @@ pub fn init_tracing(cli: &Cli) {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate(&args, &mut std::io::stdout(), &mut std::io::stderr()),
+        Command::Record(args) => {
+            crate::metrics::record::record(&args, &mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Schedule(args) => Ok(crate::schedule::cli::run(
             &args,
             &mut std::io::stdout(),
