@@ -134,6 +134,12 @@ pub fn summarize_command(
         _ => CsvColumns::default(),
     };
     let loaded = load_input(&args.file, format, &opts, &columns)?;
+    tracing::debug!(
+        appointments = loaded.appointments.len(),
+        skipped = loaded.skipped,
+        dropped = loaded.dropped,
+        "schedule read"
+    );
     let days = summarize(&loaded.appointments, opts.tz);
     let io = |source| Error::Io {
         file: "<stdout>".into(),
@@ -159,7 +165,7 @@ pub fn summarize_command(
 fn report(l: &Loaded, err: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         err,
-        "{} appointments; {} bad entries skipped; {} left out (cancelled, no-show, all-day or without a type)",
+        "appointments: {}; bad entries skipped: {}; left out (cancelled, no-show, all-day or without a type): {}",
         l.appointments.len(),
         l.skipped,
         l.dropped

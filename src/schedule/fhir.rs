@@ -216,7 +216,7 @@ fn appointment(res: &Value, opts: &Options) -> std::result::Result<Option<Appoin
     }))
 }
 
-/// The codings of `appointmentType` then of every `serviceType`, as (system, code).
+/// The codings of every `serviceType`, then of `appointmentType`, as (system, code).
 fn codings(res: &Value) -> Vec<(&str, &str)> {
     fn of(cc: &Value) -> Vec<(&str, &str)> {
         cc.get("coding")
@@ -229,21 +229,21 @@ fn codings(res: &Value) -> Vec<(&str, &str)> {
             })
             .collect()
     }
-    let mut all = res.get("appointmentType").map(of).unwrap_or_default();
-    for st in res
+    let mut all: Vec<(&str, &str)> = res
         .get("serviceType")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-    {
-        all.extend(of(st));
-    }
+        .flat_map(of)
+        .collect();
+    all.extend(res.get("appointmentType").map(of).unwrap_or_default());
     all
 }
 
 /// The type: the first coding the policy maps (`system|code`, then `code`),
-/// else the first code, normalised. Free text (`CodeableConcept.text`,
-/// `display`) is not used.
+/// else the first code, normalised. `serviceType` comes before
+/// `appointmentType`, whose usual codes (v2-0276: ROUTINE, FOLLOWUP, …) say
+/// less about the work. Free text (`CodeableConcept.text`, `display`) is not used.
 fn appointment_type(res: &Value, opts: &Options) -> Option<String> {
     let all = codings(res);
     all.iter()

@@ -210,8 +210,8 @@ fn text_list(s: &str) -> Vec<String> {
 struct RawEvent {
     line: u64,
     props: Vec<Prop>,
-    /// The first structural problem inside the event.
-    problem: Option<String>,
+    /// The first structural problem inside the event, and its line.
+    problem: Option<(u64, String)>,
 }
 
 impl RawEvent {
@@ -265,7 +265,8 @@ fn read_components(text: &str, file: &str, opts: &Options, out: &mut Loaded) -> 
     let mut event: Option<RawEvent> = None;
     let mut zone: Option<RawZone> = None;
     let mut saw_calendar = false;
-    for (no, text) in unfold(text) {
+    let lines = unfold(text);
+    for (no, text) in lines {
         if text.trim().is_empty() {
             continue;
         }
@@ -274,7 +275,7 @@ fn read_components(text: &str, file: &str, opts: &Options, out: &mut Loaded) -> 
             Err(message) => {
                 match event.as_mut() {
                     Some(ev) => {
-                        ev.problem.get_or_insert(format!("line {no}: {message}"));
+                        ev.problem.get_or_insert((no, message));
                     }
                     None => out.bad(opts.mode, line_err(no, message))?,
                 }
@@ -301,8 +302,9 @@ fn read_components(text: &str, file: &str, opts: &Options, out: &mut Loaded) -> 
                     ("VTIMEZONE", Some("VCALENDAR")) => zone = Some(RawZone::default()),
                     ("VEVENT", Some(_)) => {
                         if let Some(ev) = event.as_mut() {
-                            ev.problem.get_or_insert(format!(
-                                "line {no}: BEGIN:VEVENT inside another component"
+                            ev.problem.get_or_insert((
+                                no,
+                                "BEGIN:VEVENT inside another component".into(),
                             ));
                         }
                     }
@@ -321,10 +323,10 @@ fn read_components(text: &str, file: &str, opts: &Options, out: &mut Loaded) -> 
                 };
                 if pos + 1 != stack.len() {
                     let open = shown(stack.last().map(String::as_str).unwrap_or(""));
-                    let msg = format!("line {no}: END:{} while BEGIN:{open} is open", shown(&comp));
+                    let msg = format!("END:{} while BEGIN:{open} is open", shown(&comp));
                     match event.as_mut() {
                         Some(ev) => {
-                            ev.problem.get_or_insert(msg);
+                            ev.problem.get_or_insert((no, msg));
                         }
                         None => out.bad(opts.mode, line_err(no, msg))?,
                     }
@@ -340,7 +342,7 @@ fn read_components(text: &str, file: &str, opts: &Options, out: &mut Loaded) -> 
                 if !stack.iter().any(|c| c == "VEVENT") {
                     if let Some(mut ev) = event.take() {
                         ev.problem
-                            .get_or_insert("BEGIN:VEVENT without END:VEVENT".into());
+                            .get_or_insert((no, "BEGIN:VEVENT without END:VEVENT".into()));
                         events.push(ev);
                     }
                 }
@@ -383,8 +385,9 @@ fn read_components(text: &str, file: &str, opts: &Options, out: &mut Loaded) -> 
         });
     }
     if let Some(mut ev) = event.take() {
+        let line = ev.line;
         ev.problem
-            .get_or_insert("BEGIN:VEVENT without END:VEVENT".into());
+            .get_or_insert((line, "BEGIN:VEVENT without END:VEVENT".into()));
         events.push(ev);
     }
     Ok(Doc { events, zones })
@@ -634,7 +637,7 @@ fn interpret(
     opts: &Options,
 ) -> std::result::Result<Event, (u64, String)> {
     if let Some(p) = &raw.problem {
-        return Err((raw.line, p.clone()));
+        return Err(p.clone());
     }
     let at = |p: &Prop| {
         let line = p.line;
@@ -785,6 +788,18 @@ fn normalise_until(rule: &str, tz: Tz) -> String {
         .join(";")
 }
 
+/// What is wrong with an RRULE. Parse errors quote the text, so only their
+/// kind is kept; validation errors name fields and dates.
+fn rrule_problem(e: rrule::RRuleError) -> String {
+    match e {
+        rrule::RRuleError::ValidationError(v) => format!("RRULE: {v}"),
+        rrule::RRuleError::ParserError(_) => {
+            "RRULE: expected FREQ=…;… as in RFC 5545 §3.3.10 (cannot parse the rule)".into()
+        }
+        rrule::RRuleError::IterError(_) => "RRULE: cannot expand the rule".into(),
+    }
+}
+
 /// The start instants of an event's instances: RRULE and RDATE expanded in
 /// the event's zone from DTSTART, minus EXDATE and overridden instances, up
 /// to the window's end (or [`DEFAULT_EXPANSION_DAYS`] past DTSTART).
@@ -807,10 +822,8 @@ fn expand(
     let dtstart = ev.start.with_timezone(&rtz);
     let mut set = RRuleSet::new(dtstart);
     for r in &ev.rrules {
-        let rule: RRule<Unvalidated> = normalise_until(r, ev.tz)
-            .parse()
-            .map_err(|e| format!("RRULE: {e}"))?;
-        set = set.rrule(rule.validate(dtstart).map_err(|e| format!("RRULE: {e}"))?);
+        let rule: RRule<Unvalidated> = normalise_until(r, ev.tz).parse().map_err(rrule_problem)?;
+        set = set.rrule(rule.validate(dtstart).map_err(rrule_problem)?);
     }
     // DTSTART is always the first instance (RFC 5545 §3.8.5.3).
     set = set.rdate(dtstart);
