@@ -45,6 +45,12 @@ pub enum Command {
     ///
     /// With no arguments, runs the bundled clinic example (auto-contouring).
     Simulate(SimulateArgs),
+    /// Record a policy's series from Prometheus into a recording (CSV) for simulate and forecast.
+    Record(Box<crate::metrics::record::RecordArgs>),
+    /// Read and summarise clinic schedules (CSV, iCalendar, FHIR).
+    Schedule(crate::schedule::cli::ScheduleArgs),
+    /// Run the in-cluster controller: forecast, decide and act for every policy in a directory.
+    Run(crate::controller::cli::RunArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -114,6 +120,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             simulate(&args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Record(args) => {
+            crate::metrics::record::record(&args, &mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run(args) => crate::controller::cli::main(&args),
+        Command::Schedule(args) => Ok(crate::schedule::cli::run(
+            &args,
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )?),
     }
 }
 
@@ -209,9 +225,7 @@ pub fn simulation_inputs(
         let recording = Recording::parse_csv(bundled::RECORDING, bundled::RECORDING_PATH)?;
         let schedule = match &args.schedule {
             Some(p) => crate::schedule::read_csv(p)?,
-            None => {
-                crate::schedule::csv_source::parse_csv(bundled::SCHEDULE, bundled::SCHEDULE_PATH)?
-            }
+            None => crate::schedule::parse_csv(bundled::SCHEDULE, bundled::SCHEDULE_PATH)?,
         };
         return Ok((policy, recording, schedule));
     };
@@ -222,11 +236,48 @@ pub fn simulation_inputs(
         .context("--policy needs --recording FILE (the recorded series to replay)")?;
     let recording = Recording::read(rec_path)?;
     let schedule = match (&args.schedule, &loaded.policy.schedule) {
-        (Some(p), _) => crate::schedule::read_csv(p)?,
-        (None, Some(spec)) => crate::schedule::load(spec, &loaded)?,
+        (Some(p), spec) => read_schedule_file(p, spec.as_ref())?,
+        (None, Some(spec)) => {
+            let base = loaded.resolve(std::path::Path::new(""));
+            let l = crate::schedule::load(spec, &base, None)?;
+            warn_skipped(&l);
+            l.appointments
+        }
         (None, None) => Vec::new(),
     };
     Ok((loaded.policy, recording, schedule))
+}
+
+/// Read a schedule file given on the command line; the format comes from its
+/// extension, time zone and type mapping from the policy's schedule section.
+fn read_schedule_file(
+    path: &std::path::Path,
+    spec: Option<&crate::schedule::ScheduleSpec>,
+) -> Result<Vec<crate::schedule::Appointment>> {
+    use anyhow::Context;
+    let name = path.display().to_string();
+    let format = crate::schedule::Format::from_name(&name).with_context(|| {
+        format!(
+            "{name}: cannot tell the schedule format: expected a .csv, .ics or .json (FHIR) file"
+        )
+    })?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
+    let opts = spec.map_or_else(
+        || crate::schedule::Options::new(chrono_tz::Tz::UTC),
+        |s| s.options(),
+    );
+    let l = crate::schedule::parse(format, &text, &name, &opts)?;
+    warn_skipped(&l);
+    Ok(l.appointments)
+}
+
+fn warn_skipped(l: &crate::schedule::Loaded) {
+    if l.skipped > 0 {
+        tracing::warn!(
+            skipped = l.skipped,
+            "bad schedule entries skipped (lenient mode)"
+        );
+    }
 }
 
 /// `planscale simulate`: run the strategies, write report.json, report.md and

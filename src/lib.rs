@@ -5,6 +5,7 @@
 //! are the thin I/O edge. See `docs/ARCHITECTURE.md`.
 
 pub mod cli;
+pub mod controller;
 pub mod example;
 pub mod forecast;
 pub mod metrics;
@@ -13,4 +14,5 @@ pub mod policy;
 pub mod schedule;
 pub mod series;
 pub mod sim;
+pub mod telemetry;
 pub mod util;
