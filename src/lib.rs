@@ -4,7 +4,12 @@
 //! synchronous and free of I/O frameworks; the controller and metric sources
 //! are the thin I/O edge. See `docs/ARCHITECTURE.md`.
 
+pub mod cli;
+pub mod controller;
 pub mod forecast;
+pub mod metrics;
+pub mod plan;
 pub mod policy;
 pub mod schedule;
 pub mod series;
+pub mod telemetry;

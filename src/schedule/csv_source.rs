@@ -1,27 +1,107 @@
-//! CSV schedule exports: header `start,end,type[,resource]`, RFC 3339 times.
+//! CSV schedule exports: by default a header `start,end,type[,resource]`;
+//! other exports through a column mapping in the policy. Times are RFC 3339
+//! with an offset, or local wall times in the clinic's zone.
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::{Appointment, Error, Result};
+use super::{Appointment, Error, Loaded, Options, ParseMode, Result, local_to_utc};
+
+/// Which columns hold what (header names, compared case-insensitively).
+/// Every other column is ignored and never kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CsvColumns {
+    /// Start: a date-time, or a time of day when `date` is set.
+    pub start: String,
+    /// End, same form as `start`; or leave it out and give `duration`.
+    pub end: Option<String>,
+    /// Length in whole minutes (used when `end` is not set).
+    pub duration: Option<String>,
+    /// Appointment type (mapped through `type_map`, then normalised).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Room or device; optional even when named.
+    pub resource: Option<String>,
+    /// A separate date column; `start`/`end` then hold times of day.
+    pub date: Option<String>,
+    /// chrono `strftime` format for local times (with `date`, of `"{date} {time}"`),
+    /// e.g. `%d.%m.%Y %H:%M`. Default: RFC 3339, else ISO `YYYY-MM-DD[T ]HH:MM[:SS]`.
+    pub format: Option<String>,
+    /// Field separator (one ASCII character), e.g. `;` for European spreadsheet exports.
+    pub delimiter: char,
+}
+
+impl Default for CsvColumns {
+    fn default() -> Self {
+        CsvColumns {
+            start: "start".into(),
+            end: Some("end".into()),
+            duration: None,
+            kind: "type".into(),
+            resource: Some("resource".into()),
+            date: None,
+            format: None,
+            delimiter: ',',
+        }
+    }
+}
+
+impl CsvColumns {
+    /// Semantic checks: `(field, message)`.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        if !self.delimiter.is_ascii() {
+            p.push((
+                "delimiter".into(),
+                format!("expected one ASCII character, found {:?}", self.delimiter),
+            ));
+        }
+        if self.end.is_none() && self.duration.is_none() {
+            p.push(("end".into(), "expected `end` or `duration`".into()));
+        }
+        p
+    }
+}
 
 /// Read appointments from a CSV file with columns `start,end,type[,resource]`
-/// (any order, extra columns ignored and never kept).
+/// (any order, extra columns ignored and never kept; times with offsets or UTC).
+/// Strict: the first bad row is an error.
 pub fn read_csv(path: &Path) -> Result<Vec<Appointment>> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        file: file.clone(),
-        source,
-    })?;
+    let text = super::fetch::read_file(path)?;
     parse_csv(&text, &file)
 }
 
-/// Parse CSV text; `file` names it in errors.
+/// Parse CSV text with the default columns, strictly, local times in UTC;
+/// `file` names it in errors.
 pub fn parse_csv(text: &str, file: &str) -> Result<Vec<Appointment>> {
+    let mut opts = Options::new(chrono_tz::UTC);
+    opts.mode = ParseMode::Strict;
+    Ok(parse(text, file, &opts, &CsvColumns::default())?.appointments)
+}
+
+/// Parse CSV text with a column mapping and options.
+pub fn parse_csv_with(
+    text: &str,
+    file: &str,
+    opts: &Options,
+    columns: &CsvColumns,
+) -> Result<Loaded> {
+    parse(text, file, opts, columns)
+}
+
+pub(super) fn parse(text: &str, file: &str, opts: &Options, cols: &CsvColumns) -> Result<Loaded> {
+    if let Some((field, msg)) = cols.validate().into_iter().next() {
+        return Err(Error::Spec(format!("source.columns.{field}: {msg}")));
+    }
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
+        .delimiter(cols.delimiter as u8)
         .from_reader(text.as_bytes());
     let headers = rdr
         .headers()
@@ -31,70 +111,155 @@ pub fn parse_csv(text: &str, file: &str) -> Result<Vec<Appointment>> {
         })?
         .clone();
     let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let (Some(start), Some(end), Some(kind)) = (col("start"), col("end"), col("type")) else {
-        return Err(Error::Line {
+    let need = |name: &str| {
+        col(name).ok_or_else(|| Error::Line {
             file: file.into(),
             line: 1,
-            message: "expected a header with the columns start, end and type".into(),
-        });
+            message: format!(
+                "expected a header with the column {name:?} (columns are matched by name; set schedule.source.columns for other exports)"
+            ),
+        })
     };
-    let resource = col("resource");
-    let mut out = Vec::new();
+    let idx = Columns {
+        start: need(&cols.start)?,
+        end: cols.end.as_deref().map(need).transpose()?,
+        duration: match (&cols.end, &cols.duration) {
+            (None, Some(d)) => Some(need(d)?),
+            _ => None,
+        },
+        kind: need(&cols.kind)?,
+        resource: cols.resource.as_deref().and_then(col),
+        date: cols.date.as_deref().map(need).transpose()?,
+    };
+    let mut out = Loaded::default();
     for rec in rdr.records() {
-        let rec = rec.map_err(|e| Error::Line {
-            file: file.into(),
-            line: e.position().map(|p| p.line()).unwrap_or(0),
-            message: csv_kind(&e),
-        })?;
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
-        let field = |i: usize, name: &str| {
-            rec.get(i)
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| Error::Line {
+        let row = match rec {
+            Ok(rec) => {
+                let line = rec.position().map(|p| p.line()).unwrap_or(0);
+                row(&rec, &idx, cols, opts).map_err(|message| Error::Line {
                     file: file.into(),
                     line,
-                    message: format!("missing value in column {name}"),
+                    message,
                 })
-        };
-        let time = |i: usize, name: &str| -> Result<DateTime<Utc>> {
-            let s = field(i, name)?;
-            DateTime::parse_from_rfc3339(s)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| Error::Line {
-                    file: file.into(),
-                    line,
-                    message: format!(
-                        "column {name}: expected an RFC 3339 time with offset (2026-03-02T08:00:00+01:00)"
-                    ),
-                })
-        };
-        let a = Appointment {
-            start: time(start, "start")?,
-            end: time(end, "end")?,
-            kind: field(kind, "type")?.to_string(),
-            resource: resource
-                .and_then(|i| rec.get(i))
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-        };
-        if a.end < a.start {
-            return Err(Error::Line {
+            }
+            Err(e) => Err(Error::Line {
                 file: file.into(),
-                line,
-                message: "end is before start".into(),
-            });
+                line: e.position().map(|p| p.line()).unwrap_or(0),
+                message: csv_kind(&e),
+            }),
+        };
+        match row {
+            Ok(Some(a)) => out.push(opts, a),
+            Ok(None) => out.dropped += 1,
+            Err(e) => out.bad(opts.mode, e)?,
         }
-        out.push(a);
     }
-    out.sort();
-    Ok(out)
+    Ok(out.finish())
+}
+
+struct Columns {
+    start: usize,
+    end: Option<usize>,
+    duration: Option<usize>,
+    kind: usize,
+    resource: Option<usize>,
+    date: Option<usize>,
+}
+
+/// One row → an appointment (`None`: a row with an empty type, left out).
+/// The error message names the column, never the value.
+fn row(
+    rec: &csv::StringRecord,
+    idx: &Columns,
+    cols: &CsvColumns,
+    opts: &Options,
+) -> std::result::Result<Option<Appointment>, String> {
+    let field = |i: usize, name: &str| {
+        rec.get(i)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("missing value in column {name:?}"))
+    };
+    let date = match idx.date {
+        Some(i) => Some(field(i, cols.date.as_deref().unwrap_or("date"))?),
+        None => None,
+    };
+    let time = |i: usize, name: &str| -> std::result::Result<DateTime<Utc>, String> {
+        let v = field(i, name)?;
+        let joined;
+        let s = match date {
+            Some(d) => {
+                joined = format!("{d} {v}");
+                joined.as_str()
+            }
+            None => v,
+        };
+        parse_time(s, cols.format.as_deref(), opts).ok_or_else(|| {
+            format!(
+                "column {name:?}: expected an RFC 3339 time with offset (2026-03-02T08:00:00+01:00) or a local time {}",
+                match &cols.format {
+                    Some(f) => format!("in the format {f:?}"),
+                    None => "such as 2026-03-02 08:00".into(),
+                }
+            )
+        })
+    };
+    let start = time(idx.start, &cols.start)?;
+    let end = match (idx.end, idx.duration) {
+        (Some(i), _) => time(i, cols.end.as_deref().unwrap_or("end"))?,
+        (None, Some(i)) => {
+            let name = cols.duration.as_deref().unwrap_or("duration");
+            let mins: u32 = field(i, name)?
+                .parse()
+                .map_err(|_| format!("column {name:?}: expected whole minutes"))?;
+            start + TimeDelta::minutes(i64::from(mins))
+        }
+        (None, None) => return Err("no end or duration column".into()),
+    };
+    if end < start {
+        return Err("end is before start".into());
+    }
+    let kind = opts.map_type(rec.get(idx.kind).unwrap_or(""));
+    if kind.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Appointment {
+        start,
+        end,
+        kind,
+        resource: idx
+            .resource
+            .and_then(|i| rec.get(i))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+    }))
+}
+
+/// Local formats tried when the policy names none.
+const LOCAL_FORMATS: [&str; 4] = [
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+];
+
+fn parse_time(s: &str, format: Option<&str>, opts: &Options) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let naive = match format {
+        Some(f) => NaiveDateTime::parse_from_str(s, f).ok()?,
+        None => LOCAL_FORMATS
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())?,
+    };
+    local_to_utc(naive, opts.tz)
 }
 
 /// The kind of a CSV error without echoing the record's content.
 fn csv_kind(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".into(),
-        csv::ErrorKind::Io(err) => format!("read error: {err}"),
+        csv::ErrorKind::Io(err) => format!("read error: {}", err.kind()),
         _ => "malformed CSV".into(),
     }
 }
@@ -121,9 +286,40 @@ mod tests {
                     2026-03-02T08:00:00Z,2026-03-02T08:30:00Z,CT\n\
                     Max Mustermann,2026-03-02T08:30:00Z,CT\n";
         let e = parse_csv(text, "s.csv").unwrap_err().to_string();
-        assert!(e.starts_with("s.csv:3: column start"), "{e}");
+        assert!(e.starts_with("s.csv:3: column \"start\""), "{e}");
         assert!(!e.contains("Mustermann"));
         let e = parse_csv("when,what\n", "s.csv").unwrap_err().to_string();
         assert!(e.contains("s.csv:1"), "{e}");
+    }
+
+    #[test]
+    fn mapped_columns_with_date_duration_and_semicolons() {
+        let cols = CsvColumns {
+            start: "Zeit".into(),
+            end: None,
+            duration: Some("Dauer".into()),
+            kind: "Termintyp".into(),
+            resource: Some("Geraet".into()),
+            date: Some("Datum".into()),
+            format: Some("%d.%m.%Y %H:%M".into()),
+            delimiter: ';',
+        };
+        let text = "\u{feff}Name;Datum;Zeit;Dauer;Termintyp;Geraet\n\
+                    Muster, Max;29.03.2026;07:30;20;CT Sim;CT1\n\
+                    Muster, Eva;28.03.2026;07:30;x;CT Sim;CT1\n";
+        let opts = Options::new(chrono_tz::Europe::Berlin);
+        let l = parse_csv_with(text, "aria.csv", &opts, &cols).unwrap();
+        assert_eq!(l.appointments.len(), 1);
+        let a = &l.appointments[0];
+        // 07:30 CEST on the day clocks go forward.
+        assert_eq!(a.start.to_rfc3339(), "2026-03-29T05:30:00+00:00");
+        assert_eq!((a.end - a.start).num_minutes(), 20);
+        assert_eq!(a.kind, "CT-SIM");
+        assert_eq!(l.skipped, 1);
+        assert!(
+            l.problems[0].starts_with("aria.csv:3: column \"Dauer\""),
+            "{:?}",
+            l.problems
+        );
     }
 }
