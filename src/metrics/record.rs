@@ -64,9 +64,9 @@ pub struct RecordArgs {
 /// What went wrong in `record`.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    #[error("{0}")]
+    #[error(transparent)]
     Policy(#[from] PolicyErrors),
-    #[error("{0}")]
+    #[error(transparent)]
     Source(#[from] SourceError),
     /// A command-line value that cannot be used.
     #[error("--{flag}: {message}")]
