@@ -12,6 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::error::Result;
 use super::prometheus::PrometheusClient;
+use super::recording::Recording;
 use crate::series::{Grid, Series};
 
 /// Something that evaluates a query at every point of a grid and yields one
@@ -28,6 +29,23 @@ impl RangeSource for PrometheusClient {
         grid: Grid,
     ) -> impl Future<Output = Result<Option<Series>>> + Send {
         self.query_range_one(query, grid)
+    }
+}
+
+/// A recording answers a "query" that is one of its column names, so the
+/// controller's code path can run against recorded history (in simulation or
+/// tests) exactly as against Prometheus. Points outside the recording are
+/// missing; an unknown column yields no series.
+impl RangeSource for Recording {
+    fn range(
+        &self,
+        query: &str,
+        grid: Grid,
+    ) -> impl Future<Output = Result<Option<Series>>> + Send {
+        let found = self
+            .series(query)
+            .map(|s| Series::new(grid, realign(&s, grid)));
+        std::future::ready(Ok(found))
     }
 }
 
@@ -176,17 +194,8 @@ impl HistoryCache {
 
         let values = match fetched {
             Some(s) if s.grid.start == from && s.len() == len => s.values,
-            Some(s) => {
-                // Realign defensively: a source may return a different grid.
-                (0..len)
-                    .map(|k| {
-                        s.grid
-                            .index_of(grid.time(k))
-                            .filter(|&j| s.grid.time(j) == grid.time(k))
-                            .map_or(f64::NAN, |j| s.values[j])
-                    })
-                    .collect()
-            }
+            // Realign defensively: a source may return a different grid.
+            Some(s) => realign(&s, grid),
             None => vec![f64::NAN; len],
         };
         if full {
@@ -207,6 +216,19 @@ impl HistoryCache {
             full,
         })
     }
+}
+
+/// The values of `s` at the points of `grid` (missing where `s` has no point).
+fn realign(s: &Series, grid: Grid) -> Vec<f64> {
+    (0..grid.len)
+        .map(|k| {
+            let t = grid.time(k);
+            s.grid
+                .index_of(t)
+                .filter(|&j| s.grid.time(j) == t)
+                .map_or(f64::NAN, |j| s.values[j])
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -394,6 +416,39 @@ mod tests {
         assert_matches_source(&c, minutes);
         // Incremental: far fewer points than 500 full windows.
         assert!(c.points_fetched() < 500 * 10, "{}", c.points_fetched());
+    }
+
+    #[tokio::test]
+    async fn a_recording_is_a_source_by_column_name() {
+        let rec = Recording {
+            grid: Grid::new(t(9, 0), 60, 90),
+            columns: vec![(
+                "jobs".into(),
+                (0..90).map(|i| minutes(t(9, 0)) + i as f64).collect(),
+            )],
+        };
+        let mut c = HistoryCache::new("jobs", config());
+        c.refresh(&rec, t(10, 0)).await.unwrap();
+        assert_matches_source(&c, minutes);
+        // Past the recording's end the points are missing, not invented.
+        c.refresh(&rec, t(10, 40)).await.unwrap();
+        assert_eq!(c.latest(), Some((t(10, 29), minutes(t(10, 29)))));
+        assert_eq!(c.series().missing(), 11); // 10:30 to 10:40
+        let mut unknown = HistoryCache::new("nope", config());
+        unknown.refresh(&rec, t(10, 0)).await.unwrap();
+        assert_eq!(unknown.series().missing(), 60);
+    }
+
+    /// The controller spawns per-policy tasks: a refresh must be `Send`.
+    #[test]
+    fn refresh_against_prometheus_is_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        let client = crate::metrics::prometheus::PrometheusConfig::new("http://127.0.0.1:9")
+            .build()
+            .unwrap();
+        let mut c = HistoryCache::new("jobs", config());
+        let fut = c.refresh(&client, t(10, 0));
+        assert_send(&fut);
     }
 
     #[test]

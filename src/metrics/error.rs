@@ -106,10 +106,6 @@ pub enum SourceError {
     /// A scrape selector that matches no sample.
     #[error("{url}: no sample matches {selector}")]
     NoMatch { url: String, selector: String },
-
-    /// Writing the recording failed.
-    #[error("cannot write {}: {message}", path.display())]
-    Write { path: PathBuf, message: String },
 }
 
 impl SourceError {
@@ -128,7 +124,6 @@ impl SourceError {
             SourceError::NoSeries { .. } => "no_series",
             SourceError::Exposition { .. } => "exposition",
             SourceError::NoMatch { .. } => "no_match",
-            SourceError::Write { .. } => "write",
         }
     }
 

@@ -453,6 +453,23 @@ mod tests {
         assert!(e.starts_with("--to: expected a time after --from"), "{e}");
     }
 
+    #[tokio::test]
+    async fn non_finite_values_are_recorded_as_missing() {
+        use crate::metrics::fake_http::{FakeServer, Reply};
+        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1772409600,"2"],[1772409660,"+Inf"],[1772409720,"NaN"],[1772409780,"-Inf"]]}]}}"#;
+        let server = FakeServer::start(move |_, _| Reply::json(200, body)).await;
+        let client = PrometheusConfig::new(&server.url).build().unwrap();
+        let cols = vec![Column {
+            field: "demand.arrivals".into(),
+            series: "arrivals".into(),
+            query: "q".into(),
+        }];
+        let rec = fetch(&client, &cols, Grid::new(t0(), 60, 4)).await.unwrap();
+        let v = &rec.columns[0].1;
+        assert_eq!(v[0], 2.0);
+        assert!(v[1..].iter().all(|x| x.is_nan()), "{v:?}");
+    }
+
     #[test]
     fn a_failed_write_leaves_no_file() {
         let dir = tempfile::tempdir().unwrap();
