@@ -43,6 +43,8 @@ pub enum Command {
     Record(Box<crate::metrics::record::RecordArgs>),
     /// Read and summarise clinic schedules (CSV, iCalendar, FHIR).
     Schedule(crate::schedule::cli::ScheduleArgs),
+    /// Run the in-cluster controller: forecast, decide and act for every policy in a directory.
+    Run(crate::controller::cli::RunArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,6 +75,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             crate::metrics::record::record(&args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run(args) => crate::controller::cli::main(&args),
         Command::Schedule(args) => Ok(crate::schedule::cli::run(
             &args,
             &mut std::io::stdout(),
