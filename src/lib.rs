@@ -5,9 +5,14 @@
 //! are the thin I/O edge. See `docs/ARCHITECTURE.md`.
 
 pub mod cli;
+pub mod controller;
+pub mod example;
 pub mod forecast;
 pub mod metrics;
 pub mod plan;
 pub mod policy;
 pub mod schedule;
 pub mod series;
+pub mod sim;
+pub mod telemetry;
+pub mod util;

@@ -1,0 +1,480 @@
+//! The Kubernetes side of the controller: read a target, set its replicas
+//! through the scale subresource, set an HPA's floor, and record Events.
+//!
+//! Every write carries the `resourceVersion` that was read, so the API server
+//! refuses it with 409 Conflict when someone else wrote in between; we then
+//! re-read and retry (at most [`MAX_ATTEMPTS`] times). A write is skipped when
+//! the re-read object already has the wanted value.
+
+use std::future::Future;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use serde_json::json;
+
+use super::{Error, Result};
+use crate::policy::{Target, TargetKind};
+
+/// Attempts of one write before giving up on repeated 409 Conflicts.
+pub const MAX_ATTEMPTS: u32 = 4;
+
+/// Annotation on the target that stops planscale from writing to it (a person
+/// took over): value `"true"`.
+pub const PAUSE_ANNOTATION: &str = "planscale.io/paused";
+
+/// Annotation planscale puts on an HPA in `hpa-floor` mode: the HPA's own
+/// minReplicas before planscale first raised it, restored when the policy goes away.
+pub const ORIGINAL_MIN_ANNOTATION: &str = "planscale.io/original-min-replicas";
+
+/// Field manager name on every write.
+pub const FIELD_MANAGER: &str = "planscale";
+
+/// The workload a policy scales, as the API knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRef {
+    pub kind: TargetKind,
+    pub namespace: String,
+    pub name: String,
+    pub hpa: Option<String>,
+}
+
+impl From<&Target> for TargetRef {
+    fn from(t: &Target) -> Self {
+        TargetRef {
+            kind: t.kind,
+            namespace: t.namespace.clone(),
+            name: t.name.clone(),
+            hpa: t.hpa.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for TargetRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+impl TargetRef {
+    fn object_ref(&self, uid: Option<String>) -> ObjectReference {
+        ObjectReference {
+            api_version: Some("apps/v1".into()),
+            kind: Some(self.kind.to_string()),
+            name: Some(self.name.clone()),
+            namespace: Some(self.namespace.clone()),
+            uid,
+            ..Default::default()
+        }
+    }
+}
+
+/// The target as read at the start of a loop iteration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Observed {
+    /// `spec.replicas` (what the scale subresource reports as wanted).
+    pub replicas: u32,
+    /// `status.readyReplicas`.
+    pub ready: u32,
+    /// The target carries `planscale.io/paused: "true"`.
+    pub paused: bool,
+    /// The target's UID, for Event references.
+    pub uid: Option<String>,
+    /// In `hpa-floor` mode: the HPA's current floor and ceiling.
+    pub hpa: Option<HpaObserved>,
+}
+
+/// An HPA's bounds as read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HpaObserved {
+    /// `spec.minReplicas` (the API's default is 1).
+    pub min: u32,
+    /// `spec.maxReplicas`.
+    pub max: u32,
+    /// The floor before planscale first raised it, if planscale has raised it.
+    pub original_min: Option<u32>,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// Value before the write (as last re-read).
+    pub from: u32,
+    /// Value after the write.
+    pub to: u32,
+    /// Write attempts made (1 + retries after 409; 0 when nothing had to change).
+    pub attempts: u32,
+}
+
+/// An Event to record on a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventNote {
+    /// PascalCase reason, e.g. `ScaledUp`.
+    pub reason: String,
+    /// PascalCase action, e.g. `Scale`.
+    pub action: String,
+    /// The human-readable explanation (at most 1 kB is kept).
+    pub note: String,
+    pub warning: bool,
+}
+
+/// Reads and writes of the cluster the per-policy loop needs.
+pub trait Cluster: Send + Sync + 'static {
+    /// Read the target (and its HPA when `with_hpa`).
+    fn observe(
+        &self,
+        t: &TargetRef,
+        with_hpa: bool,
+    ) -> impl Future<Output = Result<Observed>> + Send;
+    /// Set the target's replicas through its scale subresource.
+    fn set_replicas(
+        &self,
+        t: &TargetRef,
+        replicas: u32,
+    ) -> impl Future<Output = Result<Applied>> + Send;
+    /// Set the HPA's minReplicas to `floor` (clamped to [original floor, maxReplicas]),
+    /// remembering the original floor in an annotation.
+    fn set_hpa_floor(
+        &self,
+        t: &TargetRef,
+        floor: u32,
+    ) -> impl Future<Output = Result<Applied>> + Send;
+    /// Put the HPA's original floor back and drop the annotation (no-op if never raised).
+    fn restore_hpa_floor(
+        &self,
+        t: &TargetRef,
+    ) -> impl Future<Output = Result<Option<Applied>>> + Send;
+    /// Record an Event (events.k8s.io/v1) on the target.
+    fn event(
+        &self,
+        t: &TargetRef,
+        uid: Option<String>,
+        e: &EventNote,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// [`Cluster`] over a kube [`kube::Client`].
+#[derive(Clone)]
+pub struct KubeCluster {
+    client: kube::Client,
+    recorder: Recorder,
+}
+
+impl KubeCluster {
+    /// `instance` names this controller replica in Events (its Pod name).
+    pub fn new(client: kube::Client, instance: Option<String>) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "planscale".into(),
+                instance,
+            },
+        );
+        KubeCluster { client, recorder }
+    }
+
+    fn hpa_api(&self, t: &TargetRef) -> Api<HorizontalPodAutoscaler> {
+        Api::namespaced(self.client.clone(), &t.namespace)
+    }
+
+    fn hpa_name<'a>(&self, t: &'a TargetRef) -> Result<&'a str> {
+        t.hpa.as_deref().ok_or_else(|| Error::Unexpected {
+            target: t.to_string(),
+            expected: "an HPA name in target.hpa",
+            found: "none".into(),
+        })
+    }
+
+    async fn read_target(&self, t: &TargetRef) -> Result<(Observed, String)> {
+        let (replicas, ready, meta) = match t.kind {
+            TargetKind::Deployment => {
+                let api: Api<Deployment> = Api::namespaced(self.client.clone(), &t.namespace);
+                let d = api
+                    .get(&t.name)
+                    .await
+                    .map_err(|e| Error::kube("get", t, e))?;
+                let spec = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                let ready = d
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0);
+                (spec, ready, d.metadata)
+            }
+            TargetKind::StatefulSet => {
+                let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), &t.namespace);
+                let s = api
+                    .get(&t.name)
+                    .await
+                    .map_err(|e| Error::kube("get", t, e))?;
+                let spec = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+                let ready = s
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0);
+                (spec, ready, s.metadata)
+            }
+        };
+        let paused = meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(PAUSE_ANNOTATION))
+            .is_some_and(|v| v == "true");
+        let rv = meta.resource_version.clone().unwrap_or_default();
+        Ok((
+            Observed {
+                replicas: non_negative(replicas),
+                ready: non_negative(ready),
+                paused,
+                uid: meta.uid,
+                hpa: None,
+            },
+            rv,
+        ))
+    }
+
+    async fn read_hpa(&self, t: &TargetRef) -> Result<(HpaObserved, String)> {
+        let name = self.hpa_name(t)?;
+        let hpa = self
+            .hpa_api(t)
+            .get(name)
+            .await
+            .map_err(|e| Error::kube("get HPA", format!("{}/{name}", t.namespace), e))?;
+        let spec = hpa.spec.as_ref().ok_or_else(|| Error::Unexpected {
+            target: format!("HorizontalPodAutoscaler {}/{name}", t.namespace),
+            expected: "a spec",
+            found: "none".into(),
+        })?;
+        let original_min = hpa
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ORIGINAL_MIN_ANNOTATION))
+            .and_then(|v| v.parse::<u32>().ok());
+        Ok((
+            HpaObserved {
+                min: non_negative(spec.min_replicas.unwrap_or(1)),
+                max: non_negative(spec.max_replicas),
+                original_min,
+            },
+            hpa.metadata.resource_version.unwrap_or_default(),
+        ))
+    }
+
+    async fn patch_scale(&self, t: &TargetRef, body: serde_json::Value) -> kube::Result<()> {
+        let pp = PatchParams::default();
+        let patch = Patch::Merge(body);
+        match t.kind {
+            TargetKind::Deployment => {
+                let api: Api<Deployment> = Api::namespaced(self.client.clone(), &t.namespace);
+                api.patch_scale(&t.name, &pp, &patch).await.map(|_| ())
+            }
+            TargetKind::StatefulSet => {
+                let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), &t.namespace);
+                api.patch_scale(&t.name, &pp, &patch).await.map(|_| ())
+            }
+        }
+    }
+}
+
+fn non_negative(v: i32) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
+fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
+/// The HPA floor planscale sets: the wanted floor, never below the HPA's own
+/// original floor and never above its maxReplicas.
+pub fn hpa_floor(wanted: u32, original_min: u32, max: u32) -> u32 {
+    wanted.max(original_min).min(max.max(1))
+}
+
+impl Cluster for KubeCluster {
+    async fn observe(&self, t: &TargetRef, with_hpa: bool) -> Result<Observed> {
+        let (mut o, _) = self.read_target(t).await?;
+        if with_hpa {
+            o.hpa = Some(self.read_hpa(t).await?.0);
+        }
+        Ok(o)
+    }
+
+    async fn set_replicas(&self, t: &TargetRef, replicas: u32) -> Result<Applied> {
+        let mut attempts = 0;
+        loop {
+            // Read the scale subresource: its resourceVersion is the target's.
+            let (o, rv) = self.read_target(t).await?;
+            if o.replicas == replicas {
+                return Ok(Applied {
+                    from: o.replicas,
+                    to: replicas,
+                    attempts,
+                });
+            }
+            attempts += 1;
+            let body = json!({
+                "metadata": { "resourceVersion": rv },
+                "spec": { "replicas": replicas },
+            });
+            match self.patch_scale(t, body).await {
+                Ok(()) => {
+                    return Ok(Applied {
+                        from: o.replicas,
+                        to: replicas,
+                        attempts,
+                    });
+                }
+                Err(e) if is_conflict(&e) && attempts < MAX_ATTEMPTS => {
+                    tracing::debug!(target = %t, attempts, "409 Conflict on scale; re-reading");
+                }
+                Err(e) if is_conflict(&e) => {
+                    return Err(Error::ConflictRetriesExhausted {
+                        op: "patch scale",
+                        target: t.to_string(),
+                        attempts,
+                    });
+                }
+                Err(e) => return Err(Error::kube("patch scale", t, e)),
+            }
+        }
+    }
+
+    async fn set_hpa_floor(&self, t: &TargetRef, floor: u32) -> Result<Applied> {
+        let name = self.hpa_name(t)?.to_string();
+        let mut attempts = 0;
+        loop {
+            let (h, rv) = self.read_hpa(t).await?;
+            let original = h.original_min.unwrap_or(h.min);
+            let to = hpa_floor(floor, original, h.max);
+            if h.min == to {
+                return Ok(Applied {
+                    from: h.min,
+                    to,
+                    attempts,
+                });
+            }
+            attempts += 1;
+            let body = json!({
+                "metadata": {
+                    "resourceVersion": rv,
+                    "annotations": { ORIGINAL_MIN_ANNOTATION: original.to_string() },
+                },
+                "spec": { "minReplicas": to },
+            });
+            match self
+                .hpa_api(t)
+                .patch(&name, &PatchParams::default(), &Patch::Merge(body))
+                .await
+            {
+                Ok(_) => {
+                    return Ok(Applied {
+                        from: h.min,
+                        to,
+                        attempts,
+                    });
+                }
+                Err(e) if is_conflict(&e) && attempts < MAX_ATTEMPTS => {}
+                Err(e) if is_conflict(&e) => {
+                    return Err(Error::ConflictRetriesExhausted {
+                        op: "patch HPA",
+                        target: format!("{}/{name}", t.namespace),
+                        attempts,
+                    });
+                }
+                Err(e) => {
+                    return Err(Error::kube(
+                        "patch HPA",
+                        format!("{}/{name}", t.namespace),
+                        e,
+                    ));
+                }
+            }
+        }
+    }
+
+    async fn restore_hpa_floor(&self, t: &TargetRef) -> Result<Option<Applied>> {
+        let name = self.hpa_name(t)?.to_string();
+        let mut attempts = 0;
+        loop {
+            let (h, rv) = match self.read_hpa(t).await {
+                Ok(x) => x,
+                // The HPA is gone: nothing to restore.
+                Err(Error::Kube { source, .. }) if matches!(source.as_ref(), kube::Error::Api(s) if s.code == 404) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+            let Some(original) = h.original_min else {
+                return Ok(None);
+            };
+            attempts += 1;
+            let body = json!({
+                "metadata": {
+                    "resourceVersion": rv,
+                    "annotations": { ORIGINAL_MIN_ANNOTATION: null },
+                },
+                "spec": { "minReplicas": original },
+            });
+            match self
+                .hpa_api(t)
+                .patch(&name, &PatchParams::default(), &Patch::Merge(body))
+                .await
+            {
+                Ok(_) => {
+                    return Ok(Some(Applied {
+                        from: h.min,
+                        to: original,
+                        attempts,
+                    }));
+                }
+                Err(e) if is_conflict(&e) && attempts < MAX_ATTEMPTS => {}
+                Err(e) if is_conflict(&e) => {
+                    return Err(Error::ConflictRetriesExhausted {
+                        op: "restore HPA",
+                        target: format!("{}/{name}", t.namespace),
+                        attempts,
+                    });
+                }
+                Err(e) => {
+                    return Err(Error::kube(
+                        "restore HPA",
+                        format!("{}/{name}", t.namespace),
+                        e,
+                    ));
+                }
+            }
+        }
+    }
+
+    async fn event(&self, t: &TargetRef, uid: Option<String>, e: &EventNote) -> Result<()> {
+        let mut note = e.note.clone();
+        if note.len() > 1024 {
+            let mut cut = 1021;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+            note.push_str("...");
+        }
+        let ev = Event {
+            type_: if e.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: e.reason.clone(),
+            note: Some(note),
+            action: e.action.clone(),
+            secondary: None,
+        };
+        self.recorder
+            .publish(&ev, &t.object_ref(uid))
+            .await
+            .map_err(|err| Error::kube("create event", t, err))
+    }
+}

@@ -1,0 +1,231 @@
+//! `planscale run`: the supervisor. Starts the telemetry server and the
+//! leader election, runs one task per policy, reloads the policy directory,
+//! and stops gracefully: on shutdown every policy task finishes its current
+//! iteration, the Lease is released, and the server stops.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::Result;
+use super::cluster::{Cluster, KubeCluster, TargetRef};
+use super::election::{Election, LeaseConfig};
+use super::reload;
+use super::runner::{Ctx, PolicyRunner, backoff};
+use super::settings::Settings;
+use super::sources::{MetricSource, ScheduleSource};
+use crate::policy::{LoadedPolicy, Mode};
+use crate::telemetry::{self, PolicyLabels, Telemetry};
+
+struct Running {
+    loaded: LoadedPolicy,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Run the controller until `shutdown` completes, with the given client and sources.
+pub async fn run<M: MetricSource, S: ScheduleSource>(
+    settings: Settings,
+    client: kube::Client,
+    metrics: M,
+    schedule: S,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let t = Telemetry::new();
+    let (stop_server, server_rx) = watch::channel(false);
+    let (addr, server) = telemetry::serve(settings.listen, t.clone(), server_rx).await?;
+    tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+
+    let identity = settings.identity();
+    let election = if settings.leader_election {
+        let cfg = LeaseConfig {
+            namespace: settings.lease_namespace(),
+            name: settings.lease_name.clone(),
+            identity: identity.clone(),
+            duration: StdDuration::from_secs(settings.lease_duration.secs()),
+            grace: StdDuration::from_secs((settings.lease_duration.secs() / 3).max(1)),
+        };
+        Election::start(client.clone(), &cfg).await?
+    } else {
+        Election::always_leader()
+    };
+    let leader = election.subscribe();
+    let leader_gauge = {
+        let mut rx = election.subscribe();
+        let g = t.metrics.leader.clone();
+        tokio::spawn(async move {
+            loop {
+                let is = *rx.borrow_and_update();
+                g.set(i64::from(is));
+                tracing::info!(identity = %identity, leader = is, "leadership");
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+
+    let ctx = Arc::new(Ctx {
+        cluster: KubeCluster::new(client, Some(settings.identity())),
+        metrics,
+        schedule,
+        telemetry: t.metrics.clone(),
+        leader,
+    });
+    let mut running: HashMap<String, Running> = HashMap::new();
+    let mut last_fp = None;
+    tokio::pin!(shutdown);
+    loop {
+        let fp = reload::fingerprint(&settings.policies);
+        if last_fp != Some(fp) {
+            last_fp = Some(fp);
+            apply_reload(&settings, &ctx, &t, &mut running).await;
+            t.health.ready.set(true);
+        }
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(StdDuration::from_secs(settings.reload_interval.secs())) => {}
+        }
+    }
+
+    tracing::info!("shutting down: stopping policy loops");
+    t.health.ready.set(false);
+    for (_, r) in running.drain() {
+        let _ = r.stop.send(true);
+        let _ = r.task.await;
+    }
+    tracing::info!("releasing the Lease");
+    let released = election.stop().await;
+    leader_gauge.abort();
+    let _ = stop_server.send(true);
+    let _ = server.await;
+    released
+}
+
+async fn apply_reload<C: Cluster, M: MetricSource, S: ScheduleSource>(
+    settings: &Settings,
+    ctx: &Arc<Ctx<C, M, S>>,
+    t: &Telemetry,
+    running: &mut HashMap<String, Running>,
+) {
+    let (valid, errors) = reload::load(&settings.policies, &settings.namespaces);
+    for e in &errors {
+        tracing::error!(error = %e, "invalid policy file; the other policies keep running");
+        t.metrics.error("", "policy_invalid");
+    }
+    t.metrics.policies_invalid.set(errors.len() as i64);
+    let current: HashMap<String, LoadedPolicy> = running
+        .iter()
+        .map(|(k, r)| (k.clone(), r.loaded.clone()))
+        .collect();
+    let plan = reload::plan(&current, valid, &errors);
+    for name in &plan.keep_stale {
+        tracing::warn!(policy = %name, "policy file is invalid now; keeping its last good version running");
+    }
+    for name in plan.stop {
+        if let Some(r) = running.remove(&name) {
+            let _ = r.stop.send(true);
+            let _ = r.task.await;
+            t.metrics.forget_policy(&name);
+            tracing::info!(policy = %name, "policy removed");
+            if r.loaded.policy.scaling.mode == Mode::HpaFloor && *ctx.leader.borrow() {
+                restore_floor(ctx, &r.loaded, t).await;
+            }
+        }
+    }
+    for lp in plan.start {
+        let name = lp.policy.name.clone();
+        if let Some(old) = running.remove(&name) {
+            let _ = old.stop.send(true);
+            let _ = old.task.await;
+            // Leaving hpa-floor mode gives the HPA its own floor back.
+            if old.loaded.policy.scaling.mode == Mode::HpaFloor
+                && lp.policy.scaling.mode != Mode::HpaFloor
+                && *ctx.leader.borrow()
+            {
+                restore_floor(ctx, &old.loaded, t).await;
+            }
+            tracing::info!(policy = %name, "policy changed; restarting its loop");
+        } else {
+            tracing::info!(policy = %name, file = %lp.path.display(), mode = %lp.policy.scaling.mode, "policy loaded");
+        }
+        let (stop, stop_rx) = watch::channel(false);
+        let interval = settings
+            .interval
+            .map(|d| StdDuration::from_secs(d.secs()))
+            .unwrap_or_else(|| StdDuration::from_secs(lp.policy.scaling.interval.secs().max(1)));
+        let task = tokio::spawn(drive(
+            PolicyRunner::new(lp.clone()),
+            ctx.clone(),
+            interval,
+            stop_rx,
+        ));
+        running.insert(
+            name,
+            Running {
+                loaded: lp,
+                stop,
+                task,
+            },
+        );
+    }
+    t.metrics.policies_running.set(running.len() as i64);
+}
+
+async fn restore_floor<C: Cluster, M, S>(ctx: &Ctx<C, M, S>, lp: &LoadedPolicy, t: &Telemetry) {
+    let target = TargetRef::from(&lp.policy.target);
+    match ctx.cluster.restore_hpa_floor(&target).await {
+        Ok(Some(a)) => {
+            tracing::info!(policy = %lp.policy.name, from = a.from, to = a.to, "restored the HPA's original minReplicas")
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(policy = %lp.policy.name, error = %e, "could not restore the HPA's original minReplicas");
+            t.metrics.error(&lp.policy.name, e.kind());
+        }
+    }
+}
+
+/// One policy's task: tick every interval, back off after failures, stop on request.
+async fn drive<C: Cluster, M: MetricSource, S: ScheduleSource>(
+    mut runner: PolicyRunner,
+    ctx: Arc<Ctx<C, M, S>>,
+    interval: StdDuration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let name = runner.policy().name.clone();
+    let labels = PolicyLabels {
+        policy: name.clone(),
+    };
+    let mut failures = 0u32;
+    loop {
+        let started = Instant::now();
+        let result = runner.tick(Utc::now(), &ctx).await;
+        ctx.telemetry
+            .loop_duration
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
+        let delay = match result {
+            Ok(_) => {
+                failures = 0;
+                interval
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                ctx.telemetry.error(&name, e.kind());
+                let d = backoff(failures, interval);
+                tracing::warn!(policy = %name, error = %e, failures, retry_in_s = d.as_secs(), "loop iteration failed; backing off");
+                d
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+    }
+}

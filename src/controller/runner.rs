@@ -1,0 +1,821 @@
+//! One policy's loop: observe, fetch metrics, refresh the schedule, refit on
+//! the policy's cadence, forecast, decide, act, explain.
+//!
+//! Failure behaviour (each has a test below):
+//! - metrics unavailable: the loop holds the current replica count (clamped to
+//!   the policy's bounds). It never scales down, and never scales up from a
+//!   forecast fitted on data it can no longer check;
+//! - schedule unavailable: the last good snapshot of appointments is used;
+//! - API errors: the tick fails and the caller backs off ([`backoff`]);
+//! - a person scaled the target by hand: the change is logged, and the next
+//!   decision starts from the new count; planscale owns the replica count of a
+//!   `scale`-mode target (as the HPA does) and sets it again. To take over,
+//!   annotate the target `planscale.io/paused: "true"`: planscale then only
+//!   observes and explains (as in `forecast-only`).
+
+use std::collections::VecDeque;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::watch;
+
+use super::Result;
+use super::cluster::{Cluster, EventNote, Observed, TargetRef, hpa_floor};
+use super::sources::{MetricSource, Observation, ScheduleSource};
+use crate::forecast::{Forecast, Forecaster, SeasonalProfile};
+use crate::plan::{self, Decision, ForecastView, Input, PlannerState};
+use crate::policy::{LoadedPolicy, Mode, Policy};
+use crate::schedule::{LastGood, Refresh};
+use crate::telemetry::{DecisionLabels, Metrics, PolicyLabels};
+
+/// Everything a tick reads and writes through.
+pub struct Ctx<C, M, S> {
+    pub cluster: C,
+    pub metrics: M,
+    pub schedule: S,
+    pub telemetry: Metrics,
+    /// True while this replica may write.
+    pub leader: watch::Receiver<bool>,
+}
+
+/// What one tick decided and did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TickReport {
+    pub current: u32,
+    pub desired: u32,
+    /// The winning term's label.
+    pub term: &'static str,
+    /// Human-readable explanation.
+    pub reason: String,
+    /// What was done: `scale_up`, `scale_down`, `hold`, `would_scale`.
+    pub action: &'static str,
+    /// Whether this tick wrote to the cluster.
+    pub wrote: bool,
+    /// Forecast at the lead time at the policy's quantile, demand units per step.
+    pub forecast: Option<f64>,
+    pub metrics_ok: bool,
+    /// Whether the schedule used was the last good snapshot (source down).
+    pub schedule_stale: bool,
+}
+
+/// The loop state of one policy.
+pub struct PolicyRunner {
+    pub loaded: LoadedPolicy,
+    target: TargetRef,
+    model: SeasonalProfile,
+    /// When the model was last fitted, and the end of the history it saw.
+    fitted: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Last good appointments (the schedule source's snapshot).
+    schedule: LastGood,
+    /// Forecasts waiting for their actual: (step time, forecast value).
+    pending: VecDeque<(DateTime<Utc>, f64)>,
+    /// The planner's memory (stabilisation, rate limits).
+    state: PlannerState,
+    /// What this runner last wrote (to notice changes made by others).
+    last_written: Option<u32>,
+    /// Desired count of the last forecast-only Event (to not repeat it every tick).
+    last_explained: Option<u32>,
+}
+
+/// Delay before the next tick after `failures` consecutive failed ticks:
+/// doubling from 2 s, capped at the larger of the interval and 5 minutes.
+pub fn backoff(failures: u32, interval: StdDuration) -> StdDuration {
+    if failures == 0 {
+        return interval;
+    }
+    let cap = interval.max(StdDuration::from_secs(300));
+    let exp =
+        StdDuration::from_secs(2u64.saturating_mul(1u64 << failures.min(20).saturating_sub(1)));
+    exp.min(cap)
+}
+
+impl PolicyRunner {
+    pub fn new(loaded: LoadedPolicy) -> Self {
+        let target = TargetRef::from(&loaded.policy.target);
+        let periods = loaded.policy.periods_in_steps();
+        PolicyRunner {
+            target,
+            model: SeasonalProfile::new(&periods, 4),
+            fitted: None,
+            schedule: LastGood::new(),
+            pending: VecDeque::new(),
+            state: PlannerState::default(),
+            last_written: None,
+            last_explained: None,
+            loaded,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.loaded.policy
+    }
+
+    pub fn target(&self) -> &TargetRef {
+        &self.target
+    }
+
+    /// The policy's loop interval.
+    pub fn interval(&self) -> StdDuration {
+        StdDuration::from_secs(self.policy().scaling.interval.secs().max(1))
+    }
+
+    /// Lead time: pod start-up (the planner provisions for `[now + lead, now + lead + interval]`).
+    fn lead(&self) -> TimeDelta {
+        TimeDelta::seconds(self.policy().capacity.startup.secs_i64())
+    }
+
+    /// Run one iteration. An `Err` is an API failure: the caller backs off.
+    #[tracing::instrument(skip(self, ctx), fields(policy = %self.loaded.policy.name))]
+    pub async fn tick<C: Cluster, M: MetricSource, S: ScheduleSource>(
+        &mut self,
+        now: DateTime<Utc>,
+        ctx: &Ctx<C, M, S>,
+    ) -> Result<TickReport> {
+        let name = self.policy().name.clone();
+        let labels = PolicyLabels {
+            policy: name.clone(),
+        };
+        let mode = self.policy().scaling.mode;
+        let observed = ctx
+            .cluster
+            .observe(&self.target, mode == Mode::HpaFloor)
+            .await?;
+        if let Some(w) = self.last_written
+            && w != observed.replicas
+            && mode == Mode::Scale
+        {
+            tracing::info!(policy = %name, was = w, now = observed.replicas,
+                "replica count changed outside planscale (by hand or another controller); deciding from the new count");
+        }
+
+        let obs = match ctx.metrics.observe(&self.loaded, now).await {
+            Ok(o) => Some(o),
+            Err(e) => {
+                tracing::warn!(policy = %name, error = %e, "metrics unavailable: holding the replica count");
+                ctx.telemetry.error(&name, e.kind());
+                None
+            }
+        };
+        let schedule_stale = self.refresh_schedule(now, ctx).await;
+
+        let q = self.policy().forecast.quantile;
+        let step = self.policy().step_secs() as f64;
+        let mut forecast = None;
+        if let Some(o) = &obs {
+            self.refit_if_due(now, o, ctx);
+            self.settle_pending(o, ctx);
+            forecast = self.predict(now);
+            if let Some(last) = o.history.values.last().filter(|v| v.is_finite()) {
+                ctx.telemetry.observed.get_or_create(&labels).set(*last);
+            }
+        }
+        let view = forecast.as_ref().map(|f| ForecastView {
+            grid: f.grid,
+            values: f.quantile(q),
+            level: q,
+        });
+        // With the metrics down the planner gets neither metrics nor a forecast
+        // (fitted on data it can no longer check): it holds.
+        let input = Input {
+            now,
+            current: observed.replicas,
+            ready: observed.ready,
+            utilisation: obs.as_ref().and_then(|o| o.utilisation),
+            queue_depth: obs.as_ref().and_then(|o| o.queue_depth),
+            arrival_rate: obs.as_ref().and_then(|o| {
+                o.history
+                    .values
+                    .last()
+                    .filter(|v| v.is_finite())
+                    .map(|v| v / step)
+            }),
+            forecast: view,
+        };
+        let decision = plan::decide(self.policy(), &input, &self.state);
+        self.state.record(&self.loaded.policy, &decision);
+        let forecast_at_lead = view.and_then(|v| {
+            let at = self.step_time(now + self.lead());
+            v.grid.index_of(at).and_then(|i| v.values.get(i).copied())
+        });
+        if let Some(f) = forecast_at_lead {
+            self.pending
+                .push_back((self.step_time(now + self.lead()), f));
+            while self.pending.len() > 10_000 {
+                self.pending.pop_front();
+            }
+        }
+
+        let mut reason = decision.to_string();
+        if let Some(r) = input.arrival_rate {
+            reason.push_str(&format!("; current arrivals {:.3}/min", r * 60.0));
+        }
+        if obs.is_none() {
+            reason.push_str(
+                "; metrics unavailable: holding (no scale-down, no scale-up from stale data)",
+            );
+        }
+        if schedule_stale {
+            reason.push_str("; schedule source unavailable: last good snapshot used");
+        }
+        let report = self
+            .act(
+                &observed,
+                &decision,
+                reason,
+                forecast_at_lead,
+                obs.is_some(),
+                schedule_stale,
+                ctx,
+            )
+            .await?;
+        let m = &ctx.telemetry;
+        if let Some(f) = forecast_at_lead {
+            m.forecast.get_or_create(&labels).set(f);
+        }
+        m.forecast_quantile.get_or_create(&labels).set(q);
+        m.desired_replicas
+            .get_or_create(&labels)
+            .set(i64::from(report.desired));
+        m.current_replicas
+            .get_or_create(&labels)
+            .set(i64::from(observed.replicas));
+        m.decisions
+            .get_or_create(&DecisionLabels {
+                policy: name,
+                term: report.term.to_string(),
+                action: report.action.to_string(),
+            })
+            .inc();
+        Ok(report)
+    }
+
+    /// Refresh the appointments; on failure keep the last good snapshot.
+    /// Returns whether the snapshot used is stale.
+    async fn refresh_schedule<C, M, S: ScheduleSource>(
+        &mut self,
+        now: DateTime<Utc>,
+        ctx: &Ctx<C, M, S>,
+    ) -> bool {
+        let Some(spec) = &self.policy().schedule else {
+            return false;
+        };
+        let from = now
+            - TimeDelta::seconds(self.policy().forecast.history.secs() as i64)
+            - TimeDelta::seconds(spec.max_lag.secs() as i64);
+        let to = now + TimeDelta::seconds(self.policy().forecast.horizon.secs() as i64);
+        let result = ctx.schedule.appointments(&self.loaded, from, to).await;
+        match self.schedule.refresh(result, now) {
+            Refresh::Fresh => false,
+            Refresh::Stale { error_kind, .. } | Refresh::Unavailable { error_kind, .. } => {
+                ctx.telemetry
+                    .error(&self.policy().name, &format!("schedule_{error_kind}"));
+                true
+            }
+        }
+    }
+
+    fn refit_if_due<C, M, S>(&mut self, now: DateTime<Utc>, o: &Observation, ctx: &Ctx<C, M, S>) {
+        let every = TimeDelta::seconds(self.policy().forecast.refit_every.secs() as i64);
+        let due = match self.fitted {
+            None => true,
+            Some((at, _)) => now - at >= every,
+        };
+        if !due {
+            return;
+        }
+        match self.model.fit(&o.history, None) {
+            Ok(()) => self.fitted = Some((now, o.history.grid.end())),
+            Err(e) => {
+                tracing::warn!(policy = %self.policy().name, error = %e, "forecast fit failed; keeping the previous model");
+                ctx.telemetry
+                    .error(&self.policy().name, &format!("forecast_{}", e.kind()));
+            }
+        }
+    }
+
+    /// Compare forecasts whose step is now observed with the actual value.
+    fn settle_pending<C, M, S>(&mut self, o: &Observation, ctx: &Ctx<C, M, S>) {
+        while let Some(&(t, f)) = self.pending.front() {
+            if t >= o.history.grid.end() {
+                break;
+            }
+            self.pending.pop_front();
+            if let Some(actual) = o.history.grid.index_of(t).map(|i| o.history.values[i])
+                && actual.is_finite()
+            {
+                ctx.telemetry
+                    .forecast_error
+                    .get_or_create(&PolicyLabels {
+                        policy: self.policy().name.clone(),
+                    })
+                    .set(actual - f);
+            }
+        }
+    }
+
+    /// The start of the forecast step containing `t` (on the fitted grid).
+    fn step_time(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let step = self.policy().step_secs();
+        let anchor = self.fitted.map(|(_, end)| end).unwrap_or(t);
+        let k = (t - anchor).num_seconds().div_euclid(step);
+        anchor + TimeDelta::seconds(k * step)
+    }
+
+    /// Predict from the fitted model far enough to cover `now + lead + interval`.
+    fn predict(&self, now: DateTime<Utc>) -> Option<Forecast> {
+        let (_, end) = self.fitted?;
+        let p = self.policy();
+        let to = now + self.lead() + TimeDelta::seconds(p.scaling.interval.secs_i64());
+        let steps = ((to - end).num_seconds().div_euclid(p.step_secs()) + 2).max(1) as usize;
+        // Cap the horizon (a model not refitted for long must not predict years).
+        let cap = (p.forecast.horizon.secs_i64() / p.step_secs()).max(1) as usize + 2;
+        self.model
+            .predict(steps.min(cap), &[p.forecast.quantile], None)
+            .ok()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn act<C: Cluster, M, S>(
+        &mut self,
+        observed: &Observed,
+        d: &Decision,
+        reason: String,
+        forecast: Option<f64>,
+        metrics_ok: bool,
+        schedule_stale: bool,
+        ctx: &Ctx<C, M, S>,
+    ) -> Result<TickReport> {
+        let mode = self.policy().scaling.mode;
+        let leader = *ctx.leader.borrow();
+        let mut report = TickReport {
+            current: observed.replicas,
+            desired: d.desired,
+            term: d.term.kind(),
+            reason: reason.clone(),
+            action: "hold",
+            wrote: false,
+            forecast,
+            metrics_ok,
+            schedule_stale,
+        };
+        let may_write = leader && !observed.paused;
+        match mode {
+            Mode::Scale if d.desired != observed.replicas && may_write => {
+                let applied = ctx.cluster.set_replicas(&self.target, d.desired).await?;
+                self.last_written = Some(d.desired);
+                report.wrote = applied.attempts > 0;
+                report.action = if d.desired > applied.from {
+                    "scale_up"
+                } else {
+                    "scale_down"
+                };
+                if report.wrote {
+                    let event_reason = if report.action == "scale_up" {
+                        "ScaledUp"
+                    } else {
+                        "ScaledDown"
+                    };
+                    let note = format!("{} -> {}: {}", applied.from, applied.to, reason);
+                    self.emit(observed, event_reason, "Scale", note, ctx).await;
+                }
+            }
+            Mode::HpaFloor if may_write => {
+                if let Some(h) = observed.hpa {
+                    let floor = hpa_floor(d.desired, h.original_min.unwrap_or(h.min), h.max);
+                    if floor != h.min {
+                        let applied = ctx.cluster.set_hpa_floor(&self.target, d.desired).await?;
+                        report.wrote = applied.attempts > 0;
+                        report.action = if applied.to > applied.from {
+                            "scale_up"
+                        } else {
+                            "scale_down"
+                        };
+                        if report.wrote {
+                            let event_reason = if applied.to > applied.from {
+                                "RaisedHpaFloor"
+                            } else {
+                                "LoweredHpaFloor"
+                            };
+                            let note = format!(
+                                "HPA minReplicas {} -> {}: {}",
+                                applied.from, applied.to, reason
+                            );
+                            self.emit(observed, event_reason, "SetHpaFloor", note, ctx)
+                                .await;
+                        }
+                    }
+                }
+            }
+            _ => {
+                if d.desired != observed.replicas {
+                    report.action = "would_scale";
+                    // Explain once per new desired count, not every interval.
+                    if leader && self.last_explained != Some(d.desired) {
+                        self.last_explained = Some(d.desired);
+                        let why = if observed.paused {
+                            "target paused by annotation"
+                        } else if mode == Mode::ForecastOnly {
+                            "forecast-only mode"
+                        } else {
+                            "not the leader"
+                        };
+                        let note = format!(
+                            "would scale {} -> {} ({why}): {}",
+                            observed.replicas, d.desired, reason
+                        );
+                        self.emit(observed, "WouldScale", "Recommend", note, ctx)
+                            .await;
+                    }
+                }
+            }
+        }
+        tracing::info!(policy = %self.policy().name, mode = %mode, current = observed.replicas,
+            desired = d.desired, term = d.term.kind(), action = report.action, wrote = report.wrote,
+            reason = %reason, "decision");
+        Ok(report)
+    }
+
+    /// Record an Event; a failure to record is counted and logged, not fatal.
+    async fn emit<C: Cluster, M, S>(
+        &self,
+        observed: &Observed,
+        reason: &str,
+        action: &str,
+        note: String,
+        ctx: &Ctx<C, M, S>,
+    ) {
+        let e = EventNote {
+            reason: reason.into(),
+            action: action.into(),
+            note,
+            warning: false,
+        };
+        if let Err(err) = ctx
+            .cluster
+            .event(&self.target, observed.uid.clone(), &e)
+            .await
+        {
+            tracing::warn!(policy = %self.policy().name, error = %err, "could not record the Event");
+            ctx.telemetry.error(&self.policy().name, err.kind());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::controller::cluster::{Applied, HpaObserved};
+    use crate::controller::sources::{MemoryMetrics, MemorySchedule};
+    use crate::controller::{Error, Result};
+    use crate::policy::Policy;
+    use crate::series::{Grid, Series};
+
+    /// An in-memory cluster: one target, its HPA, and what was written.
+    #[derive(Clone, Default)]
+    struct FakeCluster(Arc<Mutex<FakeState>>);
+
+    #[derive(Default)]
+    struct FakeState {
+        observed: Observed,
+        writes: Vec<u32>,
+        floors: Vec<u32>,
+        events: Vec<EventNote>,
+        fail_observe: bool,
+    }
+
+    impl FakeCluster {
+        fn with(replicas: u32) -> Self {
+            let f = FakeCluster::default();
+            f.0.lock().unwrap().observed = Observed {
+                replicas,
+                ready: replicas,
+                ..Observed::default()
+            };
+            f
+        }
+        fn st(&self) -> std::sync::MutexGuard<'_, FakeState> {
+            self.0.lock().unwrap()
+        }
+    }
+
+    impl Cluster for FakeCluster {
+        async fn observe(&self, _t: &TargetRef, _hpa: bool) -> Result<Observed> {
+            let s = self.st();
+            if s.fail_observe {
+                return Err(Error::kube(
+                    "get",
+                    "Deployment planning/worker",
+                    kube::Error::Api(Box::new(
+                        kube::core::Status::failure("boom", "InternalError").with_code(500),
+                    )),
+                ));
+            }
+            Ok(s.observed.clone())
+        }
+        async fn set_replicas(&self, _t: &TargetRef, n: u32) -> Result<Applied> {
+            let mut s = self.st();
+            let from = s.observed.replicas;
+            s.observed.replicas = n;
+            s.writes.push(n);
+            Ok(Applied {
+                from,
+                to: n,
+                attempts: 1,
+            })
+        }
+        async fn set_hpa_floor(&self, _t: &TargetRef, floor: u32) -> Result<Applied> {
+            let mut s = self.st();
+            let h = s.observed.hpa.expect("hpa");
+            let to = hpa_floor(floor, h.original_min.unwrap_or(h.min), h.max);
+            s.observed.hpa = Some(HpaObserved {
+                min: to,
+                original_min: Some(h.original_min.unwrap_or(h.min)),
+                ..h
+            });
+            s.floors.push(to);
+            Ok(Applied {
+                from: h.min,
+                to,
+                attempts: 1,
+            })
+        }
+        async fn restore_hpa_floor(&self, _t: &TargetRef) -> Result<Option<Applied>> {
+            Ok(None)
+        }
+        async fn event(&self, _t: &TargetRef, _uid: Option<String>, e: &EventNote) -> Result<()> {
+            self.st().events.push(e.clone());
+            Ok(())
+        }
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 6, 0, 0).unwrap()
+    }
+
+    /// 14 days of 5-minute history: 1 job/step at night, 30 jobs/step from 08:00 to 12:00.
+    fn spiky_history(end: DateTime<Utc>) -> Series {
+        let step = 300;
+        let n = 14 * 288;
+        let start = end - TimeDelta::seconds(step * n as i64);
+        let grid = Grid::new(start, step, n);
+        let values = (0..n)
+            .map(|i| {
+                let h = grid
+                    .time(i)
+                    .format("%H")
+                    .to_string()
+                    .parse::<u32>()
+                    .unwrap();
+                if (8..12).contains(&h) { 30.0 } else { 1.0 }
+            })
+            .collect();
+        Series::new(grid, values)
+    }
+
+    fn policy(mode: Mode) -> LoadedPolicy {
+        let mut p = Policy::test().min(1).max(20).per_replica(1.0);
+        p.scaling.mode = mode;
+        p.capacity.startup = crate::policy::Duration::from_mins(30);
+        p.forecast.seasonal_periods = vec![crate::policy::Duration::from_days(1)];
+        if mode == Mode::HpaFloor {
+            p.target.hpa = Some("worker".into());
+        }
+        LoadedPolicy {
+            path: "/p/test.yaml".into(),
+            policy: p,
+        }
+    }
+
+    fn ctx(
+        cluster: FakeCluster,
+        leader: bool,
+    ) -> (
+        Ctx<FakeCluster, MemoryMetrics, MemorySchedule>,
+        watch::Sender<bool>,
+    ) {
+        let (tx, rx) = watch::channel(leader);
+        let metrics = MemoryMetrics::default();
+        (
+            Ctx {
+                cluster,
+                metrics,
+                schedule: MemorySchedule::default(),
+                telemetry: crate::telemetry::Metrics::default(),
+                leader: rx,
+            },
+            tx,
+        )
+    }
+
+    /// 07:40: the spike starts at 08:00 and a pod needs 30 min: scale now.
+    fn before_spike() -> DateTime<Utc> {
+        t0() + TimeDelta::minutes(100)
+    }
+
+    fn observation(now: DateTime<Utc>) -> Observation {
+        Observation {
+            history: spiky_history(now - TimeDelta::seconds(now.timestamp() % 300)),
+            utilisation: Some(0.5),
+            queue_depth: Some(0.0),
+        }
+    }
+
+    #[tokio::test]
+    async fn scale_mode_scales_ahead_of_the_forecast_spike_and_explains() {
+        let cluster = FakeCluster::with(1);
+        let (ctx, _tx) = ctx(cluster.clone(), true);
+        let now = before_spike();
+        ctx.metrics.set("test", observation(now));
+        let mut r = PolicyRunner::new(policy(Mode::Scale));
+        let rep = r.tick(now, &ctx).await.unwrap();
+        assert_eq!(rep.term, "predictive", "{rep:?}");
+        assert!(rep.desired > 1 && rep.wrote, "{rep:?}");
+        assert_eq!(cluster.st().writes, vec![rep.desired]);
+        let ev = &cluster.st().events[0];
+        assert_eq!(ev.reason, "ScaledUp");
+        assert!(
+            ev.note.contains("predictive term") && ev.note.contains("forecast p90"),
+            "{}",
+            ev.note
+        );
+        assert!(ev.note.contains("utilisation 50%"), "{}", ev.note);
+    }
+
+    #[tokio::test]
+    async fn forecast_only_writes_nothing_but_explains_once() {
+        let cluster = FakeCluster::with(1);
+        let (ctx, _tx) = ctx(cluster.clone(), true);
+        let now = before_spike();
+        ctx.metrics.set("test", observation(now));
+        let mut r = PolicyRunner::new(policy(Mode::ForecastOnly));
+        let rep = r.tick(now, &ctx).await.unwrap();
+        assert_eq!(rep.action, "would_scale");
+        assert!(!rep.wrote && rep.desired > 1);
+        r.tick(now + TimeDelta::minutes(1), &ctx).await.unwrap();
+        let st = cluster.st();
+        assert!(st.writes.is_empty());
+        assert_eq!(st.events.len(), 1, "one explanation per new desired count");
+        assert_eq!(st.events[0].reason, "WouldScale");
+    }
+
+    #[tokio::test]
+    async fn a_follower_does_not_write() {
+        let cluster = FakeCluster::with(1);
+        let (ctx, tx) = ctx(cluster.clone(), false);
+        let now = before_spike();
+        ctx.metrics.set("test", observation(now));
+        let mut r = PolicyRunner::new(policy(Mode::Scale));
+        let rep = r.tick(now, &ctx).await.unwrap();
+        assert!(!rep.wrote && rep.action == "would_scale");
+        assert!(cluster.st().writes.is_empty() && cluster.st().events.is_empty());
+        tx.send(true).unwrap();
+        let rep = r.tick(now + TimeDelta::minutes(1), &ctx).await.unwrap();
+        assert!(rep.wrote);
+    }
+
+    #[tokio::test]
+    async fn paused_target_is_left_to_the_person() {
+        let cluster = FakeCluster::with(1);
+        cluster.st().observed.paused = true;
+        let (ctx, _tx) = ctx(cluster.clone(), true);
+        let now = before_spike();
+        ctx.metrics.set("test", observation(now));
+        let mut r = PolicyRunner::new(policy(Mode::Scale));
+        let rep = r.tick(now, &ctx).await.unwrap();
+        assert!(!rep.wrote);
+        assert!(cluster.st().writes.is_empty());
+        assert!(cluster.st().events[0].note.contains("paused"));
+    }
+
+    #[tokio::test]
+    async fn metrics_down_holds_no_scale_down_and_no_scale_up_from_stale_data() {
+        let cluster = FakeCluster::with(8);
+        let (ctx, _tx) = ctx(cluster.clone(), true);
+        let mut r = PolicyRunner::new(policy(Mode::Scale));
+        // Night: with metrics the planner would go down from 8 eventually ...
+        let night = t0() - TimeDelta::hours(4);
+        ctx.metrics.set("test", observation(night));
+        r.tick(night, &ctx).await.unwrap();
+        let held = cluster.st().observed.replicas;
+        cluster.st().writes.clear();
+        // ... and before the spike it would go up; with Prometheus down it holds both ways.
+        ctx.metrics.set_down(true);
+        for (i, now) in [night + TimeDelta::hours(1), before_spike()]
+            .into_iter()
+            .enumerate()
+        {
+            let rep = r.tick(now, &ctx).await.unwrap();
+            assert!(!rep.metrics_ok);
+            assert_eq!(rep.desired, held, "tick {i}: {rep:?}");
+            assert!(rep.reason.contains("metrics unavailable"), "{}", rep.reason);
+        }
+        assert!(cluster.st().writes.is_empty());
+        assert_eq!(cluster.st().observed.replicas, held);
+    }
+
+    #[tokio::test]
+    async fn schedule_down_uses_the_last_good_snapshot() {
+        let cluster = FakeCluster::with(1);
+        let (ctx, _tx) = ctx(cluster.clone(), true);
+        let mut lp = policy(Mode::ForecastOnly);
+        lp.policy.schedule = Some(
+            serde_yaml::from_str("source: {type: csv, path: book.csv}\ntimezone: Europe/Berlin\n")
+                .unwrap(),
+        );
+        let now = before_spike();
+        ctx.metrics.set("test", observation(now));
+        let mut r = PolicyRunner::new(lp);
+        assert!(!r.tick(now, &ctx).await.unwrap().schedule_stale);
+        ctx.schedule.set_down(true);
+        let rep = r.tick(now + TimeDelta::minutes(1), &ctx).await.unwrap();
+        assert!(rep.schedule_stale);
+        assert!(rep.reason.contains("last good snapshot"));
+        assert!(r.schedule.appointments().is_some(), "the snapshot is kept");
+    }
+
+    #[tokio::test]
+    async fn api_errors_fail_the_tick_so_the_caller_backs_off() {
+        let cluster = FakeCluster::with(1);
+        cluster.st().fail_observe = true;
+        let (ctx, _tx) = ctx(cluster.clone(), true);
+        let mut r = PolicyRunner::new(policy(Mode::Scale));
+        let e = r.tick(before_spike(), &ctx).await.unwrap_err();
+        assert_eq!(e.kind(), "api_server_error");
+        let i = StdDuration::from_secs(60);
+        assert_eq!(backoff(0, i), i);
+        assert_eq!(backoff(1, i), StdDuration::from_secs(2));
+        assert_eq!(backoff(3, i), StdDuration::from_secs(8));
+        assert_eq!(backoff(30, i), StdDuration::from_secs(300));
+    }
+
+    #[tokio::test]
+    async fn hpa_floor_raises_ahead_of_the_spike_and_lowers_after() {
+        let cluster = FakeCluster::with(2);
+        cluster.st().observed.hpa = Some(HpaObserved {
+            min: 2,
+            max: 10,
+            original_min: None,
+        });
+        let (ctx, _tx) = ctx(cluster.clone(), true);
+        let mut r = PolicyRunner::new(policy(Mode::HpaFloor));
+        let now = before_spike();
+        ctx.metrics.set("test", observation(now));
+        let rep = r.tick(now, &ctx).await.unwrap();
+        assert!(rep.wrote, "{rep:?}");
+        let raised = *cluster.st().floors.last().unwrap();
+        assert!(raised > 2 && raised <= 10, "{raised}");
+        assert!(
+            cluster.st().writes.is_empty(),
+            "hpa-floor never touches the scale subresource"
+        );
+        assert_eq!(cluster.st().events[0].reason, "RaisedHpaFloor");
+        // Afternoon, long after the spike: the floor comes down, never below the HPA's own 2.
+        cluster.st().observed.replicas = raised;
+        let mut later = now + TimeDelta::hours(6);
+        for _ in 0..40 {
+            ctx.metrics.set("test", observation(later));
+            r.tick(later, &ctx).await.unwrap();
+            later += TimeDelta::minutes(1);
+            let f = cluster.st().observed.hpa.unwrap().min;
+            cluster.st().observed.replicas = f;
+        }
+        let floors = cluster.st().floors.clone();
+        assert!(*floors.last().unwrap() < raised, "{floors:?}");
+        assert!(floors.iter().all(|f| *f >= 2), "{floors:?}");
+        assert!(
+            cluster
+                .st()
+                .events
+                .iter()
+                .any(|e| e.reason == "LoweredHpaFloor")
+        );
+    }
+
+    #[tokio::test]
+    async fn realised_forecast_error_is_exported_once_the_step_is_observed() {
+        let cluster = FakeCluster::with(1);
+        let (ctx, _tx) = ctx(cluster.clone(), true);
+        let mut r = PolicyRunner::new(policy(Mode::ForecastOnly));
+        let now = before_spike();
+        ctx.metrics.set("test", observation(now));
+        r.tick(now, &ctx).await.unwrap();
+        let later = now + TimeDelta::minutes(40);
+        ctx.metrics.set("test", observation(later));
+        r.tick(later, &ctx).await.unwrap();
+        let l = crate::telemetry::PolicyLabels {
+            policy: "test".into(),
+        };
+        let err = ctx.telemetry.forecast_error.get_or_create(&l).get();
+        // The profile is exact on this periodic history: the error is small.
+        assert!(err.abs() < 5.0, "{err}");
+        assert!(
+            r.pending
+                .iter()
+                .all(|(t, _)| *t >= later - TimeDelta::minutes(10))
+        );
+    }
+}

@@ -1,0 +1,316 @@
+//! Telemetry of the controller: one prefixed prometheus-client registry with the
+//! controller's metrics, and a small HTTP server for `/metrics`, `/healthz` and
+//! `/readyz`.
+//!
+//! Label sets are bounded: the policy name (one per policy file), a decision's
+//! winning term and action (closed sets), and an error's `kind()` string.
+
+mod server;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+pub use server::{Health, serve};
+
+/// Errors of the telemetry layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot encode the metrics: {0}")]
+    Encode(#[from] std::fmt::Error),
+}
+
+impl Error {
+    /// A short, bounded label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Bind { .. } => "bind",
+            Error::Encode(_) => "encode",
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Labels naming one policy.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    pub policy: String,
+}
+
+/// Labels of one decision: the policy, the winning term, and what was done.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub policy: String,
+    /// The planner term that set the desired count (`predictive`, `reactive`, ...).
+    pub term: String,
+    /// `scale_up`, `scale_down`, `hold`, or `would_scale` (forecast-only / not leader).
+    pub action: String,
+}
+
+/// Labels of one error: the policy (empty for controller-wide errors) and its kind.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub policy: String,
+    pub kind: String,
+}
+
+type GaugeF = Gauge<f64, AtomicU64>;
+
+/// The controller's metrics. Cheap to clone (every family is an `Arc` inside).
+#[derive(Clone)]
+pub struct Metrics {
+    /// Forecast demand at the lead time, at the policy's quantile (demand units per step).
+    pub forecast: Family<PolicyLabels, GaugeF>,
+    /// The quantile level the planner provisions for (e.g. 0.9).
+    pub forecast_quantile: Family<PolicyLabels, GaugeF>,
+    /// Observed demand of the last complete step (demand units per step).
+    pub observed: Family<PolicyLabels, GaugeF>,
+    /// Realised forecast error at the lead time: observed − forecast made `lead` earlier.
+    pub forecast_error: Family<PolicyLabels, GaugeF>,
+    /// Replicas the planner wants.
+    pub desired_replicas: Family<PolicyLabels, Gauge>,
+    /// Replicas the target has (spec of its scale subresource).
+    pub current_replicas: Family<PolicyLabels, Gauge>,
+    /// Decisions, by winning term and action.
+    pub decisions: Family<DecisionLabels, Counter>,
+    /// Duration of one per-policy loop iteration, in seconds.
+    pub loop_duration: Family<PolicyLabels, Histogram>,
+    /// Errors by kind.
+    pub errors: Family<ErrorLabels, Counter>,
+    /// Valid policies currently running.
+    pub policies_running: Gauge,
+    /// Policy files that failed to load at the last reload.
+    pub policies_invalid: Gauge,
+    /// 1 while this replica holds the leader Lease.
+    pub leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            forecast: Family::default(),
+            forecast_quantile: Family::default(),
+            observed: Family::default(),
+            forecast_error: Family::default(),
+            desired_replicas: Family::default(),
+            current_replicas: Family::default(),
+            decisions: Family::default(),
+            loop_duration: Family::new_with_constructor(|| {
+                // 1 ms .. ~16 s: a loop is a few API calls and a forecast.
+                Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                    0.001, 2.0, 15,
+                ))
+            }),
+            errors: Family::default(),
+            policies_running: Gauge::default(),
+            policies_invalid: Gauge::default(),
+            leader: Gauge::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Register every metric in `registry` (which should carry the `planscale` prefix).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "forecast",
+            "Forecast demand at the lead time at the policy's quantile, demand units per step",
+            self.forecast.clone(),
+        );
+        registry.register(
+            "forecast_quantile",
+            "Quantile level of the forecast the planner provisions for",
+            self.forecast_quantile.clone(),
+        );
+        registry.register(
+            "observed_demand",
+            "Observed demand of the last complete step, demand units per step",
+            self.observed.clone(),
+        );
+        registry.register(
+            "forecast_error",
+            "Realised forecast error at the lead time: observed minus the forecast made one lead time earlier, demand units per step",
+            self.forecast_error.clone(),
+        );
+        registry.register(
+            "desired_replicas",
+            "Replicas the planner wants for the target",
+            self.desired_replicas.clone(),
+        );
+        registry.register(
+            "current_replicas",
+            "Replicas the target has (spec.replicas of its scale subresource)",
+            self.current_replicas.clone(),
+        );
+        registry.register(
+            "decisions",
+            "Decisions by winning planner term and action",
+            self.decisions.clone(),
+        );
+        registry.register(
+            "loop_duration_seconds",
+            "Duration of one per-policy loop iteration",
+            self.loop_duration.clone(),
+        );
+        registry.register("errors", "Errors by kind", self.errors.clone());
+        registry.register(
+            "policies_running",
+            "Valid policies currently running",
+            self.policies_running.clone(),
+        );
+        registry.register(
+            "policies_invalid",
+            "Policy files that failed to load at the last reload",
+            self.policies_invalid.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease, else 0",
+            self.leader.clone(),
+        );
+    }
+
+    /// Count one error of `kind` for `policy` (empty for controller-wide errors).
+    pub fn error(&self, policy: &str, kind: &str) {
+        self.errors
+            .get_or_create(&ErrorLabels {
+                policy: policy.to_string(),
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    /// Remove every per-policy series of a policy that went away.
+    pub fn forget_policy(&self, policy: &str) {
+        let l = PolicyLabels {
+            policy: policy.to_string(),
+        };
+        for f in [
+            &self.forecast,
+            &self.forecast_quantile,
+            &self.observed,
+            &self.forecast_error,
+        ] {
+            f.remove(&l);
+        }
+        self.desired_replicas.remove(&l);
+        self.current_replicas.remove(&l);
+        self.loop_duration.remove(&l);
+    }
+}
+
+/// The registry and metrics of one controller process.
+#[derive(Clone)]
+pub struct Telemetry {
+    pub metrics: Metrics,
+    pub registry: Arc<Registry>,
+    pub health: Health,
+}
+
+impl Telemetry {
+    /// A `planscale`-prefixed registry with the controller's metrics registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("planscale");
+        let metrics = Metrics::default();
+        metrics.register(&mut registry);
+        Telemetry {
+            metrics,
+            registry: Arc::new(registry),
+            health: Health::default(),
+        }
+    }
+
+    /// The registry in the OpenMetrics text format.
+    pub fn encode(&self) -> Result<String> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A flag shared between the loop and the HTTP server.
+#[derive(Debug, Clone, Default)]
+pub struct Flag(Arc<AtomicBool>);
+
+impl Flag {
+    pub fn set(&self, v: bool) {
+        self.0.store(v, Ordering::Release);
+    }
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_exposes_prefixed_metrics_with_help() {
+        let t = Telemetry::new();
+        let l = PolicyLabels {
+            policy: "dose".into(),
+        };
+        t.metrics.desired_replicas.get_or_create(&l).set(6);
+        t.metrics.forecast.get_or_create(&l).set(12.5);
+        t.metrics
+            .decisions
+            .get_or_create(&DecisionLabels {
+                policy: "dose".into(),
+                term: "predictive".into(),
+                action: "scale_up".into(),
+            })
+            .inc();
+        t.metrics.error("dose", "prometheus_unreachable");
+        t.metrics.loop_duration.get_or_create(&l).observe(0.003);
+        let text = t.encode().unwrap();
+        assert!(
+            text.contains("planscale_desired_replicas{policy=\"dose\"} 6"),
+            "{text}"
+        );
+        assert!(
+            text.contains("planscale_forecast{policy=\"dose\"} 12.5"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "planscale_decisions_total{policy=\"dose\",term=\"predictive\",action=\"scale_up\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP planscale_loop_duration_seconds"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn forgetting_a_policy_removes_its_series() {
+        let t = Telemetry::new();
+        let l = PolicyLabels {
+            policy: "gone".into(),
+        };
+        t.metrics.current_replicas.get_or_create(&l).set(3);
+        t.metrics.forget_policy("gone");
+        assert!(!t.encode().unwrap().contains("policy=\"gone\""));
+    }
+}
