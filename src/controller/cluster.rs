@@ -541,7 +541,11 @@ mod tests {
         assert_eq!(req.method().as_str(), method, "method of {}", req.uri());
         assert_eq!(req.uri().path(), path);
         let bytes = req.into_body().collect_bytes().await.unwrap();
-        let sent = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        let sent = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
         send.send_response(
             Response::builder()
                 .status(code)
@@ -564,11 +568,25 @@ mod tests {
             assert_eq!(first["metadata"]["resourceVersion"], "1");
             assert_eq!(first["spec"]["replicas"], 6);
             expect(&mut h, "GET", DEPLOY, 200, deployment("2", 3)).await;
-            let second = expect(&mut h, "PATCH", SCALE, 200, json!({"spec": {"replicas": 6}})).await;
+            let second = expect(
+                &mut h,
+                "PATCH",
+                SCALE,
+                200,
+                json!({"spec": {"replicas": 6}}),
+            )
+            .await;
             assert_eq!(second["metadata"]["resourceVersion"], "2");
         });
         let a = c.set_replicas(&target(), 6).await.unwrap();
-        assert_eq!(a, Applied { from: 3, to: 6, attempts: 2 });
+        assert_eq!(
+            a,
+            Applied {
+                from: 3,
+                to: 6,
+                attempts: 2
+            }
+        );
         server.await.unwrap();
     }
 
@@ -606,7 +624,11 @@ mod tests {
         let e = c.set_replicas(&target(), 6).await.unwrap_err();
         assert_eq!(e.kind(), "api_forbidden");
         assert_eq!(e.status(), Some(403));
-        assert!(e.to_string().contains("patch scale Deployment planning/worker"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("patch scale Deployment planning/worker"),
+            "{e}"
+        );
         server.await.unwrap();
     }
 
@@ -615,10 +637,23 @@ mod tests {
         let (c, mut h) = cluster();
         let server = tokio::spawn(async move {
             expect(&mut h, "GET", DEPLOY, 404, status(404, "NotFound")).await;
-            expect(&mut h, "GET", DEPLOY, 503, status(503, "ServiceUnavailable")).await;
+            expect(
+                &mut h,
+                "GET",
+                DEPLOY,
+                503,
+                status(503, "ServiceUnavailable"),
+            )
+            .await;
         });
-        assert_eq!(c.observe(&target(), false).await.unwrap_err().kind(), "api_not_found");
-        assert_eq!(c.observe(&target(), false).await.unwrap_err().kind(), "api_server_error");
+        assert_eq!(
+            c.observe(&target(), false).await.unwrap_err().kind(),
+            "api_not_found"
+        );
+        assert_eq!(
+            c.observe(&target(), false).await.unwrap_err().kind(),
+            "api_server_error"
+        );
         server.await.unwrap();
     }
 
@@ -634,7 +669,14 @@ mod tests {
         });
         let o = c.observe(&target(), true).await.unwrap();
         assert_eq!((o.replicas, o.ready, o.paused), (4, 3, true));
-        assert_eq!(o.hpa, Some(HpaObserved { min: 2, max: 10, original_min: Some(1) }));
+        assert_eq!(
+            o.hpa,
+            Some(HpaObserved {
+                min: 2,
+                max: 10,
+                original_min: Some(1)
+            })
+        );
         server.await.unwrap();
     }
 
@@ -645,7 +687,10 @@ mod tests {
             expect(&mut h, "GET", HPA, 200, hpa("1", 2, None)).await;
             let raise = expect(&mut h, "PATCH", HPA, 409, status(409, "Conflict")).await;
             assert_eq!(raise["spec"]["minReplicas"], 6);
-            assert_eq!(raise["metadata"]["annotations"][ORIGINAL_MIN_ANNOTATION], "2");
+            assert_eq!(
+                raise["metadata"]["annotations"][ORIGINAL_MIN_ANNOTATION],
+                "2"
+            );
             expect(&mut h, "GET", HPA, 200, hpa("2", 2, None)).await;
             let raise = expect(&mut h, "PATCH", HPA, 200, hpa("3", 6, Some("2"))).await;
             assert_eq!(raise["metadata"]["resourceVersion"], "2");
@@ -653,21 +698,37 @@ mod tests {
             expect(&mut h, "GET", HPA, 200, hpa("3", 6, Some("2"))).await;
             let clamp = expect(&mut h, "PATCH", HPA, 200, hpa("4", 10, Some("2"))).await;
             assert_eq!(clamp["spec"]["minReplicas"], 10);
-            assert_eq!(clamp["metadata"]["annotations"][ORIGINAL_MIN_ANNOTATION], "2");
+            assert_eq!(
+                clamp["metadata"]["annotations"][ORIGINAL_MIN_ANNOTATION],
+                "2"
+            );
             // Restore: the original floor comes back and the annotation goes.
             expect(&mut h, "GET", HPA, 200, hpa("4", 10, Some("2"))).await;
             let restore = expect(&mut h, "PATCH", HPA, 200, hpa("5", 2, None)).await;
             assert_eq!(restore["spec"]["minReplicas"], 2);
-            assert_eq!(restore["metadata"]["annotations"][ORIGINAL_MIN_ANNOTATION], Value::Null);
+            assert_eq!(
+                restore["metadata"]["annotations"][ORIGINAL_MIN_ANNOTATION],
+                Value::Null
+            );
             // Restoring again: nothing planscale raised, nothing to do.
             expect(&mut h, "GET", HPA, 200, hpa("5", 2, None)).await;
             // A deleted HPA: nothing to restore.
             expect(&mut h, "GET", HPA, 404, status(404, "NotFound")).await;
         });
         let t = target();
-        assert_eq!(c.set_hpa_floor(&t, 6).await.unwrap(), Applied { from: 2, to: 6, attempts: 2 });
+        assert_eq!(
+            c.set_hpa_floor(&t, 6).await.unwrap(),
+            Applied {
+                from: 2,
+                to: 6,
+                attempts: 2
+            }
+        );
         assert_eq!(c.set_hpa_floor(&t, 50).await.unwrap().to, 10);
-        assert_eq!(c.restore_hpa_floor(&t).await.unwrap().map(|a| a.to), Some(2));
+        assert_eq!(
+            c.restore_hpa_floor(&t).await.unwrap().map(|a| a.to),
+            Some(2)
+        );
         assert_eq!(c.restore_hpa_floor(&t).await.unwrap(), None);
         assert_eq!(c.restore_hpa_floor(&t).await.unwrap(), None);
         server.await.unwrap();

@@ -83,15 +83,25 @@ impl Kube {
         let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let bins = k8s_bin_dir();
         let etcd = etcd_bin();
-        let dir = tempfile::Builder::new().prefix("planscale-kube-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("planscale-kube-")
+            .tempdir()
+            .expect("temp dir");
         let d = dir.path();
         let (client_port, peer_port, port) = (free_port(), free_port(), free_port());
 
         // Service-account signing key.
         let key = d.join("sa.key");
         let pubkey = d.join("sa.pub");
-        run(Command::new("openssl").args(["genrsa", "-out"]).arg(&key).arg("2048"));
-        run(Command::new("openssl").args(["rsa", "-in"]).arg(&key).args(["-pubout", "-out"]).arg(&pubkey));
+        run(Command::new("openssl")
+            .args(["genrsa", "-out"])
+            .arg(&key)
+            .arg("2048"));
+        run(Command::new("openssl")
+            .args(["rsa", "-in"])
+            .arg(&key)
+            .args(["-pubout", "-out"])
+            .arg(&pubkey));
         std::fs::write(
             d.join("tokens.csv"),
             format!("{ADMIN_TOKEN},admin,1,\"system:masters\"\n{LIMITED_TOKEN},limited,2,\n"),
@@ -129,10 +139,16 @@ impl Kube {
                 .arg("--advertise-address=127.0.0.1")
                 .arg(format!("--secure-port={port}"))
                 .arg(format!("--cert-dir={}", d.join("certs").display()))
-                .arg(format!("--token-auth-file={}", d.join("tokens.csv").display()))
+                .arg(format!(
+                    "--token-auth-file={}",
+                    d.join("tokens.csv").display()
+                ))
                 .arg("--authorization-mode=RBAC")
                 .arg(format!("--service-account-key-file={}", pubkey.display()))
-                .arg(format!("--service-account-signing-key-file={}", key.display()))
+                .arg(format!(
+                    "--service-account-signing-key-file={}",
+                    key.display()
+                ))
                 .arg("--service-account-issuer=https://kubernetes.default.svc")
                 .arg("--service-cluster-ip-range=10.0.0.0/24")
                 .arg("--enable-priority-and-fairness=false")
@@ -175,17 +191,28 @@ impl Kube {
             let out = self.kubectl(&["get", "--raw", "/readyz"]);
             if out.status.success() {
                 // RBAC bootstrap roles are in place once this answers for the admin.
-                if self.kubectl(&["get", "clusterrole", "admin"]).status.success() {
+                if self
+                    .kubectl(&["get", "clusterrole", "admin"])
+                    .status
+                    .success()
+                {
                     return;
                 }
             }
+            let mut exited = None;
             for (name, c) in &mut self.children {
                 if let Ok(Some(st)) = c.try_wait() {
-                    panic!("{name} exited early ({st}):\n{}", self.log_tail(name));
+                    exited = Some((*name, st));
                 }
             }
+            if let Some((name, st)) = exited {
+                panic!("{name} exited early ({st}):\n{}", self.log_tail(name));
+            }
             if Instant::now() > deadline {
-                panic!("kube-apiserver not ready after 90 s:\n{}", self.log_tail("kube-apiserver"));
+                panic!(
+                    "kube-apiserver not ready after 90 s:\n{}",
+                    self.log_tail("kube-apiserver")
+                );
             }
             std::thread::sleep(Duration::from_millis(300));
         }
@@ -193,7 +220,8 @@ impl Kube {
 
     /// The last lines of a process's log.
     pub fn log_tail(&self, name: &str) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default();
+        let text = std::fs::read_to_string(self.dir.path().join(format!("{name}.log")))
+            .unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
@@ -220,13 +248,22 @@ impl Kube {
         let mut cmd = Command::new("kubectl");
         cmd.arg(format!("--kubeconfig={}", kubeconfig.display()))
             .args(args)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("kubectl (at /usr/bin/kubectl)");
         if let Some(text) = stdin {
             use std::io::Write;
-            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
         }
         child.wait_with_output().unwrap()
     }
@@ -234,15 +271,20 @@ impl Kube {
     /// Apply YAML as the admin.
     pub fn apply(&self, yaml: &str) {
         let out = self.kubectl_with(&self.admin_kubeconfig, &["apply", "-f", "-"], Some(yaml));
-        assert!(out.status.success(), "kubectl apply failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl apply failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// A kube client for a kubeconfig written by this harness.
     pub async fn client(kubeconfig: &Path) -> kube::Client {
         let kc = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .expect("kube config");
+        let cfg =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .expect("kube config");
         kube::Client::try_from(cfg).expect("kube client")
     }
 
@@ -266,8 +308,16 @@ impl Drop for Kube {
 }
 
 fn run(cmd: &mut Command) {
-    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().expect("run command");
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run command");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn write_kubeconfig(path: &Path, port: u16, token: &str) {
