@@ -21,39 +21,6 @@ use planscale::controller::{Cluster, KubeCluster, Settings, TargetRef};
 use planscale::policy::TargetKind;
 use planscale::series::{Grid, Series};
 
-/// deploy/ rendered by kustomize, for the v1.20 test server: the shipped
-/// PodDisruptionBudget is `policy/v1` (GA in 1.21; `v1beta1` is gone since
-/// 1.25), which v1.20 only serves as `policy/v1beta1` with the same fields.
-pub fn deploy_manifests_for_v1_20(k: &Kube) -> String {
-    let m = k.kubectl_ok(&["kustomize", concat!(env!("CARGO_MANIFEST_DIR"), "/deploy")]);
-    let from = "apiVersion: policy/v1\nkind: PodDisruptionBudget";
-    assert!(m.contains(from), "the PDB is policy/v1 in deploy/");
-    m.replace(
-        from,
-        "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget",
-    )
-}
-
-/// Apply deploy/ and bind its roles to the harness's `limited` user as well as
-/// to the ServiceAccount, so the controller runs with exactly those rights.
-pub fn install_rbac_for_limited_user(k: &Kube) {
-    k.apply(&deploy_manifests_for_v1_20(k));
-    k.apply(
-        "apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: planscale-limited}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: planscale}
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: limited}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: planscale-limited, namespace: planscale}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: planscale-leader-election}
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: limited}]
-",
-    );
-}
-
 fn deployment_yaml(ns: &str, name: &str, replicas: u32) -> String {
     format!(
         "apiVersion: apps/v1
@@ -121,7 +88,7 @@ async fn events_for(client: &kube::Client, name: &str) -> Vec<Event> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scales_ahead_of_a_forecast_spike_with_only_the_shipped_rbac() {
     let k = Kube::start();
-    install_rbac_for_limited_user(&k);
+    k.install_rbac_for_limited_user();
     k.kubectl_ok(&["create", "namespace", "planning"]);
     k.apply(&deployment_yaml("planning", "contour", 1));
     k.apply(&deployment_yaml("planning", "dosecalc", 1));

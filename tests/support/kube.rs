@@ -278,6 +278,38 @@ impl Kube {
         );
     }
 
+    /// deploy/ rendered by kustomize, for the v1.20 test server: the shipped
+    /// PodDisruptionBudget is `policy/v1` (GA in 1.21; `v1beta1` is gone since
+    /// 1.25), which v1.20 only serves as `policy/v1beta1` with the same fields.
+    pub fn deploy_manifests_for_v1_20(&self) -> String {
+        let m = self.kubectl_ok(&["kustomize", concat!(env!("CARGO_MANIFEST_DIR"), "/deploy")]);
+        let from = "apiVersion: policy/v1\nkind: PodDisruptionBudget";
+        assert!(m.contains(from), "the PDB is policy/v1 in deploy/");
+        m.replace(
+            from,
+            "apiVersion: policy/v1beta1\nkind: PodDisruptionBudget",
+        )
+    }
+
+    /// Apply deploy/ and bind its roles to the harness's `limited` user as well as
+    /// to the ServiceAccount, so the controller runs with exactly those rights.
+    pub fn install_rbac_for_limited_user(&self) {
+        self.apply(&self.deploy_manifests_for_v1_20());
+        self.apply(concat!(
+            "apiVersion: rbac.authorization.k8s.io/v1\n",
+            "kind: ClusterRoleBinding\n",
+            "metadata: {name: planscale-limited}\n",
+            "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: planscale}\n",
+            "subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: limited}]\n",
+            "---\n",
+            "apiVersion: rbac.authorization.k8s.io/v1\n",
+            "kind: RoleBinding\n",
+            "metadata: {name: planscale-limited, namespace: planscale}\n",
+            "roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: planscale-leader-election}\n",
+            "subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: limited}]\n",
+        ));
+    }
+
     /// A kube client for a kubeconfig written by this harness.
     pub async fn client(kubeconfig: &Path) -> kube::Client {
         let kc = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
