@@ -6,8 +6,15 @@
 //! controller: gaps, `NaN` runs, too-short or non-finite history are errors or
 //! handled explicitly.
 
+pub mod auto;
+mod engine;
+pub mod kernel;
+pub mod metrics;
+pub mod reference;
 mod seasonal;
+pub mod univariate;
 
+pub use engine::{Choice, Engine, EngineConfig, SCHEDULE_MODEL, engine_for};
 pub use seasonal::SeasonalProfile;
 
 use crate::series::{Grid, Series};
@@ -113,4 +120,14 @@ pub fn validate_history(history: &Series) -> Result<usize> {
         return Err(Error::NoData);
     }
     Ok(finite)
+}
+
+/// Checks that every quantile level lies strictly inside (0, 1).
+pub fn validate_levels(levels: &[f64]) -> Result<()> {
+    match levels.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+        Some(q) => Err(Error::Invalid(format!(
+            "quantile level {q} is outside (0, 1)"
+        ))),
+        None => Ok(()),
+    }
 }

@@ -7,7 +7,7 @@
 //! longest period it uses the next shorter one, and with less than one cycle
 //! of any period it forecasts the recent mean.
 
-use super::{Covariates, Error, Forecast, Forecaster, Result, validate_history};
+use super::{Covariates, Error, Forecast, Forecaster, Result, validate_history, validate_levels};
 use crate::series::{Grid, Series};
 
 /// Time-of-period average over the last `cycles` cycles.
@@ -68,7 +68,7 @@ impl Forecaster for SeasonalProfile {
             .unwrap_or(1);
         let note = if period < longest {
             format!(
-                "cold start: {n} points cover no full cycle of {longest} steps; using period {period}"
+                "cold start: the history covers no full cycle of {longest} steps, so a period of {period} was used"
             )
         } else {
             String::new()
@@ -126,13 +126,7 @@ impl Forecaster for SeasonalProfile {
         _future: Option<&Covariates>,
     ) -> Result<Forecast> {
         let f = self.fitted.as_ref().ok_or(Error::NotFitted)?;
-        for q in levels {
-            if !(*q > 0.0 && *q < 1.0) {
-                return Err(Error::Invalid(format!(
-                    "quantile level {q} is outside (0, 1)"
-                )));
-            }
-        }
+        validate_levels(levels)?;
         let point: Vec<f64> = (0..horizon).map(|h| f.profile[h % f.period]).collect();
         let mut levels = levels.to_vec();
         levels.sort_by(f64::total_cmp);

@@ -211,7 +211,11 @@ fn row(
             let mins: u32 = field(i, name)?
                 .parse()
                 .map_err(|_| format!("column {name:?}: expected whole minutes"))?;
-            start + TimeDelta::minutes(i64::from(mins))
+            start
+                .checked_add_signed(TimeDelta::minutes(i64::from(mins)))
+                .ok_or_else(|| {
+                    format!("column {name:?}: the end is past the last representable date")
+                })?
         }
         (None, None) => return Err("no end or duration column".into()),
     };

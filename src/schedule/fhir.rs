@@ -198,7 +198,9 @@ fn appointment(res: &Value, opts: &Options) -> std::result::Result<Option<Appoin
                 .as_u64()
                 .filter(|m| *m <= 60 * 24 * 366)
                 .ok_or("minutesDuration: expected a whole number of minutes")?;
-            start + TimeDelta::minutes(m as i64)
+            start
+                .checked_add_signed(TimeDelta::minutes(m as i64))
+                .ok_or("minutesDuration: the end is past the last representable date")?
         }
         (None, None) => return Err("expected end or minutesDuration".into()),
     };

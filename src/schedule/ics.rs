@@ -56,9 +56,13 @@ pub fn parse(text: &str, file: &str, opts: &Options) -> Result<Loaded> {
         match expand(ev, opts, &overridden) {
             Ok(starts) => {
                 for start in starts {
+                    // Instances whose end is past chrono's last date cannot be kept.
+                    let Some(end) = start.checked_add_signed(ev.duration) else {
+                        continue;
+                    };
                     let a = Appointment {
                         start,
-                        end: start + ev.duration,
+                        end,
                         kind: kind.clone(),
                         resource: ev.resource.clone(),
                     };
@@ -836,7 +840,10 @@ fn expand(
     let set = set.limit();
     let end = match opts.window {
         Some((_, to)) => to,
-        None => ev.start + TimeDelta::days(DEFAULT_EXPANSION_DAYS),
+        None => ev
+            .start
+            .checked_add_signed(TimeDelta::days(DEFAULT_EXPANSION_DAYS))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
     };
     let mut out: Vec<DateTime<Utc>> = Vec::new();
     for (n, t) in (&set).into_iter().enumerate() {

@@ -556,12 +556,15 @@ pub fn in_progress(appointments: &[Appointment], grid: &Grid, types: &[String]) 
 }
 
 /// The appointments starting in `[now, now + horizon)`: the known future.
+/// `appointments` must be sorted by start, as [`load`] returns them.
 pub fn upcoming(
     appointments: &[Appointment],
     now: DateTime<Utc>,
     horizon: Duration,
 ) -> &[Appointment] {
-    let end = now + chrono::TimeDelta::seconds(horizon.secs_i64());
+    let end = chrono::TimeDelta::try_seconds(horizon.secs_i64())
+        .and_then(|h| now.checked_add_signed(h))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     let lo = appointments.partition_point(|a| a.start < now);
     let hi = appointments.partition_point(|a| a.start < end);
     &appointments[lo..hi.max(lo)]

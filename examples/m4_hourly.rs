@@ -1,0 +1,123 @@
+//! Scores a forecaster on the M4 Hourly subset (414 series, horizon 48, m = 24).
+//!
+//! `cargo run --release --example m4_hourly -- DIR [--method auto|naive2|snaive|naive1] [--series N]`
+//! where DIR holds `Hourly-train.csv` and `Hourly-test.csv` (e.g.
+//! `../shared/data/m4-hourly`). Prints per-method detail on stderr and, as the
+//! last line on stdout, one JSON object with `series`, `smape`, `mase`,
+//! `owa` (against Naive2 computed on the same series) and `seconds`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use planscale::forecast::{auto, metrics, reference};
+
+/// M4 Hourly: horizon and seasonal period.
+const H: usize = 48;
+const M: usize = 24;
+
+fn read_rows(path: &Path) -> anyhow::Result<Vec<(String, Vec<f64>)>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_path(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let mut rows = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
+        let id = rec.get(0).unwrap_or_default().to_string();
+        let mut values = Vec::new();
+        for (j, field) in rec.iter().enumerate().skip(1) {
+            if field.is_empty() {
+                continue;
+            }
+            values.push(field.parse::<f64>().with_context(|| {
+                format!(
+                    "{}: row {}, column {}: expected a number, found {field:?}",
+                    path.display(),
+                    i + 2,
+                    j + 1
+                )
+            })?);
+        }
+        rows.push((id, values));
+    }
+    Ok(rows)
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let mut dir: Option<PathBuf> = None;
+    let mut method = "auto".to_string();
+    let mut limit = usize::MAX;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--method" => method = args.next().context("--method needs a value")?,
+            "--series" => limit = args.next().context("--series needs a value")?.parse()?,
+            _ if dir.is_none() => dir = Some(PathBuf::from(a)),
+            _ => bail!("unexpected argument {a:?}"),
+        }
+    }
+    let dir =
+        dir.context("usage: m4_hourly DIR [--method auto|naive2|snaive|naive1] [--series N]")?;
+    let train = read_rows(&dir.join("Hourly-train.csv"))?;
+    let test = read_rows(&dir.join("Hourly-test.csv"))?;
+    if train.len() != test.len() {
+        bail!("{} training rows but {} test rows", train.len(), test.len());
+    }
+    let started = Instant::now();
+    let (mut s_sum, mut m_sum, mut s2_sum, mut m2_sum, mut n) = (0.0, 0.0, 0.0, 0.0, 0usize);
+    let mut chosen: std::collections::BTreeMap<String, usize> = Default::default();
+    for ((id, y), (tid, actual)) in train.iter().zip(&test).take(limit) {
+        if id != tid || actual.len() != H {
+            bail!(
+                "series {id}: test row {tid} has {} values, expected {H}",
+                actual.len()
+            );
+        }
+        let f: Vec<f64> = match method.as_str() {
+            "naive2" => reference::naive2(y, M, H),
+            "snaive" => reference::seasonal_naive(y, M, H),
+            "naive1" => reference::seasonal_naive(y, 1, H),
+            "auto" => {
+                let r = auto::forecast_point(y, &[M, 7 * M], H);
+                // Count the best-ranked member of the ensemble.
+                let best = r.model.trim_start_matches("mean(").split([',', ')']).next();
+                *chosen
+                    .entry(best.unwrap_or_default().to_string())
+                    .or_default() += 1;
+                r.point
+            }
+            other => auto::forecast_with(other, y, &[M, 7 * M], H)
+                .with_context(|| format!("unknown method {other:?}"))?,
+        };
+        let f: Vec<f64> = f.iter().map(|v| v.max(0.0)).collect();
+        let scale = metrics::mase_scale(y, M);
+        let n2 = reference::naive2(y, M, H);
+        s_sum += metrics::smape(actual, &f);
+        m_sum += metrics::mase(actual, &f, scale);
+        s2_sum += metrics::smape(actual, &n2);
+        m2_sum += metrics::mase(actual, &n2, scale);
+        n += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let (smape, mase) = (s_sum / n as f64, m_sum / n as f64);
+    let (smape2, mase2) = (s2_sum / n as f64, m2_sum / n as f64);
+    let owa = metrics::owa(smape, mase, smape2, mase2);
+    if !chosen.is_empty() {
+        eprintln!("best-ranked model per series: {chosen:?}");
+    }
+    eprintln!("naive2 on these series: smape {smape2:.3} mase {mase2:.3}");
+    println!(
+        "{}",
+        serde_json::json!({
+            "method": method,
+            "series": n,
+            "smape": (smape * 1000.0).round() / 1000.0,
+            "mase": (mase * 1000.0).round() / 1000.0,
+            "owa": (owa * 10000.0).round() / 10000.0,
+            "seconds": (seconds * 100.0).round() / 100.0,
+        })
+    );
+    Ok(())
+}

@@ -1,0 +1,733 @@
+//! The forecasting engine the simulator, the controller and the CLI call.
+//!
+//! [`Engine::fit`] validates and repairs the history (gaps filled, leading
+//! missing values dropped), chooses a model by rolling-origin backtest on the
+//! application's own history — the schedule-blind models of
+//! [`univariate`](super::univariate) and, with appointment covariates, the
+//! schedule regression of [`kernel`](super::kernel) — and keeps the backtest
+//! residuals per horizon step for the quantiles. [`Engine::predict`] runs the
+//! chosen model and adds those residual quantiles.
+//!
+//! Backtesting is the expensive part, so it is redone only every
+//! `reselect_every` steps of new history (the policy's refit cadence asks for
+//! a refit every hour; model choice and the kernel are kept for a day), and a
+//! refit in between only moves the chosen model to the new end of history.
+//!
+//! With too little history for a backtest the engine uses the simplest model
+//! that applies, and the forecast's note says so (cold start).
+
+use super::kernel::{ScheduleRegression, lag_bins};
+use super::seasonal::empirical_quantile;
+use super::{
+    Covariates, Error, Forecast, Forecaster, Result, univariate, validate_history, validate_levels,
+};
+use crate::policy::Policy;
+use crate::series::{Grid, Series};
+
+/// Name of the schedule-regression model in reports.
+pub const SCHEDULE_MODEL: &str = "schedule-regression";
+
+/// Engine settings, all counts in steps of the series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    /// Daily and weekly periods, ascending (e.g. `[288, 2016]` at 5 minutes).
+    pub periods: Vec<usize>,
+    /// Forecast horizon the backtest scores.
+    pub horizon: usize,
+    /// Longest appointment-to-demand lag; `None`: no schedule model.
+    pub max_lag: Option<usize>,
+    /// Number of backtest origins.
+    pub origins: usize,
+    /// Steps between backtest origins.
+    pub origin_spacing: usize,
+    /// Redo model choice after this many new steps of history.
+    pub reselect_every: usize,
+    /// Relative ridge penalty of the kernel fit.
+    pub ridge: f64,
+}
+
+impl EngineConfig {
+    /// Settings for hourly data with daily and weekly cycles (M4 Hourly: h = 48).
+    pub fn hourly(horizon: usize) -> Self {
+        EngineConfig {
+            periods: vec![24, 168],
+            horizon,
+            max_lag: None,
+            origins: 4,
+            origin_spacing: horizon.max(1),
+            reselect_every: 24,
+            ridge: 1e-3,
+        }
+    }
+}
+
+/// Builds the engine a policy asks for: periods, horizon and maximum lag in
+/// steps of `policy.forecast.step`; a day between model re-selections.
+pub fn engine_for(policy: &Policy) -> Engine {
+    let step = policy.forecast.step.secs().max(1) as usize;
+    let steps = |secs: u64| (secs as usize).div_ceil(step).max(1);
+    let mut periods: Vec<usize> = policy
+        .forecast
+        .seasonal_periods
+        .iter()
+        .map(|d| steps(d.secs()))
+        .filter(|p| *p >= 2)
+        .collect();
+    periods.sort_unstable();
+    periods.dedup();
+    let horizon = steps(policy.forecast.horizon.secs());
+    let day = steps(86_400);
+    let cfg = EngineConfig {
+        periods,
+        horizon,
+        max_lag: policy.schedule.as_ref().map(|s| steps(s.max_lag.secs())),
+        origins: 6,
+        origin_spacing: (day / 2).max(1),
+        reselect_every: day,
+        ridge: 1e-3,
+    };
+    Engine::new(cfg)
+}
+
+/// Which model the engine uses, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    pub model: String,
+    /// Backtest MAE per candidate, best first (empty at cold start).
+    pub scores: Vec<(String, f64)>,
+    pub why: String,
+}
+
+#[derive(Debug, Clone)]
+struct Selection {
+    choice: Choice,
+    /// History length when chosen.
+    at_len: usize,
+    /// Standardised backtest residuals per horizon step (sorted per step).
+    residuals: Vec<Vec<f64>>,
+    /// Scale offset for standardising: residual / sqrt(|point| + offset).
+    offset: f64,
+    /// Kernel model fitted at selection time (schedule model only).
+    schedule: Option<ScheduleRegression>,
+}
+
+#[derive(Debug, Clone)]
+struct Fitted {
+    grid: Grid,
+    /// Repaired history (no NaN).
+    y: Vec<f64>,
+    /// Covariates on the history grid, if any.
+    counts: Option<Vec<Vec<f64>>>,
+    types: Vec<String>,
+    /// Absolute phase of y[0] in steps (for calendar terms).
+    phase0: usize,
+    note: String,
+}
+
+/// The automatic forecaster: see the module documentation.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    cfg: EngineConfig,
+    selection: Option<Selection>,
+    fitted: Option<Fitted>,
+}
+
+impl Engine {
+    pub fn new(cfg: EngineConfig) -> Self {
+        Engine {
+            cfg,
+            selection: None,
+            fitted: None,
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// The current model choice (after a fit).
+    pub fn choice(&self) -> Option<&Choice> {
+        self.selection.as_ref().map(|s| &s.choice)
+    }
+
+    /// Forces model choice at the next fit.
+    pub fn reset(&mut self) {
+        self.selection = None;
+    }
+
+    fn day(&self) -> usize {
+        self.cfg.periods.first().copied().unwrap_or(1)
+    }
+
+    fn week(&self, n: usize) -> usize {
+        self.cfg
+            .periods
+            .get(1)
+            .copied()
+            .filter(|w| n >= 2 * w)
+            .unwrap_or(0)
+    }
+
+    fn bins(&self, max_lag: usize) -> Vec<(usize, usize)> {
+        // Single steps for the first hour-ish, then ~48 bins over the rest.
+        let fine = (self.day() / 24).clamp(1, 12);
+        let wide = (max_lag / 48).max(1);
+        lag_bins(max_lag, fine, wide)
+    }
+
+    /// Candidate names for a history of `n` points (schedule model first if usable).
+    fn candidates(&self, n: usize, with_schedule: bool) -> Vec<&'static str> {
+        let mut c = Vec::new();
+        if with_schedule && self.cfg.max_lag.is_some() && n >= 2 * self.day().max(2) {
+            c.push(SCHEDULE_MODEL);
+        }
+        c.extend(univariate::MODELS.iter().copied());
+        c
+    }
+
+    /// Point forecast of `model` from the first `cut` points, `h` steps on.
+    fn run(
+        &self,
+        model: &str,
+        f: &Fitted,
+        cut: usize,
+        h: usize,
+        future: Option<&[Vec<f64>]>,
+        kernel: Option<&ScheduleRegression>,
+    ) -> Option<Vec<f64>> {
+        if model == SCHEDULE_MODEL {
+            let counts = future?;
+            let max_lag = self.cfg.max_lag?;
+            let owned;
+            let m = match kernel {
+                Some(k) => k,
+                None => {
+                    let hist: Vec<Vec<f64>> = counts.iter().map(|c| c[..cut].to_vec()).collect();
+                    owned = ScheduleRegression::fit(
+                        &f.y[..cut],
+                        &hist,
+                        f.phase0,
+                        self.day(),
+                        self.week(cut),
+                        &self.bins(max_lag),
+                        self.cfg.ridge,
+                    );
+                    &owned
+                }
+            };
+            Some(m.predict(counts, f.phase0, cut, cut + h))
+        } else {
+            univariate::forecast(model, &f.y[..cut], &self.cfg.periods, h)
+        }
+    }
+
+    fn select(&self, f: &Fitted) -> Selection {
+        let n = f.y.len();
+        let h = self.cfg.horizon.max(1);
+        let offset = f.y.iter().map(|v| v.abs()).sum::<f64>() / n as f64 * 0.1 + 1e-9;
+        let cuts: Vec<usize> = (0..self.cfg.origins)
+            .filter_map(|o| n.checked_sub(h + o * self.cfg.origin_spacing))
+            .filter(|c| *c >= h.min(n / 2).max(n / 2) && *c > 0)
+            .collect();
+        let counts = f.counts.as_deref();
+        let mut scores: Vec<(String, f64, Vec<Vec<f64>>)> = Vec::new();
+        if !cuts.is_empty() {
+            for name in self.candidates(cuts[cuts.len() - 1], counts.is_some()) {
+                let mut sum = 0.0;
+                let mut cnt = 0usize;
+                let mut res = vec![Vec::new(); h];
+                let mut ok = true;
+                for &cut in &cuts {
+                    match self.run(name, f, cut, h, counts, None) {
+                        Some(p) if p.iter().all(|v| v.is_finite()) => {
+                            for (j, (a, b)) in f.y[cut..cut + h].iter().zip(&p).enumerate() {
+                                let b = b.max(0.0);
+                                sum += (a - b).abs();
+                                cnt += 1;
+                                res[j].push((a - b) / (b.abs() + offset).sqrt());
+                            }
+                        }
+                        _ => {
+                            ok = false;
+                            break;
+                        }
+                    }
+                }
+                if ok && cnt > 0 && sum.is_finite() {
+                    scores.push((name.to_string(), sum / cnt as f64, res));
+                }
+            }
+        }
+        scores.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let score_list: Vec<(String, f64)> = scores.iter().map(|s| (s.0.clone(), s.1)).collect();
+        if let Some((best, mae, res)) = scores.into_iter().next() {
+            let runner = score_list
+                .iter()
+                .find(|(n, _)| *n != best && n != SCHEDULE_MODEL)
+                .or(score_list.get(1));
+            let why = match runner {
+                Some((r, rm)) => format!(
+                    "chosen by backtest ({} origins × {h} steps): MAE {mae:.4} vs {rm:.4} for {r}",
+                    cuts.len()
+                ),
+                None => format!(
+                    "the only model that could be backtested ({} origins)",
+                    cuts.len()
+                ),
+            };
+            let residuals = smooth_residuals(res, h);
+            let schedule = (best == SCHEDULE_MODEL)
+                .then(|| self.fit_schedule(f))
+                .flatten();
+            return Selection {
+                choice: Choice {
+                    model: best,
+                    scores: score_list,
+                    why,
+                },
+                at_len: n,
+                residuals,
+                offset,
+                schedule,
+            };
+        }
+        // Cold start: no backtest possible.
+        let day = self.day();
+        let model = if n >= day && day >= 2 {
+            "snaive-day"
+        } else {
+            "naive"
+        };
+        let lag = if model == "naive" { 1 } else { day };
+        let mut r: Vec<f64> = (lag..n)
+            .map(|t| (f.y[t] - f.y[t - lag]) / (f.y[t - lag].abs() + offset).sqrt())
+            .collect();
+        r.sort_by(f64::total_cmp);
+        Selection {
+            choice: Choice {
+                model: model.into(),
+                scores: Vec::new(),
+                why: format!(
+                    "cold start: {n} points of history, a backtest over a {h}-step horizon needs {}; using {model}",
+                    2 * h
+                ),
+            },
+            at_len: n,
+            residuals: vec![r; h],
+            offset,
+            schedule: None,
+        }
+    }
+
+    fn fit_schedule(&self, f: &Fitted) -> Option<ScheduleRegression> {
+        let counts = f.counts.as_ref()?;
+        let n = f.y.len();
+        Some(ScheduleRegression::fit(
+            &f.y,
+            counts,
+            f.phase0,
+            self.day(),
+            self.week(n),
+            &self.bins(self.cfg.max_lag?),
+            self.cfg.ridge,
+        ))
+    }
+}
+
+/// Pools each horizon step's residuals with its neighbours (± h/24 steps,
+/// at least 2) so that a few origins still give stable quantiles; sorted.
+fn smooth_residuals(res: Vec<Vec<f64>>, h: usize) -> Vec<Vec<f64>> {
+    let w = (h / 24).max(2);
+    (0..h)
+        .map(|j| {
+            let lo = j.saturating_sub(w);
+            let hi = (j + w + 1).min(h);
+            let mut v: Vec<f64> = res[lo..hi].iter().flatten().copied().collect();
+            v.sort_by(f64::total_cmp);
+            v
+        })
+        .collect()
+}
+
+/// Fills missing values: the value one period earlier if known, else linear
+/// interpolation between the neighbours, else the nearest known value.
+fn repair(values: &[f64], period: usize) -> Vec<f64> {
+    let mut y = values.to_vec();
+    let n = y.len();
+    for t in 0..n {
+        if !y[t].is_finite() && period >= 1 && t >= period && y[t - period].is_finite() {
+            y[t] = y[t - period];
+        }
+    }
+    let known: Vec<usize> = (0..n).filter(|t| y[*t].is_finite()).collect();
+    if known.is_empty() {
+        return y;
+    }
+    let mut k = 0;
+    for t in 0..n {
+        if y[t].is_finite() {
+            continue;
+        }
+        while k + 1 < known.len() && known[k + 1] < t {
+            k += 1;
+        }
+        let (a, b) = (known[k], known.get(k + 1).copied());
+        y[t] = match b {
+            Some(b) if a < t && t < b => y[a] + (y[b] - y[a]) * (t - a) as f64 / (b - a) as f64,
+            _ if a > t => y[a],
+            _ => y[a],
+        };
+    }
+    y
+}
+
+impl Forecaster for Engine {
+    fn name(&self) -> &'static str {
+        "auto"
+    }
+
+    fn fit(&mut self, history: &Series, covariates: Option<&Covariates>) -> Result<()> {
+        validate_history(history)?;
+        if history.values.iter().any(|v| v.abs() > 1e100) {
+            return Err(Error::Invalid(
+                "history has a value above 1e100 in magnitude; expected demand in ordinary units"
+                    .into(),
+            ));
+        }
+        // Drop leading missing values; the grid moves with them.
+        let first = history
+            .values
+            .iter()
+            .position(|v| v.is_finite())
+            .unwrap_or(0);
+        let values = &history.values[first..];
+        let n = values.len();
+        if n < 2 {
+            return Err(Error::TooShort {
+                model: "auto",
+                got: n,
+                need: 2,
+            });
+        }
+        let grid = Grid::new(history.grid.time(first), history.grid.step_secs, n);
+        let missing = values.iter().filter(|v| !v.is_finite()).count();
+        let y = repair(values, self.day());
+        let counts = match covariates {
+            Some(c) => {
+                if c.grid.start != history.grid.start
+                    || c.grid.step_secs != history.grid.step_secs
+                    || c.values.iter().any(|v| v.len() < history.len())
+                {
+                    return Err(Error::Covariates(format!(
+                        "expected {} steps of {} s from {}, found a grid of {} steps of {} s from {}",
+                        history.len(),
+                        history.grid.step_secs,
+                        history.grid.start,
+                        c.values.iter().map(Vec::len).min().unwrap_or(0),
+                        c.grid.step_secs,
+                        c.grid.start
+                    )));
+                }
+                Some(
+                    c.values
+                        .iter()
+                        .map(|v| {
+                            v[first..history.len()]
+                                .iter()
+                                .map(|x| if x.is_finite() { *x } else { 0.0 })
+                                .collect()
+                        })
+                        .collect::<Vec<Vec<f64>>>(),
+                )
+            }
+            None => None,
+        };
+        // Steps since the Unix epoch: a calendar phase shared by fit and predict.
+        let phase0 = grid
+            .start
+            .timestamp()
+            .div_euclid(grid.step_secs.max(1))
+            .max(0) as usize;
+        let mut note = String::new();
+        if first > 0 || missing > 0 {
+            note = format!(
+                "{} missing values filled, {first} leading missing values dropped",
+                missing
+            );
+        }
+        let fitted = Fitted {
+            grid,
+            y,
+            counts,
+            types: covariates.map(|c| c.types.clone()).unwrap_or_default(),
+            phase0,
+            note,
+        };
+        let stale = match &self.selection {
+            None => true,
+            Some(s) => {
+                n < s.at_len
+                    || n - s.at_len >= self.cfg.reselect_every
+                    || (s.choice.model == SCHEDULE_MODEL) != fitted.counts.is_some()
+            }
+        };
+        if stale {
+            self.selection = Some(self.select(&fitted));
+        }
+        self.fitted = Some(fitted);
+        Ok(())
+    }
+
+    fn predict(
+        &self,
+        horizon: usize,
+        levels: &[f64],
+        future: Option<&Covariates>,
+    ) -> Result<Forecast> {
+        let f = self.fitted.as_ref().ok_or(Error::NotFitted)?;
+        let s = self.selection.as_ref().ok_or(Error::NotFitted)?;
+        validate_levels(levels)?;
+        let n = f.y.len();
+        let mut model = s.choice.model.clone();
+        let mut why = s.choice.why.clone();
+        let all_counts = match (&f.counts, future) {
+            (Some(hist), Some(fut)) if model == SCHEDULE_MODEL => {
+                if fut.types != f.types || fut.grid.start != f.grid.end() {
+                    return Err(Error::Covariates(format!(
+                        "future covariates must start at {} with types {:?}; found {} with {:?}",
+                        f.grid.end(),
+                        f.types,
+                        fut.grid.start,
+                        fut.types
+                    )));
+                }
+                Some(
+                    hist.iter()
+                        .zip(&fut.values)
+                        .map(|(h, v)| {
+                            let mut c = h.clone();
+                            c.extend((0..horizon).map(|i| {
+                                v.get(i).copied().filter(|x| x.is_finite()).unwrap_or(0.0)
+                            }));
+                            c
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            }
+            _ => None,
+        };
+        if model == SCHEDULE_MODEL && all_counts.is_none() {
+            // No booked appointments given: the best schedule-blind model stands in.
+            model = s
+                .choice
+                .scores
+                .iter()
+                .find(|(m, _)| m != SCHEDULE_MODEL)
+                .map(|(m, _)| m.clone())
+                .unwrap_or_else(|| "snaive-day".into());
+            why = format!("{why}; no future appointments given, so {model} stands in");
+        }
+        let point = self
+            .run(
+                &model,
+                f,
+                n,
+                horizon,
+                all_counts.as_deref(),
+                s.schedule.as_ref(),
+            )
+            .or_else(|| univariate::forecast("snaive-day", &f.y, &self.cfg.periods, horizon))
+            .or_else(|| univariate::forecast("naive", &f.y, &self.cfg.periods, horizon))
+            .ok_or(Error::NoData)?;
+        let point: Vec<f64> = point.iter().map(|v| v.max(0.0)).collect();
+        let mut levels = levels.to_vec();
+        levels.sort_by(f64::total_cmp);
+        let hres = s.residuals.len();
+        let quantiles = levels
+            .iter()
+            .map(|q| {
+                let vals = point
+                    .iter()
+                    .enumerate()
+                    .map(|(j, p)| {
+                        let r = s
+                            .residuals
+                            .get(j.min(hres.saturating_sub(1)))
+                            .map_or(0.0, |r| empirical_quantile(r, *q));
+                        (p + r * (p.abs() + s.offset).sqrt()).max(0.0)
+                    })
+                    .collect();
+                (*q, vals)
+            })
+            .collect();
+        let note = [why, f.note.clone()]
+            .into_iter()
+            .filter(|x| !x.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        Ok(Forecast {
+            grid: f.grid.following(horizon),
+            point,
+            quantiles,
+            model,
+            note,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn grid(len: usize) -> Grid {
+        Grid::new(
+            Utc.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).unwrap(),
+            3600,
+            len,
+        )
+    }
+
+    fn engine(max_lag: Option<usize>) -> Engine {
+        let mut cfg = EngineConfig::hourly(24);
+        cfg.max_lag = max_lag;
+        cfg.origin_spacing = 12;
+        cfg.origins = 8;
+        Engine::new(cfg)
+    }
+
+    /// A pseudo-random stream in [0, 1), deterministic.
+    fn lcg(state: &mut u64) -> f64 {
+        *state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (*state >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Hourly demand caused by appointments of two types, with a booked future.
+    fn clinic(days: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+        let n = days * 24;
+        let mut s = 42u64;
+        let mut counts = vec![vec![0.0; n]; 2];
+        let (c0, c1) = counts.split_at_mut(1);
+        for (t, (a, b)) in c0[0].iter_mut().zip(c1[0].iter_mut()).enumerate() {
+            let hour = t % 24;
+            let weekday = (t / 24) % 7 < 5;
+            if weekday && (8..17).contains(&hour) {
+                *a = (lcg(&mut s) * 4.0).floor();
+                *b = (lcg(&mut s) * 2.0).floor();
+            }
+        }
+        let truth = super::super::kernel::Kernel {
+            per_lag: vec![
+                vec![0.0, 3.0, 2.0, 1.0, 0.0, 0.0, 0.0],
+                vec![0.0, 0.0, 0.0, 0.0, 2.0, 4.0, 2.0],
+            ],
+        };
+        let effect = truth.effect(&counts, 0, n);
+        let y = effect.iter().map(|e| e + 1.0 + 0.5 * lcg(&mut s)).collect();
+        (y, counts)
+    }
+
+    fn covariates(g: Grid, values: Vec<Vec<f64>>) -> Covariates {
+        Covariates {
+            grid: g,
+            types: vec!["CT".into(), "MR".into()],
+            values,
+        }
+    }
+
+    #[test]
+    fn schedule_model_wins_when_demand_follows_the_schedule() {
+        let (y, counts) = clinic(42);
+        let n = 35 * 24;
+        let hist = Series::new(grid(n), y[..n].to_vec());
+        let past: Vec<Vec<f64>> = counts.iter().map(|c| c[..n].to_vec()).collect();
+        let future: Vec<Vec<f64>> = counts.iter().map(|c| c[n..n + 24].to_vec()).collect();
+        let mut e = engine(Some(8));
+        e.fit(&hist, Some(&covariates(hist.grid, past))).unwrap();
+        assert_eq!(
+            e.choice().unwrap().model,
+            SCHEDULE_MODEL,
+            "{:?}",
+            e.choice()
+        );
+        let f = e
+            .predict(
+                24,
+                &[0.5, 0.9],
+                Some(&covariates(hist.grid.following(24), future)),
+            )
+            .unwrap();
+        assert_eq!(f.model, SCHEDULE_MODEL);
+        let mae: f64 = f
+            .point
+            .iter()
+            .zip(&y[n..n + 24])
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f64>()
+            / 24.0;
+        assert!(mae < 0.5, "MAE {mae}");
+        assert!(f.quantile(0.9).iter().zip(&f.point).all(|(q, p)| q >= p));
+        // Without the booked future, a schedule-blind model stands in and says so.
+        let blind = e.predict(24, &[0.9], None).unwrap();
+        assert_ne!(blind.model, SCHEDULE_MODEL);
+        assert!(blind.note.contains("stands in"), "{}", blind.note);
+    }
+
+    #[test]
+    fn cold_start_uses_a_simple_model_and_says_so() {
+        let mut e = engine(None);
+        e.fit(
+            &Series::new(grid(30), (0..30).map(|i| (i % 24) as f64).collect()),
+            None,
+        )
+        .unwrap();
+        let f = e.predict(5, &[0.9], None).unwrap();
+        assert_eq!(f.model, "snaive-day");
+        assert!(f.note.contains("cold start"), "{}", f.note);
+        let mut e = engine(None);
+        e.fit(&Series::new(grid(3), vec![1.0, 2.0, 3.0]), None)
+            .unwrap();
+        assert_eq!(e.predict(2, &[0.9], None).unwrap().point, vec![3.0, 3.0]);
+    }
+
+    #[test]
+    fn gaps_are_filled_and_bad_input_is_a_clear_error() {
+        let mut v: Vec<f64> = (0..24 * 20).map(|i| 5.0 + (i % 24) as f64).collect();
+        v[0] = f64::NAN;
+        v[100..110].iter_mut().for_each(|x| *x = f64::NAN);
+        let mut e = engine(None);
+        e.fit(&Series::new(grid(v.len()), v), None).unwrap();
+        let f = e.predict(24, &[0.9], None).unwrap();
+        assert!(f.note.contains("missing values filled"), "{}", f.note);
+        assert!(f.point.iter().all(|p| p.is_finite()));
+        assert_eq!(
+            e.fit(&Series::new(grid(4), vec![f64::NAN; 4]), None),
+            Err(Error::NoData)
+        );
+        assert!(matches!(
+            e.fit(&Series::new(grid(2), vec![f64::NAN, 1.0]), None),
+            Err(Error::TooShort { .. })
+        ));
+        assert!(
+            Engine::new(EngineConfig::hourly(4))
+                .predict(1, &[], None)
+                .is_err()
+        );
+        let hist = Series::new(grid(48), vec![1.0; 48]);
+        let wrong = covariates(grid(10), vec![vec![0.0; 10]; 2]);
+        assert!(matches!(
+            e.fit(&hist, Some(&wrong)),
+            Err(Error::Covariates(_))
+        ));
+    }
+
+    #[test]
+    fn repair_prefers_the_previous_cycle() {
+        let y = repair(&[1.0, 2.0, 3.0, f64::NAN, f64::NAN, 7.0], 3);
+        assert_eq!(y, vec![1.0, 2.0, 3.0, 1.0, 2.0, 7.0]);
+        let y = repair(&[f64::NAN, 2.0, f64::NAN, 4.0, f64::NAN], 10);
+        assert_eq!(y, vec![2.0, 2.0, 3.0, 4.0, 4.0]);
+    }
+}

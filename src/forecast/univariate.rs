@@ -1,0 +1,255 @@
+//! Schedule-blind point models on complete slices (no `NaN`): seasonal naive
+//! over a day or a week, averaged weeks, and a multi-seasonal decomposition
+//! (daily profile with a weekly adjustment) with an exponential-smoothing
+//! level (simple or damped trend) on the seasonally adjusted series.
+//!
+//! Every model is a pure function `(history, periods, horizon) → point` that
+//! either forecasts or says it does not apply (too little history), so that
+//! model choice can try them all. They never panic on finite input.
+//!
+//! Why our own and not augurs (MSTL + AutoETS): see `docs/ARCHITECTURE.md`,
+//! "Forecasting"; in short, augurs 0.10 needs two full cycles of every period,
+//! fails on one NaN and has no seasonal ETS, and the decomposition below is a
+//! few dozen lines whose behaviour on short and gappy series we control.
+
+use super::reference::{centred_moving_average, seasonal_naive};
+
+/// The schedule-blind models, by name. `periods` are in steps, ascending:
+/// `periods[0]` the daily cycle, `periods[1]` (if any) the weekly one.
+pub const MODELS: &[&str] = &[
+    "snaive-day",
+    "snaive-week",
+    "weeks-mean",
+    "day-ses",
+    "day-damped",
+    "week-ses",
+    "week-damped",
+    "dayweek-ses",
+];
+
+/// Forecast `h` steps with the named model; `None` if it does not apply
+/// (unknown name, or not enough history for its periods).
+pub fn forecast(name: &str, y: &[f64], periods: &[usize], h: usize) -> Option<Vec<f64>> {
+    let n = y.len();
+    if n == 0 {
+        return None;
+    }
+    let day = periods.first().copied().filter(|p| *p >= 2);
+    let week = periods.get(1).copied().filter(|p| *p >= 2);
+    match name {
+        "naive" => Some(seasonal_naive(y, 1, h)),
+        "snaive-day" => day.filter(|d| n >= *d).map(|d| seasonal_naive(y, d, h)),
+        "snaive-week" => week.filter(|w| n >= *w).map(|w| seasonal_naive(y, w, h)),
+        "weeks-mean" => week.filter(|w| n >= 2 * w).map(|w| cycles_mean(y, w, 3, h)),
+        "day-ses" => day.and_then(|d| decomposed(y, d, None, Level::Simple, h)),
+        "day-damped" => day.and_then(|d| decomposed(y, d, None, Level::Damped, h)),
+        "week-ses" => week.and_then(|w| decomposed(y, w, None, Level::Simple, h)),
+        "week-damped" => week.and_then(|w| decomposed(y, w, None, Level::Damped, h)),
+        "dayweek-ses" => match (day, week) {
+            (Some(d), Some(w)) => decomposed(y, d, Some(w), Level::Simple, h),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The mean of the last `k` (at most) whole cycles of period `p`, phase by phase.
+fn cycles_mean(y: &[f64], p: usize, k: usize, h: usize) -> Vec<f64> {
+    let n = y.len();
+    let k = (n / p).clamp(1, k);
+    (0..h)
+        .map(|i| {
+            let phase = i % p;
+            (0..k).map(|c| y[n - (c + 1) * p + phase]).sum::<f64>() / k as f64
+        })
+        .collect()
+}
+
+/// How the seasonally adjusted series is extrapolated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Level {
+    /// Simple exponential smoothing (flat forecast).
+    Simple,
+    /// Holt's linear trend, damped.
+    Damped,
+}
+
+/// Seasonal decomposition forecast. Works on `ln y` when the series is
+/// strictly positive (multiplicative seasonality), on `y` otherwise.
+///
+/// The seasonal component has period `p`; with `week = Some(w)` it is the
+/// period-`p` profile plus half of the weekly deviation from it (a shrunken
+/// day-of-week effect, for series with only a few weeks of history).
+fn decomposed(
+    y: &[f64],
+    p: usize,
+    week: Option<usize>,
+    level: Level,
+    h: usize,
+) -> Option<Vec<f64>> {
+    let n = y.len();
+    let long = week.unwrap_or(p);
+    if p < 2 || n < 2 * long + 2 {
+        return None;
+    }
+    let log = y.iter().all(|v| *v > 0.0);
+    let z: Vec<f64> = if log {
+        y.iter().map(|v| v.ln()).collect()
+    } else {
+        y.to_vec()
+    };
+    let trend = centred_moving_average(&z, long);
+    let detrended: Vec<f64> = z.iter().zip(&trend).map(|(a, t)| a - t).collect();
+    let day = phase_means(&detrended, p, 8);
+    let season: Vec<f64> = match week {
+        None => day,
+        Some(w) => {
+            let wk = phase_means(&detrended, w, 4);
+            (0..w)
+                .map(|i| day[i % p] + 0.5 * (wk[i] - day[i % p]))
+                .collect()
+        }
+    };
+    let period = season.len();
+    let adjusted: Vec<f64> = z
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v - season[i % period])
+        .collect();
+    let base = match level {
+        Level::Simple => ses(&adjusted, h),
+        Level::Damped => damped_holt(&adjusted, h),
+    };
+    let out: Vec<f64> = base
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let v = b + season[(n + i) % period];
+            if log { v.exp() } else { v }
+        })
+        .collect();
+    out.iter().all(|v| v.is_finite()).then_some(out)
+}
+
+/// Mean of the finite values at each phase of period `p` over the last `k`
+/// cycles that have any, centred to sum to zero. Phase 0 = index 0.
+fn phase_means(x: &[f64], p: usize, k: usize) -> Vec<f64> {
+    let mut sums = vec![0.0; p];
+    let mut counts = vec![0usize; p];
+    for i in (0..x.len()).rev() {
+        let ph = i % p;
+        if counts[ph] < k && x[i].is_finite() {
+            sums[ph] += x[i];
+            counts[ph] += 1;
+        }
+    }
+    let mut m: Vec<f64> = sums
+        .iter()
+        .zip(&counts)
+        .map(|(s, c)| if *c > 0 { s / *c as f64 } else { 0.0 })
+        .collect();
+    let avg = m.iter().sum::<f64>() / p as f64;
+    m.iter_mut().for_each(|v| *v -= avg);
+    m
+}
+
+/// Simple exponential smoothing with α chosen on a grid by one-step SSE.
+pub fn ses(x: &[f64], h: usize) -> Vec<f64> {
+    let mut best = (f64::INFINITY, x[x.len() - 1]);
+    for alpha in [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0] {
+        let mut l = x[0];
+        let mut sse = 0.0;
+        for v in &x[1..] {
+            let e = v - l;
+            sse += e * e;
+            l += alpha * e;
+        }
+        if sse < best.0 {
+            best = (sse, l);
+        }
+    }
+    vec![best.1; h]
+}
+
+/// Damped-trend Holt (additive), parameters chosen on a grid by one-step SSE.
+pub fn damped_holt(x: &[f64], h: usize) -> Vec<f64> {
+    let n = x.len();
+    if n < 3 {
+        return ses(x, h);
+    }
+    let mut best = (f64::INFINITY, x[n - 1], 0.0, 0.9);
+    for alpha in [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9] {
+        for beta in [0.01, 0.05, 0.1, 0.2] {
+            for phi in [0.8, 0.9, 0.95, 0.98] {
+                let (mut l, mut b) = (x[0], x[1] - x[0]);
+                let mut sse = 0.0;
+                for v in &x[1..] {
+                    let f = l + phi * b;
+                    let e = v - f;
+                    sse += e * e;
+                    let nl = f + alpha * e;
+                    b = phi * b + alpha * beta * e;
+                    l = nl;
+                }
+                if sse < best.0 {
+                    best = (sse, l, b, phi);
+                }
+            }
+        }
+    }
+    let (_, l, b, phi) = best;
+    let mut damp = 0.0;
+    let mut pw = 1.0;
+    (0..h)
+        .map(|_| {
+            pw *= phi;
+            damp += pw;
+            l + damp * b
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seasonal(n: usize, p: usize, level: f64) -> Vec<f64> {
+        (0..n)
+            .map(|i| level + 5.0 * ((i % p) as f64 / p as f64 * std::f64::consts::TAU).sin())
+            .collect()
+    }
+
+    #[test]
+    fn every_model_recovers_a_clean_daily_cycle() {
+        let y = seasonal(24 * 30, 24, 50.0);
+        let want = seasonal(24 * 30 + 48, 24, 50.0)[24 * 30..].to_vec();
+        for name in MODELS {
+            let f = forecast(name, &y, &[24, 168], 48).unwrap_or_else(|| panic!("{name}"));
+            let err = f
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(err < 0.05, "{name}: max error {err}");
+        }
+    }
+
+    #[test]
+    fn models_that_need_more_history_decline() {
+        let y = seasonal(100, 24, 10.0);
+        assert!(forecast("snaive-week", &y, &[24, 168], 5).is_none());
+        assert!(forecast("week-ses", &y, &[24, 168], 5).is_none());
+        assert!(forecast("day-ses", &y, &[24, 168], 5).is_some());
+        assert!(forecast("nonsense", &y, &[24], 5).is_none());
+        assert!(forecast("day-ses", &[], &[24], 5).is_none());
+    }
+
+    #[test]
+    fn damped_trend_follows_a_line_but_flattens() {
+        let x: Vec<f64> = (0..50).map(|i| i as f64).collect();
+        let f = damped_holt(&x, 100);
+        assert!(f[0] > 49.5 && f[0] < 51.0, "{}", f[0]);
+        assert!(f[99] > f[0] && f[99] < 50.0 + 100.0, "{}", f[99]);
+        assert_eq!(ses(&[3.0, 3.0, 3.0], 2), vec![3.0, 3.0]);
+    }
+}
