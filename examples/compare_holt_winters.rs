@@ -23,7 +23,8 @@
 //!   daily period only, as statsmodels is; also reported: the same engine with
 //!   the daily and weekly periods a policy would give, and the single model
 //!   closest to Holt-Winters (`day-damped`: daily seasonal profile + damped
-//!   Holt trend);
+//!   Holt trend), and the seasonal-profile model that `sim::forecaster_for`
+//!   and the controller's runner still use at the time of writing;
 //! - statsmodels: `ExponentialSmoothing` (additive damped trend, additive
 //!   daily seasonality), run by `compare/holt_winters.py` in a child process.
 //!
@@ -40,7 +41,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use planscale::forecast::{Engine, EngineConfig, Forecaster, auto, metrics};
+use planscale::forecast::{Engine, EngineConfig, Forecaster, SeasonalProfile, auto, metrics};
 use planscale::series::{Grid, Series};
 use serde::{Deserialize, Serialize};
 
@@ -228,6 +229,23 @@ fn planscale_forecast(
     Ok((f.point, f.model))
 }
 
+/// The seasonal-profile model (`forecast::SeasonalProfile`, the average of the
+/// last 4 days at each phase) on one window: what `sim::forecaster_for` and
+/// the controller's runner use while the engine is being wired in.
+fn profile_forecast(
+    train: &[f64],
+    start: DateTime<Utc>,
+    step: i64,
+    day: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut m = SeasonalProfile::new(&[day], 4);
+    m.fit(
+        &Series::new(Grid::new(start, step, train.len()), train.to_vec()),
+        None,
+    )?;
+    Ok(m.predict(H, &[LEVEL], None)?.point)
+}
+
 /// One training window, as sent to the peer.
 #[derive(Debug, Clone, Serialize)]
 struct Window {
@@ -328,6 +346,8 @@ struct WindowFigures {
     mase_planscale_dayweek: f64,
     mase_day_damped: f64,
     day_damped_secs: f64,
+    mase_profile: f64,
+    profile_secs: f64,
 }
 
 /// Figures for one series: means over its windows.
@@ -346,6 +366,8 @@ struct SeriesFigures {
     mase_planscale_dayweek: f64,
     mase_day_damped: f64,
     day_damped_secs: f64,
+    mase_profile: f64,
+    profile_secs: f64,
 }
 
 fn mean(v: impl Iterator<Item = f64>) -> f64 {
@@ -369,6 +391,8 @@ impl SeriesFigures {
             mase_planscale_dayweek: avg(|w| w.mase_planscale_dayweek),
             mase_day_damped: avg(|w| w.mase_day_damped),
             day_damped_secs: avg(|w| w.day_damped_secs),
+            mase_profile: avg(|w| w.mase_profile),
+            profile_secs: avg(|w| w.profile_secs),
             windows,
         }
     }
@@ -411,7 +435,9 @@ fn compare_series(
         let (dw, _) = planscale_forecast(y, start, s.step_secs, &[day, week])?;
         let (dd, dd_secs) = timed(repeats, || auto::forecast_with("day-damped", y, &[day], H));
         let dd = dd.context("day-damped does not apply to this window")?;
-        ours.push((cut, point, model, secs, dw, dd, dd_secs));
+        let (sp, sp_secs) = timed(repeats, || profile_forecast(y, start, s.step_secs, day));
+        let sp = sp?;
+        ours.push((cut, point, model, secs, dw, (dd, dd_secs), (sp, sp_secs)));
     }
     let windows: Vec<Window> = cuts
         .iter()
@@ -424,21 +450,25 @@ fn compare_series(
     let figures = ours
         .into_iter()
         .zip(&peer.results)
-        .map(|((cut, point, model, secs, dw, dd, dd_secs), p)| {
-            let y = &s.values[cut - train..cut];
-            let actual = &s.values[cut..cut + H];
-            WindowFigures {
-                origin: time(cut),
-                planscale_model: model,
-                planscale_secs: secs,
-                statsmodels_secs: median(&mut p.seconds.clone()),
-                mase_planscale: mase(y, actual, &point, day),
-                mase_statsmodels: mase(y, actual, &p.forecast, day),
-                mase_planscale_dayweek: mase(y, actual, &dw, day),
-                mase_day_damped: mase(y, actual, &dd, day),
-                day_damped_secs: dd_secs,
-            }
-        })
+        .map(
+            |((cut, point, model, secs, dw, (dd, dd_secs), (sp, sp_secs)), p)| {
+                let y = &s.values[cut - train..cut];
+                let actual = &s.values[cut..cut + H];
+                WindowFigures {
+                    origin: time(cut),
+                    planscale_model: model,
+                    planscale_secs: secs,
+                    statsmodels_secs: median(&mut p.seconds.clone()),
+                    mase_planscale: mase(y, actual, &point, day),
+                    mase_statsmodels: mase(y, actual, &p.forecast, day),
+                    mase_planscale_dayweek: mase(y, actual, &dw, day),
+                    mase_day_damped: mase(y, actual, &dd, day),
+                    day_damped_secs: dd_secs,
+                    mase_profile: mase(y, actual, &sp, day),
+                    profile_secs: sp_secs,
+                }
+            },
+        )
         .collect();
     Ok((SeriesFigures::new(s, day, train, figures), peer))
 }
@@ -483,16 +513,18 @@ fn table(rows: &[SeriesFigures]) -> String {
 /// single Holt-Winters-like model.
 fn variants(rows: &[SeriesFigures]) -> String {
     let mut out = format!(
-        "{:<30} {:>16} {:>16} {:>16}\n",
-        "series", "MASE auto d+w", "MASE day-damped", "day-damped ms"
+        "{:<30} {:>14} {:>16} {:>14} {:>13} {:>11}\n",
+        "series", "MASE auto d+w", "MASE day-damped", "day-damped ms", "MASE profile", "profile ms"
     );
     for r in rows {
         out.push_str(&format!(
-            "{:<30} {:>16.3} {:>16.3} {:>16.3}\n",
+            "{:<30} {:>14.3} {:>16.3} {:>14.3} {:>13.3} {:>11.3}\n",
             r.series,
             r.mase_planscale_dayweek,
             r.mase_day_damped,
-            r.day_damped_secs * 1e3
+            r.day_damped_secs * 1e3,
+            r.mase_profile,
+            r.profile_secs * 1e3
         ));
     }
     out
