@@ -452,6 +452,62 @@ mod tests {
     }
 
     #[test]
+    fn command_line_settings_become_the_client_settings() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: RecordArgs,
+        }
+        let parse = |extra: &[&str]| {
+            let mut argv = vec![
+                "planscale",
+                "--prometheus",
+                "http://p:9090",
+                "--policy",
+                "p.yaml",
+                "--from",
+                "now-1d",
+                "--to",
+                "now",
+                "--out",
+                "r.csv",
+            ];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).map(|c| c.args)
+        };
+        let args = parse(&[
+            "--timeout",
+            "2m",
+            "--attempts",
+            "2",
+            "--basic-auth-user",
+            "ops",
+            "--basic-auth-password-file",
+            "/run/pw",
+            "--ca-file",
+            "/run/ca.pem",
+        ])
+        .unwrap();
+        let c = args.prometheus_config().unwrap();
+        assert_eq!(c.url, "http://p:9090");
+        assert_eq!(c.http.timeout, Duration::from_mins(2));
+        assert_eq!(c.http.retry.attempts, 2);
+        assert_eq!(
+            c.http.basic_auth.unwrap().password_file,
+            PathBuf::from("/run/pw")
+        );
+        assert_eq!(c.http.ca_file, Some(PathBuf::from("/run/ca.pem")));
+        // A user without a password file is refused by the parser.
+        assert!(parse(&["--basic-auth-user", "ops"]).is_err());
+        let e = parse(&["--timeout", "soon"])
+            .unwrap()
+            .prometheus_config()
+            .unwrap_err();
+        assert!(e.to_string().starts_with("--timeout: "), "{e}");
+    }
+
+    #[test]
     fn a_failed_write_leaves_no_file() {
         let dir = tempfile::tempdir().unwrap();
         let rec = Recording {
