@@ -22,9 +22,12 @@ apt-get update -qq
 # --no-install-recommends: the server and promtool only, not node-exporter and the rest.
 apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u)
 
-# The package may start a system service on machines with systemd; the tests
-# start their own servers on free ports, so stop it if it runs.
+# The package may start its system service (systemd, or the SysV script where
+# there is no systemd); the tests start their own servers on free ports, so
+# stop the packaged one if it runs.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
     systemctl stop prometheus || true
+elif [ -x /etc/init.d/prometheus ] && /etc/init.d/prometheus status >/dev/null 2>&1; then
+    /etc/init.d/prometheus stop || true
 fi
 echo "setup-prometheus: $(prometheus --version 2>&1 | head -n1)"

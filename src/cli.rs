@@ -39,12 +39,53 @@ pub enum LogFormat {
 pub enum Command {
     /// Check policy files (files or directories); exit 0 when all are valid.
     Validate(ValidateArgs),
+    /// Generate a seeded example department (appointment book and recording).
+    Example(ExampleArgs),
+    /// Replay a recording: predictive vs the HPA vs static vs the oracle.
+    ///
+    /// With no arguments, runs the bundled clinic example (auto-contouring).
+    Simulate(SimulateArgs),
     /// Record a policy's series from Prometheus into a recording (CSV) for simulate and forecast.
     Record(Box<crate::metrics::record::RecordArgs>),
     /// Read and summarise clinic schedules (CSV, iCalendar, FHIR).
     Schedule(crate::schedule::cli::ScheduleArgs),
     /// Run the in-cluster controller: forecast, decide and act for every policy in a directory.
     Run(crate::controller::cli::RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Policy file (default: the bundled auto-contouring policy).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Recording (CSV, or Prometheus query_range JSON); required with --policy.
+    #[arg(long)]
+    pub recording: Option<PathBuf>,
+    /// Schedule CSV (default: the policy's schedule source, if any).
+    #[arg(long)]
+    pub schedule: Option<PathBuf>,
+    /// Output directory for report.json, report.md and chart.svg.
+    #[arg(long, default_value = "planscale-report")]
+    pub out: PathBuf,
+    /// Strategies: predictive, hpa, oracle, static:N, static:match (comma-separated).
+    #[arg(long, default_value = "predictive,hpa,static:match,oracle")]
+    pub strategies: String,
+    /// Time replayed before measuring starts (the predictive strategy learns from it).
+    #[arg(long, default_value = "14d")]
+    pub warmup: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExampleArgs {
+    /// Which department: `clinic` (the bundled one) or `centre` (a second, different one).
+    #[arg(long, default_value = "clinic")]
+    pub department: String,
+    /// Seed of the random generator; the same seed gives the same files.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output directory (created); `recording.csv` and `schedule.csv` are written there.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,6 +112,14 @@ pub fn init_tracing(cli: &Cli) {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate(&args, &mut std::io::stdout(), &mut std::io::stderr()),
+        Command::Example(args) => {
+            example(&args, &mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulate(args) => {
+            simulate(&args, &mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Record(args) => {
             crate::metrics::record::record(&args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
@@ -108,4 +157,205 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `planscale example`: write a generated department to `args.out`.
+pub fn example(args: &ExampleArgs, out: &mut dyn Write) -> Result<()> {
+    use anyhow::Context;
+    let dep = match args.department.as_str() {
+        "clinic" => crate::example::Department::bundled(),
+        "centre" => crate::example::Department::second(),
+        other => anyhow::bail!("unknown department {other:?}: expected `clinic` or `centre`"),
+    };
+    let g = dep.generate(args.seed);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let rec_path = args.out.join("recording.csv");
+    let mut buf = Vec::new();
+    g.recording.write_csv(&mut buf)?;
+    crate::util::write_atomic(&rec_path, &buf)?;
+    let sched_path = args.out.join("schedule.csv");
+    let mut buf = Vec::new();
+    crate::example::write_schedule_csv(&g.schedule, &mut buf)?;
+    crate::util::write_atomic(&sched_path, &buf)?;
+    writeln!(
+        out,
+        "{}: {} booked appointments ({} no-shows), {} add-on cases; {} steps of {}s from {}; wrote {} and {}",
+        dep.name,
+        g.booked,
+        g.no_shows,
+        g.add_ons,
+        g.recording.grid.len,
+        g.recording.grid.step_secs,
+        g.recording.grid.start.to_rfc3339(),
+        rec_path.display(),
+        sched_path.display()
+    )?;
+    Ok(())
+}
+
+/// The bundled example: policy, recording and schedule, compiled in so that
+/// `planscale simulate` works from any directory.
+pub mod bundled {
+    pub const POLICY_PATH: &str = "policies/auto-contouring.yaml";
+    pub const POLICY: &str = include_str!("../policies/auto-contouring.yaml");
+    pub const RECORDING_PATH: &str = "examples/clinic/recording.csv";
+    pub const RECORDING: &str = include_str!("../examples/clinic/recording.csv");
+    pub const SCHEDULE_PATH: &str = "examples/clinic/schedule.csv";
+    pub const SCHEDULE: &str = include_str!("../examples/clinic/schedule.csv");
+}
+
+/// Load the inputs of `simulate`: the bundled example or the given files.
+pub fn simulation_inputs(
+    args: &SimulateArgs,
+) -> Result<(
+    crate::policy::Policy,
+    crate::metrics::Recording,
+    Vec<crate::schedule::Appointment>,
+)> {
+    use crate::metrics::Recording;
+    use crate::policy::Policy;
+    use anyhow::Context;
+    let Some(policy_path) = &args.policy else {
+        if args.recording.is_some() {
+            anyhow::bail!("--recording needs --policy (which series to replay, at what capacity)");
+        }
+        let policy =
+            Policy::from_str_named(bundled::POLICY, std::path::Path::new(bundled::POLICY_PATH))?;
+        let recording = Recording::parse_csv(bundled::RECORDING, bundled::RECORDING_PATH)?;
+        let schedule = match &args.schedule {
+            Some(p) => crate::schedule::read_csv(p)?,
+            None => crate::schedule::parse_csv(bundled::SCHEDULE, bundled::SCHEDULE_PATH)?,
+        };
+        return Ok((policy, recording, schedule));
+    };
+    let loaded = Policy::load(policy_path)?;
+    let rec_path = args
+        .recording
+        .as_ref()
+        .context("--policy needs --recording FILE (the recorded series to replay)")?;
+    let recording = Recording::read(rec_path)?;
+    let schedule = match (&args.schedule, &loaded.policy.schedule) {
+        (Some(p), spec) => read_schedule_file(p, spec.as_ref())?,
+        (None, Some(spec)) => {
+            let base = loaded.resolve(std::path::Path::new(""));
+            let l = crate::schedule::load(spec, &base, None)?;
+            warn_skipped(&l);
+            l.appointments
+        }
+        (None, None) => Vec::new(),
+    };
+    Ok((loaded.policy, recording, schedule))
+}
+
+/// Read a schedule file given on the command line; the format comes from its
+/// extension, time zone and type mapping from the policy's schedule section.
+fn read_schedule_file(
+    path: &std::path::Path,
+    spec: Option<&crate::schedule::ScheduleSpec>,
+) -> Result<Vec<crate::schedule::Appointment>> {
+    use anyhow::Context;
+    let name = path.display().to_string();
+    let format = crate::schedule::Format::from_name(&name).with_context(|| {
+        format!(
+            "{name}: cannot tell the schedule format: expected a .csv, .ics or .json (FHIR) file"
+        )
+    })?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
+    let opts = spec.map_or_else(
+        || crate::schedule::Options::new(chrono_tz::Tz::UTC),
+        |s| s.options(),
+    );
+    let l = crate::schedule::parse(format, &text, &name, &opts)?;
+    warn_skipped(&l);
+    Ok(l.appointments)
+}
+
+fn warn_skipped(l: &crate::schedule::Loaded) {
+    if l.skipped > 0 {
+        tracing::warn!(
+            skipped = l.skipped,
+            "bad schedule entries skipped (lenient mode)"
+        );
+    }
+}
+
+/// `planscale simulate`: run the strategies, write report.json, report.md and
+/// chart.svg to `args.out`, print the table to `out`.
+pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> Result<crate::sim::Report> {
+    use anyhow::Context;
+    let warmup = crate::policy::Duration::parse(&args.warmup)
+        .map_err(|e| anyhow::anyhow!("--warmup: {e}"))?;
+    let strategies = crate::sim::Strategy::parse_list(&args.strategies)?;
+    if strategies.is_empty() {
+        anyhow::bail!("--strategies: expected at least one strategy");
+    }
+    let (policy, recording, schedule) = simulation_inputs(args)?;
+    let scenario = crate::sim::Scenario::new(policy, &recording, schedule, warmup.secs_i64())?;
+    let bar = progress_bar();
+    let report = crate::sim::simulate(&scenario, &strategies, &mut |f| bar.tick(f));
+    bar.finish();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create the output directory {}", args.out.display()))?;
+    let svg = crate::sim::chart::render_svg(&report)
+        .map_err(|e| anyhow::anyhow!("cannot draw the chart: {e}"))?;
+    for (name, body) in [
+        ("report.json", report.to_json()),
+        ("report.md", report.to_markdown()),
+        ("chart.svg", svg),
+    ] {
+        let path = args.out.join(name);
+        crate::util::write_atomic(&path, body.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    write!(out, "{}", report.to_table())?;
+    writeln!(
+        out,
+        "wrote {}/report.json, report.md and chart.svg",
+        args.out.display()
+    )?;
+    Ok(report)
+}
+
+/// A progress bar on stderr that appears only when stderr is a terminal and
+/// the run has lasted more than a second.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    started: std::time::Instant,
+    visible: std::cell::Cell<bool>,
+    terminal: bool,
+}
+
+fn progress_bar() -> Progress {
+    use std::io::IsTerminal;
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(1000),
+        indicatif::ProgressDrawTarget::hidden(),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("simulating [{bar:40}] {percent}% ({elapsed})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Progress {
+        bar,
+        started: std::time::Instant::now(),
+        visible: std::cell::Cell::new(false),
+        terminal: std::io::stderr().is_terminal(),
+    }
+}
+
+impl Progress {
+    fn tick(&self, fraction: f64) {
+        if !self.visible.get() && self.terminal && self.started.elapsed().as_secs_f64() > 1.0 {
+            self.bar
+                .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            self.visible.set(true);
+        }
+        self.bar.set_position((fraction * 1000.0) as u64);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }

@@ -6,10 +6,13 @@
 
 pub mod cli;
 pub mod controller;
+pub mod example;
 pub mod forecast;
 pub mod metrics;
 pub mod plan;
 pub mod policy;
 pub mod schedule;
 pub mod series;
+pub mod sim;
 pub mod telemetry;
+pub mod util;

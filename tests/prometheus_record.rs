@@ -307,3 +307,71 @@ fn several_series_where_one_is_needed_are_named_and_an_unknown_metric_is_an_erro
     assert!(stderr.contains("found none"), "{stderr}");
     assert!(!out.exists());
 }
+
+#[test]
+fn record_then_simulate_end_to_end_on_the_backfilled_data() {
+    let prom = start_clinic();
+    let work = tempfile::tempdir().unwrap();
+    // The same policy at the default forecast step of 5m: `record` takes its
+    // step from the policy when --step is not given.
+    let policy = policy(work.path(), "planning_jobs_arrived");
+    let yaml = std::fs::read_to_string(&policy)
+        .unwrap()
+        .replace("step: 1m", "step: 5m");
+    std::fs::write(&policy, yaml).unwrap();
+    let recording = work.path().join("dose-calc.csv");
+    let run = Command::new(env!("CARGO_BIN_EXE_planscale"))
+        .args(["record", "--prometheus", &prom.url, "--policy"])
+        .arg(&policy)
+        .args(["--from", "2026-03-02", "--to", "2026-03-10", "--out"])
+        .arg(&recording)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(
+        text(&run.stdout).contains("2304 points"),
+        "{}",
+        text(&run.stdout)
+    );
+
+    let report_dir = work.path().join("report");
+    let run = Command::new(env!("CARGO_BIN_EXE_planscale"))
+        .args(["simulate", "--policy"])
+        .arg(&policy)
+        .arg("--recording")
+        .arg(&recording)
+        .args([
+            "--warmup",
+            "2d",
+            "--strategies",
+            "predictive,hpa,static:match,oracle",
+            "--out",
+        ])
+        .arg(&report_dir)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap()).unwrap();
+    // The work the simulation replays after the 2-day warm-up is the
+    // backfilled arrivals at the 5-minute points, all of them.
+    let expected: f64 = (2 * 24 * 60..POINTS).step_by(5).filter_map(arrivals).sum();
+    let work = report["work_total"].as_f64().unwrap();
+    assert!(
+        (work - expected).abs() < 1e-3,
+        "work_total {work}, backfilled {expected}"
+    );
+    let strategies = report["strategies"].as_array().unwrap();
+    assert_eq!(strategies.len(), 4, "{report}");
+    let hours = |s: &serde_json::Value| s["replica_hours"].as_f64().unwrap();
+    let oracle = strategies
+        .iter()
+        .find(|s| s["name"] == "oracle")
+        .unwrap_or_else(|| panic!("no oracle in {report}"));
+    for s in strategies {
+        assert!(hours(s) > 0.0, "{s}");
+        assert!(hours(s) >= hours(oracle), "oracle is the lower bound: {s}");
+        let attainment = s["slo_attainment"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&attainment), "{s}");
+    }
+}

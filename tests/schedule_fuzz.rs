@@ -203,6 +203,12 @@ fn dates_at_the_end_of_time_are_rejected_not_panicked() {
             Format::Ics,
             "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nDTSTART:2621421231T235900Z\nDURATION:PT10H\nCATEGORIES:CT\nEND:VEVENT\nEND:VCALENDAR\n",
         ),
+        // Found by mutated_fixtures_never_panic (PROPTEST_CASES=20000, case 13,753):
+        // a duration of ~190 million years overflowed start + duration.
+        (
+            Format::Ics,
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nDTSTART:20260316T073000Z\nDURATION:P9999999999W\nCATEGORIES:CT\nEND:VEVENT\nEND:VCALENDAR\n",
+        ),
     ];
     for (f, text) in cases {
         well_formed(&parse(f, text, "edge", &opts), &opts);

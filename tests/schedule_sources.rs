@@ -345,3 +345,43 @@ fn lenient_counts_and_strict_fails_with_the_place() {
         "malformed.csv:3: column \"start\": expected an RFC 3339 time with offset (2026-03-02T08:00:00+01:00) or a local time such as 2026-03-02 08:00"
     );
 }
+
+#[test]
+fn summarize_json_matches_the_hand_count() {
+    use clap::Parser;
+    let cli = planscale::cli::Cli::try_parse_from([
+        "planscale",
+        "schedule",
+        "summarize",
+        fixture("exchange.ics").to_str().unwrap(),
+        "--timezone",
+        "Europe/Berlin",
+        "--json",
+        "--from",
+        "2026-03-17",
+        "--to",
+        "2026-03-30",
+    ])
+    .unwrap();
+    let planscale::cli::Command::Schedule(args) = cli.command else {
+        panic!("expected the schedule subcommand");
+    };
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = schedule::cli::run(&args, &mut out, &mut err).unwrap();
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    let got: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let want = serde_json::json!([
+        {"date": "2026-03-17", "type": "MR-SIM", "count": 1},
+        {"date": "2026-03-23", "type": "CT-SIM", "count": 1},
+        {"date": "2026-03-24", "type": "CT-SIM", "count": 1},
+        {"date": "2026-03-25", "type": "CT-SIM", "count": 1},
+        {"date": "2026-03-26", "type": "CT-SIM", "count": 1},
+        {"date": "2026-03-30", "type": "CT-SIM", "count": 1}
+    ]);
+    assert_eq!(got, want);
+    let err = String::from_utf8(err).unwrap();
+    assert!(
+        err.starts_with("appointments: 6; bad entries skipped: 0;"),
+        "{err}"
+    );
+}

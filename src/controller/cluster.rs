@@ -478,3 +478,295 @@ impl Cluster for KubeCluster {
             .map_err(|err| Error::kube("create event", t, err))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The reconcile path against a mocked API server (tower-test): each
+    //! request's method, path and body is asserted, and answers include 409,
+    //! 403, 404 and 5xx.
+
+    use http::{Request, Response};
+    use kube::client::Body;
+    use serde_json::{Value, json};
+    use tower_test::mock;
+
+    use super::*;
+
+    type Handle = mock::Handle<Request<Body>, Response<Body>>;
+
+    fn cluster() -> (KubeCluster, Handle) {
+        let (svc, handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let client = kube::Client::new(svc, "default");
+        (KubeCluster::new(client, Some("test-0".into())), handle)
+    }
+
+    fn target() -> TargetRef {
+        TargetRef {
+            kind: TargetKind::Deployment,
+            namespace: "planning".into(),
+            name: "worker".into(),
+            hpa: Some("worker".into()),
+        }
+    }
+
+    fn deployment(rv: &str, replicas: i32) -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "worker", "namespace": "planning", "resourceVersion": rv, "uid": "u-1"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "worker"}},
+                     "template": {"metadata": {"labels": {"app": "worker"}}, "spec": {"containers": []}}},
+            "status": {"readyReplicas": replicas}
+        })
+    }
+
+    fn hpa(rv: &str, min: i32, original: Option<&str>) -> Value {
+        let mut meta = json!({"name": "worker", "namespace": "planning", "resourceVersion": rv});
+        if let Some(o) = original {
+            meta["annotations"] = json!({ ORIGINAL_MIN_ANNOTATION: o });
+        }
+        json!({
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta,
+            "spec": {"minReplicas": min, "maxReplicas": 10,
+                     "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "worker"}}
+        })
+    }
+
+    fn status(code: u16, reason: &str) -> Value {
+        json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": format!("mock {reason}"), "reason": reason, "code": code})
+    }
+
+    /// Expect one request; check it; answer `code` with `body`. Returns the request body.
+    async fn expect(h: &mut Handle, method: &str, path: &str, code: u16, body: Value) -> Value {
+        let (req, send) = h.next_request().await.expect("a request");
+        assert_eq!(req.method().as_str(), method, "method of {}", req.uri());
+        assert_eq!(req.uri().path(), path);
+        let bytes = req.into_body().collect_bytes().await.unwrap();
+        let sent = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        send.send_response(
+            Response::builder()
+                .status(code)
+                .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                .unwrap(),
+        );
+        sent
+    }
+
+    const DEPLOY: &str = "/apis/apps/v1/namespaces/planning/deployments/worker";
+    const SCALE: &str = "/apis/apps/v1/namespaces/planning/deployments/worker/scale";
+    const HPA: &str = "/apis/autoscaling/v2/namespaces/planning/horizontalpodautoscalers/worker";
+
+    #[tokio::test]
+    async fn scale_retries_after_409_with_the_new_resource_version() {
+        let (c, mut h) = cluster();
+        let server = tokio::spawn(async move {
+            expect(&mut h, "GET", DEPLOY, 200, deployment("1", 2)).await;
+            let first = expect(&mut h, "PATCH", SCALE, 409, status(409, "Conflict")).await;
+            assert_eq!(first["metadata"]["resourceVersion"], "1");
+            assert_eq!(first["spec"]["replicas"], 6);
+            expect(&mut h, "GET", DEPLOY, 200, deployment("2", 3)).await;
+            let second = expect(
+                &mut h,
+                "PATCH",
+                SCALE,
+                200,
+                json!({"spec": {"replicas": 6}}),
+            )
+            .await;
+            assert_eq!(second["metadata"]["resourceVersion"], "2");
+        });
+        let a = c.set_replicas(&target(), 6).await.unwrap();
+        assert_eq!(
+            a,
+            Applied {
+                from: 3,
+                to: 6,
+                attempts: 2
+            }
+        );
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn scale_gives_up_after_repeated_conflicts() {
+        let (c, mut h) = cluster();
+        let server = tokio::spawn(async move {
+            for rv in 0..MAX_ATTEMPTS {
+                expect(&mut h, "GET", DEPLOY, 200, deployment(&rv.to_string(), 2)).await;
+                expect(&mut h, "PATCH", SCALE, 409, status(409, "Conflict")).await;
+            }
+        });
+        let e = c.set_replicas(&target(), 6).await.unwrap_err();
+        assert_eq!(e.kind(), "conflict_retries_exhausted");
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_re_read_that_already_has_the_count_writes_nothing() {
+        let (c, mut h) = cluster();
+        let server = tokio::spawn(async move {
+            expect(&mut h, "GET", DEPLOY, 200, deployment("7", 6)).await;
+        });
+        assert_eq!(c.set_replicas(&target(), 6).await.unwrap().attempts, 0);
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn forbidden_is_not_retried() {
+        let (c, mut h) = cluster();
+        let server = tokio::spawn(async move {
+            expect(&mut h, "GET", DEPLOY, 200, deployment("1", 2)).await;
+            expect(&mut h, "PATCH", SCALE, 403, status(403, "Forbidden")).await;
+        });
+        let e = c.set_replicas(&target(), 6).await.unwrap_err();
+        assert_eq!(e.kind(), "api_forbidden");
+        assert_eq!(e.status(), Some(403));
+        assert!(
+            e.to_string()
+                .contains("patch scale Deployment planning/worker"),
+            "{e}"
+        );
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn missing_target_and_server_errors_have_their_kinds() {
+        let (c, mut h) = cluster();
+        let server = tokio::spawn(async move {
+            expect(&mut h, "GET", DEPLOY, 404, status(404, "NotFound")).await;
+            expect(
+                &mut h,
+                "GET",
+                DEPLOY,
+                503,
+                status(503, "ServiceUnavailable"),
+            )
+            .await;
+        });
+        assert_eq!(
+            c.observe(&target(), false).await.unwrap_err().kind(),
+            "api_not_found"
+        );
+        assert_eq!(
+            c.observe(&target(), false).await.unwrap_err().kind(),
+            "api_server_error"
+        );
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn observe_reads_replicas_readiness_pause_and_hpa() {
+        let (c, mut h) = cluster();
+        let server = tokio::spawn(async move {
+            let mut d = deployment("1", 4);
+            d["metadata"]["annotations"] = json!({ PAUSE_ANNOTATION: "true" });
+            d["status"]["readyReplicas"] = json!(3);
+            expect(&mut h, "GET", DEPLOY, 200, d).await;
+            expect(&mut h, "GET", HPA, 200, hpa("5", 2, Some("1"))).await;
+        });
+        let o = c.observe(&target(), true).await.unwrap();
+        assert_eq!((o.replicas, o.ready, o.paused), (4, 3, true));
+        assert_eq!(
+            o.hpa,
+            Some(HpaObserved {
+                min: 2,
+                max: 10,
+                original_min: Some(1)
+            })
+        );
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn hpa_floor_is_raised_remembering_the_original_then_restored() {
+        let (c, mut h) = cluster();
+        let server = tokio::spawn(async move {
+            expect(&mut h, "GET", HPA, 200, hpa("1", 2, None)).await;
+            let raise = expect(&mut h, "PATCH", HPA, 409, status(409, "Conflict")).await;
+            assert_eq!(raise["spec"]["minReplicas"], 6);
+            assert_eq!(
+                raise["metadata"]["annotations"][ORIGINAL_MIN_ANNOTATION],
+                "2"
+            );
+            expect(&mut h, "GET", HPA, 200, hpa("2", 2, None)).await;
+            let raise = expect(&mut h, "PATCH", HPA, 200, hpa("3", 6, Some("2"))).await;
+            assert_eq!(raise["metadata"]["resourceVersion"], "2");
+            // Above maxReplicas it is clamped to 10.
+            expect(&mut h, "GET", HPA, 200, hpa("3", 6, Some("2"))).await;
+            let clamp = expect(&mut h, "PATCH", HPA, 200, hpa("4", 10, Some("2"))).await;
+            assert_eq!(clamp["spec"]["minReplicas"], 10);
+            assert_eq!(
+                clamp["metadata"]["annotations"][ORIGINAL_MIN_ANNOTATION],
+                "2"
+            );
+            // Restore: the original floor comes back and the annotation goes.
+            expect(&mut h, "GET", HPA, 200, hpa("4", 10, Some("2"))).await;
+            let restore = expect(&mut h, "PATCH", HPA, 200, hpa("5", 2, None)).await;
+            assert_eq!(restore["spec"]["minReplicas"], 2);
+            assert_eq!(
+                restore["metadata"]["annotations"][ORIGINAL_MIN_ANNOTATION],
+                Value::Null
+            );
+            // Restoring again: nothing planscale raised, nothing to do.
+            expect(&mut h, "GET", HPA, 200, hpa("5", 2, None)).await;
+            // A deleted HPA: nothing to restore.
+            expect(&mut h, "GET", HPA, 404, status(404, "NotFound")).await;
+        });
+        let t = target();
+        assert_eq!(
+            c.set_hpa_floor(&t, 6).await.unwrap(),
+            Applied {
+                from: 2,
+                to: 6,
+                attempts: 2
+            }
+        );
+        assert_eq!(c.set_hpa_floor(&t, 50).await.unwrap().to, 10);
+        assert_eq!(
+            c.restore_hpa_floor(&t).await.unwrap().map(|a| a.to),
+            Some(2)
+        );
+        assert_eq!(c.restore_hpa_floor(&t).await.unwrap(), None);
+        assert_eq!(c.restore_hpa_floor(&t).await.unwrap(), None);
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn events_are_created_in_the_targets_namespace_with_the_reason() {
+        let (c, mut h) = cluster();
+        let server = tokio::spawn(async move {
+            let ev = expect(
+                &mut h,
+                "POST",
+                "/apis/events.k8s.io/v1/namespaces/planning/events",
+                201,
+                json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "x"}, "eventTime": "2026-01-01T00:00:00.000000Z"}),
+            )
+            .await;
+            assert_eq!(ev["reason"], "ScaledUp");
+            assert_eq!(ev["action"], "Scale");
+            assert_eq!(ev["regarding"]["kind"], "Deployment");
+            assert_eq!(ev["regarding"]["name"], "worker");
+            assert_eq!(ev["reportingController"], "planscale");
+            assert!(ev["note"].as_str().unwrap().len() <= 1024);
+        });
+        let note = EventNote {
+            reason: "ScaledUp".into(),
+            action: "Scale".into(),
+            note: "x".repeat(5000),
+            warning: false,
+        };
+        c.event(&target(), Some("u-1".into()), &note).await.unwrap();
+        server.await.unwrap();
+    }
+
+    #[test]
+    fn floor_stays_between_the_original_and_the_maximum() {
+        assert_eq!(hpa_floor(6, 2, 10), 6);
+        assert_eq!(hpa_floor(1, 2, 10), 2);
+        assert_eq!(hpa_floor(50, 2, 10), 10);
+    }
+}

@@ -99,9 +99,13 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
         let _ = r.stop.send(true);
         let _ = r.task.await;
     }
+    // The Lease task releases the Lease once every receiver of its channel is
+    // gone: the policy tasks have ended, so drop the context and the gauge task.
+    drop(ctx);
+    leader_gauge.abort();
+    let _ = leader_gauge.await;
     tracing::info!("releasing the Lease");
     let released = election.stop().await;
-    leader_gauge.abort();
     let _ = stop_server.send(true);
     let _ = server.await;
     released

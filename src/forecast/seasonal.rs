@@ -68,7 +68,7 @@ impl Forecaster for SeasonalProfile {
             .unwrap_or(1);
         let note = if period < longest {
             format!(
-                "cold start: {n} points cover no full cycle of {longest} steps; using period {period}"
+                "cold start: the history covers no full cycle of {longest} steps, so a period of {period} was used"
             )
         } else {
             String::new()

@@ -118,6 +118,11 @@ impl RetryPolicy {
     }
 }
 
+/// Largest answer read, in bytes: one query_range of 11,000 points is about
+/// 300 KiB per series, so this allows some 200 series per request while a
+/// runaway query (every series of a cluster) cannot exhaust the controller's memory.
+pub const MAX_BODY_BYTES: usize = 64 << 20;
+
 /// An HTTP client with the settings of an [`HttpConfig`].
 #[derive(Debug)]
 pub struct HttpClient {
@@ -208,6 +213,7 @@ impl HttpClient {
             };
             match result {
                 Err(e) if e.is_transient() && attempt < attempts => {
+                    let e = with_attempts(e, attempt);
                     let wait = {
                         let mut rng = self.jitter.lock().unwrap_or_else(|p| p.into_inner());
                         self.config.retry.backoff_ms(attempt, &mut *rng)
@@ -250,9 +256,25 @@ impl HttpClient {
                 }
             }
         };
-        let response = request.send().await.map_err(transport)?;
+        let mut response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
-        let body = response.text().await.map_err(transport)?;
+        let mut body: Vec<u8> = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(SourceError::Decode {
+                    url: url.to_string(),
+                    message: format!(
+                        "expected an answer of at most {} MiB, found a larger one; narrow the query (fewer series or a shorter range)",
+                        MAX_BODY_BYTES >> 20
+                    ),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = String::from_utf8(body).map_err(|_| SourceError::Decode {
+            url: url.to_string(),
+            message: "expected UTF-8 text, found invalid bytes".into(),
+        })?;
         Ok(Answer { status, body })
     }
 }

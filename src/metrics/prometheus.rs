@@ -652,6 +652,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn oversized_answers_are_refused() {
+        let big = "x".repeat(crate::metrics::http::MAX_BODY_BYTES + 1);
+        let server = FakeServer::start(move |_, _| Reply::json(200, big.clone())).await;
+        let e = client(&server.url)
+            .query_range("up", Grid::new(t0(), 60, 5))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), "decode");
+        assert!(e.to_string().contains("at most 64 MiB"), "{e}");
+    }
+
+    #[tokio::test]
     async fn non_json_answers_are_decode_errors() {
         let server = FakeServer::start(|_, _| Reply::text(200, "<html>login</html>")).await;
         let e = client(&server.url)

@@ -190,35 +190,16 @@ pub async fn fetch(client: &PrometheusClient, columns: &[Column], grid: Grid) ->
     Ok(Recording { grid, columns: out })
 }
 
-/// Write `recording` to `path` through a temporary file in the same folder,
-/// renamed into place once complete. On failure the temporary file is removed.
+/// Write `recording` to `path` as CSV through a temporary file in the same
+/// folder (hidden, not ending in `.csv`), renamed into place once complete.
 pub fn write_atomically(recording: &Recording, path: &Path) -> Result<()> {
-    let err = |message: String| RecordError::Write {
+    let err = |e: std::io::Error| RecordError::Write {
         path: path.to_path_buf(),
-        message,
+        message: e.to_string(),
     };
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| err("expected a file name".into()))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    // Hidden and without the final extension, so it never looks like a recording.
-    let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
-    let written = (|| -> std::io::Result<()> {
-        let file = std::fs::File::create(&tmp)?;
-        let mut w = std::io::BufWriter::new(file);
-        recording.write_csv(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    written.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        err(e.to_string())
-    })
+    let mut bytes = Vec::new();
+    recording.write_csv(&mut bytes).map_err(err)?;
+    crate::util::write_atomic(path, &bytes).map_err(err)
 }
 
 /// Parse an instant: RFC 3339, a date (midnight UTC), `now` or `now-<duration>`.
@@ -468,6 +449,62 @@ mod tests {
         let v = &rec.columns[0].1;
         assert_eq!(v[0], 2.0);
         assert!(v[1..].iter().all(|x| x.is_nan()), "{v:?}");
+    }
+
+    #[test]
+    fn command_line_settings_become_the_client_settings() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: RecordArgs,
+        }
+        let parse = |extra: &[&str]| {
+            let mut argv = vec![
+                "planscale",
+                "--prometheus",
+                "http://p:9090",
+                "--policy",
+                "p.yaml",
+                "--from",
+                "now-1d",
+                "--to",
+                "now",
+                "--out",
+                "r.csv",
+            ];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).map(|c| c.args)
+        };
+        let args = parse(&[
+            "--timeout",
+            "2m",
+            "--attempts",
+            "2",
+            "--basic-auth-user",
+            "ops",
+            "--basic-auth-password-file",
+            "/run/pw",
+            "--ca-file",
+            "/run/ca.pem",
+        ])
+        .unwrap();
+        let c = args.prometheus_config().unwrap();
+        assert_eq!(c.url, "http://p:9090");
+        assert_eq!(c.http.timeout, Duration::from_mins(2));
+        assert_eq!(c.http.retry.attempts, 2);
+        assert_eq!(
+            c.http.basic_auth.unwrap().password_file,
+            PathBuf::from("/run/pw")
+        );
+        assert_eq!(c.http.ca_file, Some(PathBuf::from("/run/ca.pem")));
+        // A user without a password file is refused by the parser.
+        assert!(parse(&["--basic-auth-user", "ops"]).is_err());
+        let e = parse(&["--timeout", "soon"])
+            .unwrap()
+            .prometheus_config()
+            .unwrap_err();
+        assert!(e.to_string().starts_with("--timeout: "), "{e}");
     }
 
     #[test]

@@ -387,13 +387,19 @@ impl Policy {
         } else {
             let de = serde_yaml::Deserializer::from_str(text);
             serde_path_to_error::deserialize(de).map_err(|e| {
-                let path = e.path().to_string();
+                let field = clean_path(&e.path().to_string());
                 let inner = e.into_inner();
+                let message = strip_location(&inner.to_string());
+                // serde_yaml prefixes some messages with the path itself.
+                let message = message
+                    .strip_prefix(&format!("{field}: "))
+                    .map(str::to_string)
+                    .unwrap_or(message);
                 PolicyErrors(vec![PolicyError {
                     file: file.to_path_buf(),
-                    field: clean_path(&path),
+                    field,
                     line: inner.location().map(|l| l.line()),
-                    message: strip_location(&inner.to_string()),
+                    message,
                 }])
             })?
         };

@@ -114,7 +114,8 @@ pub struct ScheduleSpec {
     #[serde(default = "default_tz")]
     pub timezone: String,
     /// Appointment types used as covariates; empty means every type found.
-    #[serde(default)]
+    /// Normalised when read (`ct sim` → `CT-SIM`) to match the appointments.
+    #[serde(default, deserialize_with = "normalised_types")]
     pub types: Vec<String>,
     /// Longest delay between an appointment and the work it causes.
     #[serde(default = "default_max_lag")]
@@ -189,6 +190,13 @@ pub const MAX_PROBLEMS: usize = 20;
 /// Open-ended recurrences are expanded this far past their first instance
 /// when no window is given (one year covers any planning horizon).
 pub const DEFAULT_EXPANSION_DAYS: i64 = 366;
+
+fn normalised_types<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
+    let raw = Vec::<String>::deserialize(d)?;
+    Ok(raw.iter().map(|t| normalise_type(t)).collect())
+}
 
 fn default_tz() -> String {
     "UTC".into()
@@ -644,8 +652,10 @@ mod tests {
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(p[0].1.contains("found both"));
         let spec: ScheduleSpec =
-            serde_yaml::from_str("source: {type: fhir, url: 'ftp://x'}\n").unwrap();
+            serde_yaml::from_str("source: {type: fhir, url: 'ftp://x'}\ntypes: [ct sim, MR_SIM]\n")
+                .unwrap();
         assert!(spec.validate()[0].1.contains("http"));
+        assert_eq!(spec.types, vec!["CT-SIM".to_string(), "MR-SIM".into()]);
     }
 
     #[test]

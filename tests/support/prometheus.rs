@@ -20,18 +20,18 @@ use std::time::{Duration, Instant};
 /// tests must run in CI, so a missing server is a failure, not a skip.
 pub fn binary(name: &str) -> PathBuf {
     let var = name.to_ascii_uppercase();
-    if let Some(p) = std::env::var_os(&var) {
-        return PathBuf::from(p);
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")])
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
+    let found = match std::env::var_os(&var) {
+        Some(p) => Some(PathBuf::from(p)).filter(|p| p.is_file()),
+        None => std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")])
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        }),
+    };
     found.unwrap_or_else(|| {
         panic!(
-            "{name} is not installed (not on PATH, ${var} unset): run `make test-setup` \
+            "{name} is not installed (not on PATH, or ${var} names no file): run `make test-setup` \
              (scripts/setup-prometheus.sh installs Debian's prometheus package)"
         )
     })

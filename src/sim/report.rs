@@ -1,0 +1,294 @@
+//! The simulation report: per strategy SLO attainment, waits, replica-hours,
+//! scale events, peak replicas and cost relative to the oracle; rendered as a
+//! terminal table, JSON and Markdown. Numbers are rounded so that the same
+//! inputs give byte-identical files.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::{SecondsFormat, TimeDelta};
+use serde::Serialize;
+
+use super::{Run, Scenario, TICK_SECS};
+use crate::series::Grid;
+
+/// One strategy's results over the measured window.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StrategyResult {
+    pub name: String,
+    /// Fraction (0..1) of the work that started within the SLO wait.
+    pub slo_attainment: f64,
+    pub p50_wait_seconds: f64,
+    pub p95_wait_seconds: f64,
+    pub max_wait_seconds: f64,
+    /// Requested replicas × hours (pods cost from the moment they are asked for).
+    pub replica_hours: f64,
+    /// Changes of the requested replica count.
+    pub scale_events: u32,
+    pub peak_replicas: u32,
+    /// replica_hours ÷ the oracle's (absent without an oracle run).
+    pub cost_vs_oracle: Option<f64>,
+    /// Decisions by winning term (predictive only).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub decisions_by_term: BTreeMap<String, u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Per 15-minute bucket: mean requested replicas, longest wait (s). Not serialised.
+    #[serde(skip)]
+    pub timeline: Vec<(f64, f64)>,
+}
+
+/// The measured window.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Window {
+    pub from: String,
+    pub to: String,
+    pub days: f64,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    pub policy: String,
+    pub demand_unit: String,
+    pub window: Window,
+    pub step_seconds: i64,
+    pub tick_seconds: i64,
+    pub startup_seconds: u64,
+    pub slo_max_wait_seconds: u64,
+    pub capacity_per_replica_per_minute: f64,
+    /// Total work arriving in the window.
+    pub work_total: f64,
+    pub strategies: Vec<StrategyResult>,
+    /// Demand per chart bucket (units per minute). Not serialised.
+    #[serde(skip)]
+    pub demand: Vec<f64>,
+    #[serde(skip)]
+    pub grid_start: chrono::DateTime<chrono::Utc>,
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    let r = (x * f).round() / f;
+    if r == 0.0 { 0.0 } else { r }
+}
+
+pub(super) fn build(
+    s: &Scenario,
+    grid: &Grid,
+    measure_from: u64,
+    wait_ticks: u64,
+    runs: Vec<(String, super::Run)>,
+) -> Report {
+    let p = &s.policy;
+    let from = grid.start + TimeDelta::seconds(measure_from as i64 * TICK_SECS);
+    let to = grid.end();
+    let oracle_hours = runs
+        .iter()
+        .find(|(n, _)| n == "oracle")
+        .map(|(_, r)| r.replica_ticks as f64 * TICK_SECS as f64 / 3600.0);
+    let strategies = runs
+        .into_iter()
+        .map(|(name, r): (String, Run)| {
+            let hours = r.replica_ticks as f64 * TICK_SECS as f64 / 3600.0;
+            StrategyResult {
+                name,
+                slo_attainment: round(r.waits.within(wait_ticks), 6),
+                p50_wait_seconds: (r.waits.quantile(0.5) as i64 * TICK_SECS) as f64,
+                p95_wait_seconds: (r.waits.quantile(0.95) as i64 * TICK_SECS) as f64,
+                max_wait_seconds: (r.waits.max() as i64 * TICK_SECS) as f64,
+                replica_hours: round(hours, 2),
+                scale_events: r.scale_events,
+                peak_replicas: r.peak,
+                cost_vs_oracle: oracle_hours
+                    .filter(|o| *o > 0.0)
+                    .map(|o| round(hours / o, 3)),
+                decisions_by_term: r.terms,
+                notes: r.notes,
+                timeline: r.timeline,
+            }
+        })
+        .collect();
+    // Demand per 15-minute bucket over the window, in units per minute.
+    let first_step = (measure_from as i64 * TICK_SECS / grid.step_secs) as usize;
+    let steps_per_bucket =
+        ((super::BUCKET_TICKS as i64 * TICK_SECS) / grid.step_secs).max(1) as usize;
+    let values = &s.arrivals.values[first_step.min(s.arrivals.len())..];
+    let demand = values
+        .chunks(steps_per_bucket)
+        .map(|c| {
+            let sum: f64 = c.iter().filter(|v| v.is_finite()).sum();
+            sum / (c.len() as f64 * grid.step_secs as f64 / 60.0)
+        })
+        .collect();
+    let work_total = values.iter().filter(|v| v.is_finite()).sum::<f64>();
+    Report {
+        policy: p.name.clone(),
+        demand_unit: p.demand.unit.clone(),
+        window: Window {
+            from: from.to_rfc3339_opts(SecondsFormat::Secs, true),
+            to: to.to_rfc3339_opts(SecondsFormat::Secs, true),
+            days: round((to - from).num_seconds() as f64 / 86_400.0, 3),
+        },
+        step_seconds: grid.step_secs,
+        tick_seconds: TICK_SECS,
+        startup_seconds: p.capacity.startup.secs(),
+        slo_max_wait_seconds: p.slo.max_wait.secs(),
+        capacity_per_replica_per_minute: round(p.capacity.per_second() * 60.0, 6),
+        work_total: round(work_total, 3),
+        strategies,
+        demand,
+        grid_start: from,
+    }
+}
+
+fn fmt_wait(secs: f64) -> String {
+    let s = secs as i64;
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    }
+}
+
+impl Report {
+    /// Pretty JSON, stable byte for byte for the same inputs.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        s.push('\n');
+        s
+    }
+
+    fn rows(&self) -> Vec<[String; 8]> {
+        self.strategies
+            .iter()
+            .map(|r| {
+                [
+                    r.name.clone(),
+                    format!("{:.2}%", r.slo_attainment * 100.0),
+                    fmt_wait(r.p95_wait_seconds),
+                    fmt_wait(r.max_wait_seconds),
+                    format!("{:.1}", r.replica_hours),
+                    r.cost_vs_oracle.map_or("-".into(), |c| format!("{c:.2}x")),
+                    r.scale_events.to_string(),
+                    r.peak_replicas.to_string(),
+                ]
+            })
+            .collect()
+    }
+
+    const HEADER: [&'static str; 8] = [
+        "strategy",
+        "SLO met",
+        "p95 wait",
+        "max wait",
+        "replica-h",
+        "vs oracle",
+        "scale events",
+        "peak",
+    ];
+
+    /// A plain-text table for the terminal.
+    pub fn to_table(&self) -> String {
+        let rows = self.rows();
+        let mut widths: Vec<usize> = Self::HEADER.iter().map(|h| h.len()).collect();
+        for r in &rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.len());
+            }
+        }
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{}: {} to {} ({} days), SLO: start within {}, {} per replica {:.3}/min, start-up {}",
+            self.policy,
+            self.window.from,
+            self.window.to,
+            self.window.days,
+            fmt_wait(self.slo_max_wait_seconds as f64),
+            self.demand_unit,
+            self.capacity_per_replica_per_minute,
+            fmt_wait(self.startup_seconds as f64)
+        );
+        let line = |cells: Vec<&str>, out: &mut String| {
+            let parts: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(i, (c, w))| {
+                    if i == 0 {
+                        format!("{c:<w$}")
+                    } else {
+                        format!("{c:>w$}")
+                    }
+                })
+                .collect();
+            let _ = writeln!(out, "{}", parts.join("  ").trim_end());
+        };
+        line(Self::HEADER.to_vec(), &mut out);
+        for r in &rows {
+            line(r.iter().map(String::as_str).collect(), &mut out);
+        }
+        for r in &self.strategies {
+            for n in &r.notes {
+                let _ = writeln!(out, "note ({}): {n}", r.name);
+            }
+        }
+        out
+    }
+
+    /// Markdown for sharing.
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# planscale simulation: {}\n", self.policy);
+        let _ = writeln!(
+            out,
+            "Window {} to {} ({} days, after the warm-up). SLO: work starts within {}. \
+             One replica serves {:.3} {}/min and needs {} to start. \
+             {:.0} {} arrived in the window.\n",
+            self.window.from,
+            self.window.to,
+            self.window.days,
+            fmt_wait(self.slo_max_wait_seconds as f64),
+            self.capacity_per_replica_per_minute,
+            self.demand_unit,
+            fmt_wait(self.startup_seconds as f64),
+            self.work_total,
+            self.demand_unit
+        );
+        let _ = writeln!(out, "| {} |", Self::HEADER.join(" | "));
+        let _ = writeln!(out, "|{}", "---|".repeat(Self::HEADER.len()));
+        for r in self.rows() {
+            let _ = writeln!(out, "| {} |", r.join(" | "));
+        }
+        let _ = writeln!(
+            out,
+            "\n- **SLO met**: share of the work that started within the SLO wait.\n\
+             - **replica-h**: requested replicas × hours; a pod costs from the moment it is asked for.\n\
+             - **vs oracle**: replica-hours ÷ those of the perfect-foresight oracle (the lower bound).\n\
+             - **static:N** in the default run is the smallest constant count that reaches the predictive strategy's SLO attainment."
+        );
+        for r in &self.strategies {
+            if !r.decisions_by_term.is_empty() {
+                let terms: Vec<String> = r
+                    .decisions_by_term
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "- {} decisions by winning term: {}.",
+                    r.name,
+                    terms.join(", ")
+                );
+            }
+            for n in &r.notes {
+                let _ = writeln!(out, "- note ({}): {n}", r.name);
+            }
+        }
+        out
+    }
+}
