@@ -20,7 +20,12 @@ fn main() -> anyhow::Result<()> {
         match a.as_str() {
             "--seed" => seed = args.next().context("--seed needs a value")?.parse()?,
             "--department" => which = args.next().context("--department needs a value")?,
-            "--max-lag-hours" => max_lag_hours = args.next().context("--max-lag-hours needs a value")?.parse()?,
+            "--max-lag-hours" => {
+                max_lag_hours = args
+                    .next()
+                    .context("--max-lag-hours needs a value")?
+                    .parse()?
+            }
             "--ridge" => ridge = args.next().context("--ridge needs a value")?.parse()?,
             "--schedule-only" => only_schedule = true,
             other => anyhow::bail!("unexpected argument {other:?}"),
@@ -48,7 +53,10 @@ fn main() -> anyhow::Result<()> {
     };
     {
         // One fit + predict of the schedule model on 28 days, timed.
-        let s = g.recording.series(&g.recording.columns[0].0).context("column")?;
+        let s = g
+            .recording
+            .series(&g.recording.columns[0].0)
+            .context("column")?;
         let n = 28 * day;
         let mut e = planscale::forecast::Engine::new(backtest::restricted(&cfg, SCHEDULE_MODEL));
         let t0 = std::time::Instant::now();
@@ -56,7 +64,11 @@ fn main() -> anyhow::Result<()> {
         e.fit(&s.head(n), Some(&backtest::slice(&cov, 0, n)))?;
         let t1 = t0.elapsed().as_secs_f64();
         let f = e.predict(h, &[0.9], Some(&backtest::slice(&cov, n, n + h)))?;
-        eprintln!("engine fit (with backtest) {t1:.3} s, predict {:.3} s: {}", t0.elapsed().as_secs_f64() - t1, f.model);
+        eprintln!(
+            "engine fit (with backtest) {t1:.3} s, predict {:.3} s: {}",
+            t0.elapsed().as_secs_f64() - t1,
+            f.model
+        );
     }
     let origins = backtest::origins(grid.len, 21 * day, 2 * day, h);
     let mut models: Vec<&str> = vec![SCHEDULE_MODEL, "auto-blind"];
@@ -68,7 +80,11 @@ fn main() -> anyhow::Result<()> {
         let s = g.recording.series(name).context("column")?;
         let t0 = std::time::Instant::now();
         let scores = backtest::evaluate(&cfg, &s, Some(&cov), &origins, h, &models)?;
-        println!("{name} ({} origins, {:.1} s)", origins.len(), t0.elapsed().as_secs_f64());
+        println!(
+            "{name} ({} origins, {:.1} s)",
+            origins.len(),
+            t0.elapsed().as_secs_f64()
+        );
         for sc in &scores {
             println!(
                 "  {:<22} MASE {:.3}  sMAPE {:6.2}  p90 coverage {:.3}  pinball {:.3}  used {:?}",
@@ -84,13 +100,20 @@ fn main() -> anyhow::Result<()> {
         let gain = 1.0 - sched.mase / best_blind.mase;
         println!(
             "  => schedule-aware MASE {:.3} vs best blind {} {:.3}: {:.1} % better; p90 coverage {:.3}",
-            sched.mase, best_blind.model, best_blind.mase, 100.0 * gain, sched.coverage_p90
+            sched.mase,
+            best_blind.model,
+            best_blind.mase,
+            100.0 * gain,
+            sched.coverage_p90
         );
         summary.push(serde_json::json!({
             "series": name, "schedule_mase": sched.mase, "best_blind": best_blind.model,
             "best_blind_mase": best_blind.mase, "improvement": gain, "p90_coverage": sched.coverage_p90,
         }));
     }
-    println!("{}", serde_json::json!({"department": which, "seed": seed, "results": summary}));
+    println!(
+        "{}",
+        serde_json::json!({"department": which, "seed": seed, "results": summary})
+    );
     Ok(())
 }

@@ -113,7 +113,11 @@ pub fn slice(c: &Covariates, from: usize, to: usize) -> Covariates {
         values: c
             .values
             .iter()
-            .map(|v| (from..to).map(|i| v.get(i).copied().unwrap_or(0.0)).collect())
+            .map(|v| {
+                (from..to)
+                    .map(|i| v.get(i).copied().unwrap_or(0.0))
+                    .collect()
+            })
             .collect(),
     }
 }
@@ -133,11 +137,16 @@ mod tests {
     fn restriction_names() {
         let cfg = EngineConfig::hourly(24);
         assert_eq!(restricted(&cfg, "auto").models, None);
-        assert!(!restricted(&cfg, "auto-blind")
-            .models
-            .unwrap()
-            .iter()
-            .any(|m| m == super::super::SCHEDULE_MODEL));
-        assert_eq!(restricted(&cfg, "day-ses").models, Some(vec!["day-ses".into()]));
+        assert!(
+            !restricted(&cfg, "auto-blind")
+                .models
+                .unwrap()
+                .iter()
+                .any(|m| m == super::super::SCHEDULE_MODEL)
+        );
+        assert_eq!(
+            restricted(&cfg, "day-ses").models,
+            Some(vec!["day-ses".into()])
+        );
     }
 }

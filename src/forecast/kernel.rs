@@ -256,7 +256,11 @@ impl ScheduleRegression {
         let n = y.len();
         let max_lag = bins.last().map_or(0, |b| b.1.saturating_sub(1));
         let rows_from = if n > 2 * max_lag { max_lag } else { 0 };
-        let period = if week > 0 && n >= 2 * week { week } else { day.max(1) };
+        let period = if week > 0 && n >= 2 * week {
+            week
+        } else {
+            day.max(1)
+        };
         let ne = normal_equations(y, counts, bins, rows_from);
         let p = ne.p;
         let diag_mean = (0..p).map(|i| ne.xtx[i * p + i]).sum::<f64>() / p.max(1) as f64;
@@ -463,11 +467,23 @@ mod tests {
         let n = 300;
         let mut state = 11u64;
         let mut rnd = || {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (state >> 33) as f64 / (1u64 << 31) as f64
         };
         let counts: Vec<Vec<f64>> = (0..2)
-            .map(|_| (0..n).map(|_| if rnd() < 0.15 { 1.0 + (rnd() * 2.0).floor() } else { 0.0 }).collect())
+            .map(|_| {
+                (0..n)
+                    .map(|_| {
+                        if rnd() < 0.15 {
+                            1.0 + (rnd() * 2.0).floor()
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect()
+            })
             .collect();
         let mut y: Vec<f64> = (0..n).map(|_| rnd()).collect();
         y[150] = f64::NAN;
