@@ -48,7 +48,10 @@ compare: venv
 	$(CARGO) run --release --locked --example compare_holt_winters -- \
 		--python $(VENV)/bin/python --json target/compare.json $(COMPARE_SERIES)
 
+# The criterion benchmarks in benches/ (docs/PERFORMANCE.md says what each measures).
+BENCHES ?= forecaster planner controller simulate parsers
+
 ## Every criterion benchmark, then the comparison. Slow (tens of minutes): not in `make test`.
 bench:
-	$(CARGO) bench --locked --benches
+	$(CARGO) bench --locked $(addprefix --bench ,$(BENCHES))
 	$(MAKE) compare
