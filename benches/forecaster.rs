@@ -6,8 +6,8 @@
 //!   schedule regression is a candidate;
 //! - `engine/refit`: an engine that has chosen its model refits on the same
 //!   history (the hourly refit between daily re-selections);
-//! - `seasonal-profile`: the simple model the simulator and the controller's
-//!   runner use today.
+//! - `seasonal-profile`: the simple model the simulator and the controller
+//!   used before the engine (a baseline).
 //!
 //! `cargo bench --bench forecaster`
 

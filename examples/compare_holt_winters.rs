@@ -23,8 +23,8 @@
 //!   daily period only, as statsmodels is; also reported: the same engine with
 //!   the daily and weekly periods a policy would give, and the single model
 //!   closest to Holt-Winters (`day-damped`: daily seasonal profile + damped
-//!   Holt trend), and the seasonal-profile model that `sim::forecaster_for`
-//!   and the controller's runner still use at the time of writing;
+//!   Holt trend), and the simple seasonal-profile model (the first
+//!   forecaster of the simulator and the controller, before the engine);
 //! - statsmodels: `ExponentialSmoothing` (additive damped trend, additive
 //!   daily seasonality), run by `compare/holt_winters.py` in a child process.
 //!
@@ -231,8 +231,8 @@ fn planscale_forecast(
 }
 
 /// The seasonal-profile model (`forecast::SeasonalProfile`, the average of the
-/// last 4 days at each phase) on one window: what `sim::forecaster_for` and
-/// the controller's runner use while the engine is being wired in.
+/// last 4 days at each phase) on one window: the simulator's and the
+/// controller's forecaster before the engine, kept as a baseline.
 fn profile_forecast(
     train: &[f64],
     start: DateTime<Utc>,
