@@ -37,12 +37,9 @@ fn run(values: Vec<f64>, counts: Option<Vec<f64>>) -> Result<(), String> {
         values: vec![vec![1.0; 24]],
     });
     let mut e = engine(cov.is_some());
-    match e.fit(&hist, cov.as_ref()) {
-        Err(err) => {
-            assert!(!err.to_string().is_empty());
-            return Ok(());
-        }
-        Ok(()) => {}
+    if let Err(err) = e.fit(&hist, cov.as_ref()) {
+        assert!(!err.to_string().is_empty());
+        return Ok(());
     }
     match e.predict(24, &[0.5, 0.9], future.as_ref()) {
         Ok(f) => {
