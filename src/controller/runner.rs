@@ -22,10 +22,11 @@ use tokio::sync::watch;
 use super::Result;
 use super::cluster::{Cluster, EventNote, Observed, TargetRef, hpa_floor};
 use super::sources::{MetricSource, Observation, ScheduleSource};
-use crate::forecast::{Forecast, Forecaster, SeasonalProfile};
+use crate::forecast::{Covariates, Engine, Forecast, Forecaster, engine_for};
 use crate::plan::{self, Decision, ForecastView, Input, PlannerState};
 use crate::policy::{LoadedPolicy, Mode, Policy};
-use crate::schedule::{LastGood, Refresh};
+use crate::schedule::{self, LastGood, Refresh};
+use crate::series::Grid;
 use crate::telemetry::{DecisionLabels, Metrics, PolicyLabels};
 
 /// Everything a tick reads and writes through.
@@ -62,9 +63,13 @@ pub struct TickReport {
 pub struct PolicyRunner {
     pub loaded: LoadedPolicy,
     target: TargetRef,
-    model: SeasonalProfile,
-    /// When the model was last fitted, and the end of the history it saw.
-    fitted: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The forecasting engine (the same the simulator uses): model choice by
+    /// backtest, schedule regression when the policy has a schedule.
+    model: Engine,
+    /// When the model was last fitted, and the grid of the history it saw.
+    fitted: Option<(DateTime<Utc>, Grid)>,
+    /// Appointment types used as covariates by the current fit (fixed between refits).
+    types: Vec<String>,
     /// Last good appointments (the schedule source's snapshot).
     schedule: LastGood,
     /// Forecasts waiting for their actual: (step time, forecast value).
@@ -92,11 +97,11 @@ pub fn backoff(failures: u32, interval: StdDuration) -> StdDuration {
 impl PolicyRunner {
     pub fn new(loaded: LoadedPolicy) -> Self {
         let target = TargetRef::from(&loaded.policy.target);
-        let periods = loaded.policy.periods_in_steps();
         PolicyRunner {
             target,
-            model: SeasonalProfile::new(&periods, 4),
+            model: engine_for(&loaded.policy),
             fitted: None,
+            types: Vec::new(),
             schedule: LastGood::new(),
             pending: VecDeque::new(),
             state: PlannerState::default(),
@@ -164,7 +169,16 @@ impl PolicyRunner {
         if let Some(o) = &obs {
             self.refit_if_due(now, o, ctx);
             self.settle_pending(o, ctx);
-            forecast = self.predict(now);
+            forecast = match self.predict(now) {
+                Some(Ok(f)) => Some(f),
+                Some(Err(e)) => {
+                    tracing::warn!(policy = %name, error = %e, "forecast failed; deciding without it");
+                    ctx.telemetry
+                        .error(&name, &format!("forecast_{}", e.kind()));
+                    None
+                }
+                None => None,
+            };
             if let Some(last) = o.history.values.last().filter(|v| v.is_finite()) {
                 ctx.telemetry.observed.get_or_create(&labels).set(*last);
             }
@@ -283,8 +297,19 @@ impl PolicyRunner {
         if !due {
             return;
         }
-        match self.model.fit(&o.history, None) {
-            Ok(()) => self.fitted = Some((now, o.history.grid.end())),
+        let appointments = self.schedule.appointments().unwrap_or(&[]);
+        let types = match &self.policy().schedule {
+            Some(spec) if !spec.types.is_empty() => spec.types.clone(),
+            Some(_) => schedule::types_of(appointments),
+            None => Vec::new(),
+        };
+        let past = (!types.is_empty())
+            .then(|| schedule::start_counts(appointments, &o.history.grid, &types));
+        match self.model.fit(&o.history, past.as_ref()) {
+            Ok(()) => {
+                self.fitted = Some((now, o.history.grid));
+                self.types = types;
+            }
             Err(e) => {
                 tracing::warn!(policy = %self.policy().name, error = %e, "forecast fit failed; keeping the previous model");
                 ctx.telemetry
@@ -316,22 +341,29 @@ impl PolicyRunner {
     /// The start of the forecast step containing `t` (on the fitted grid).
     fn step_time(&self, t: DateTime<Utc>) -> DateTime<Utc> {
         let step = self.policy().step_secs();
-        let anchor = self.fitted.map(|(_, end)| end).unwrap_or(t);
+        let anchor = self.fitted.map(|(_, g)| g.end()).unwrap_or(t);
         let k = (t - anchor).num_seconds().div_euclid(step);
         anchor + TimeDelta::seconds(k * step)
     }
 
     /// Predict from the fitted model far enough to cover `now + lead + interval`.
-    fn predict(&self, now: DateTime<Utc>) -> Option<Forecast> {
-        let (_, end) = self.fitted?;
+    fn predict(&self, now: DateTime<Utc>) -> Option<crate::forecast::Result<Forecast>> {
+        let (_, grid) = self.fitted?;
+        let end = grid.end();
         let p = self.policy();
         let to = now + self.lead() + TimeDelta::seconds(p.scaling.interval.secs_i64());
         let steps = ((to - end).num_seconds().div_euclid(p.step_secs()) + 2).max(1) as usize;
         // Cap the horizon (a model not refitted for long must not predict years).
         let cap = (p.forecast.horizon.secs_i64() / p.step_secs()).max(1) as usize + 2;
-        self.model
-            .predict(steps.min(cap), &[p.forecast.quantile], None)
-            .ok()
+        let steps = steps.min(cap);
+        let future: Option<Covariates> = (!self.types.is_empty()).then(|| {
+            let appointments = self.schedule.appointments().unwrap_or(&[]);
+            schedule::start_counts(appointments, &grid.following(steps), &self.types)
+        });
+        Some(
+            self.model
+                .predict(steps, &[p.forecast.quantile], future.as_ref()),
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
