@@ -211,6 +211,7 @@ fn engine(periods: Vec<usize>, day: usize) -> Engine {
         origin_spacing: (day / 2).max(1),
         reselect_every: day.max(1),
         ridge: 1e-3,
+        models: None,
     })
 }
 

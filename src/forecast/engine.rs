@@ -44,6 +44,8 @@ pub struct EngineConfig {
     pub reselect_every: usize,
     /// Relative ridge penalty of the kernel fit.
     pub ridge: f64,
+    /// Restricts the candidates to these model names (`None`: all).
+    pub models: Option<Vec<String>>,
 }
 
 impl EngineConfig {
@@ -57,6 +59,7 @@ impl EngineConfig {
             origin_spacing: horizon.max(1),
             reselect_every: 24,
             ridge: 1e-3,
+            models: None,
         }
     }
 }
@@ -85,6 +88,7 @@ pub fn engine_for(policy: &Policy) -> Engine {
         origin_spacing: (day / 2).max(1),
         reselect_every: day,
         ridge: 1e-3,
+        models: None,
     };
     Engine::new(cfg)
 }
@@ -182,6 +186,9 @@ impl Engine {
             c.push(SCHEDULE_MODEL);
         }
         c.extend(univariate::MODELS.iter().copied());
+        if let Some(only) = &self.cfg.models {
+            c.retain(|m| only.iter().any(|o| o == m));
+        }
         c
     }
 

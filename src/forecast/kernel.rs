@@ -149,19 +149,21 @@ pub fn normal_equations(
         }
     }
     // XᵀX: each pair of events (u of type a, v of type b) with |u − v| ≤ max_lag
-    // contributes cu·cv at every usable row t = u + l = v + l' with both lags
-    // in range. Pairs whose rows are all usable depend only on d = u − v: they
-    // are summed into `by_offset` and spread over the bins once, at the end;
-    // the few pairs near the edges or missing values are walked row by row.
-    let mut bad_prefix = vec![0usize; n + max_lag + 2];
-    for t in 0..n + max_lag + 1 {
-        bad_prefix[t + 1] = bad_prefix[t] + usize::from(!ok(t));
+    // contributes cu·cv at every usable row t = u + l = v + l' (l' = l + u − v)
+    // with both lags in range. Rows before `rows_from` or past the end only
+    // shorten that range of l, so each pair adds to a difference array over
+    // (u − v, l), spread over the bins once at the end. Pairs whose range holds
+    // a missing value (rare) are walked row by row.
+    let mut nan_prefix = vec![0usize; n + 1];
+    for t in 0..n {
+        nan_prefix[t + 1] = nan_prefix[t] + usize::from(!target[t].is_finite());
     }
+    let width = max_lag + 2;
     let mut xtx = vec![0.0; p * p];
+    let mut diff = vec![0.0; (2 * max_lag + 1) * width];
     for (a, ea) in events.iter().enumerate() {
         for (b, eb) in events.iter().enumerate() {
-            // by_offset[d + max_lag] for d = u − v in −max_lag..=max_lag.
-            let mut by_offset = vec![0.0; 2 * max_lag + 1];
+            diff.iter_mut().for_each(|d| *d = 0.0);
             let mut lo = 0usize;
             for (u, cu) in ea {
                 while lo < eb.len() && eb[lo].0 + max_lag < *u {
@@ -171,14 +173,19 @@ pub fn normal_equations(
                     if *v > u + max_lag {
                         break;
                     }
-                    let t0 = (*u).max(*v);
-                    let t1 = (*u).min(*v) + max_lag;
-                    let w = cu * cv;
-                    if bad_prefix[t1 + 1] == bad_prefix[t0] {
-                        by_offset[u + max_lag - v] += w;
+                    let t0 = (*u).max(*v).max(rows_from);
+                    let t1 = ((*u).min(*v) + max_lag).min(n.saturating_sub(1));
+                    if t0 > t1 || n == 0 {
                         continue;
                     }
-                    for t in t0..=t1.min(n.saturating_sub(1)) {
+                    let w = cu * cv;
+                    if nan_prefix[t1 + 1] == nan_prefix[t0] {
+                        let row = (u + max_lag - v) * width;
+                        diff[row + t0 - u] += w;
+                        diff[row + t1 - u + 1] -= w;
+                        continue;
+                    }
+                    for t in t0..=t1 {
                         if ok(t) {
                             let i = a * nb + bin_of[t - u];
                             let j = b * nb + bin_of[t - v];
@@ -187,20 +194,22 @@ pub fn normal_equations(
                     }
                 }
             }
-            for (di, w) in by_offset.iter().enumerate() {
-                if *w == 0.0 {
-                    continue;
-                }
-                // d = u − v; lag of u is l, lag of v is l + d.
-                let d = di as isize - max_lag as isize;
+            for di in 0..=2 * max_lag {
+                // off = u − v; the lag of v is l + off.
+                let off = di as isize - max_lag as isize;
+                let mut acc = 0.0;
                 for l in 0..=max_lag {
-                    let l2 = l as isize + d;
+                    acc += diff[di * width + l];
+                    if acc == 0.0 {
+                        continue;
+                    }
+                    let l2 = l as isize + off;
                     if l2 < 0 || l2 > max_lag as isize {
                         continue;
                     }
                     let i = a * nb + bin_of[l];
                     let j = b * nb + bin_of[l2 as usize];
-                    xtx[i * p + j] += w;
+                    xtx[i * p + j] += acc;
                 }
             }
         }
@@ -211,76 +220,30 @@ pub fn normal_equations(
 /// Minimises `½ wᵀGw − bᵀw + ½ λ |w|²` subject to `w ≥ 0` by cyclic
 /// coordinate descent (each coordinate solved exactly, then clipped at 0).
 pub fn nnls_ridge(g: &[f64], b: &[f64], p: usize, lambda: f64, sweeps: usize) -> Vec<f64> {
-    let mut w = vec![0.0; p];
-    // grad = G w − b, kept up to date.
-    let mut grad: Vec<f64> = b.iter().map(|v| -v).collect();
-    for _ in 0..sweeps {
-        let mut moved = 0.0f64;
-        for k in 0..p {
-            let d = g[k * p + k] + lambda;
-            if d <= 0.0 {
-                continue;
-            }
-            let new = (w[k] - (grad[k] + lambda * w[k]) / d).max(0.0);
-            let delta = new - w[k];
-            if delta != 0.0 {
-                w[k] = new;
-                for (i, gr) in grad.iter_mut().enumerate() {
-                    *gr += g[i * p + k] * delta;
-                }
-                moved = moved.max(delta.abs());
-            }
-        }
-        if moved < 1e-9 {
-            break;
-        }
-    }
-    w
+    nnls_ridge_warm(g, b, p, lambda, sweeps, vec![0.0; p])
 }
 
-/// Harmonics of the daily cycle in the dense baseline.
-const DAY_HARMONICS: usize = 3;
+/// Backfitting rounds: kernel on (demand − baseline), baseline on (demand − effect).
+const ROUNDS: usize = 6;
 
-/// The schedule-regression model: kernels plus a smooth baseline (intercept,
-/// day-of-week levels, daily harmonics) fitted jointly, and a time-of-week
-/// profile of the remainder on top.
+/// Cycles of the baseline period averaged for the baseline profile.
+const BASELINE_CYCLES: usize = 4;
+
+/// The schedule-regression model: response kernels plus a time-of-week (or
+/// time-of-day) baseline profile of what the schedule does not explain,
+/// fitted alternately. `XᵀX` is built once; each round only needs `Xᵀ(y − b)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleRegression {
     pub kernel: Kernel,
-    /// Coefficients of [`dense_basis`].
-    pub dense: Vec<f64>,
-    /// Remainder profile by phase of `period` (absolute phase, see `phase0`).
-    pub remainder: Vec<f64>,
-    /// Steps per day and per week (week = 0 when unknown).
-    pub day: usize,
-    pub week: usize,
-}
-
-/// The dense baseline columns at absolute step `t` (phase-aligned steps since
-/// an arbitrary epoch): intercept, six day-of-week levels, daily harmonics.
-pub fn dense_basis(t: usize, day: usize, week: usize) -> Vec<f64> {
-    let mut v = Vec::with_capacity(7 + 2 * DAY_HARMONICS);
-    v.push(1.0);
-    if week >= 7 && day >= 1 {
-        let dow = (t % week) / day;
-        for d in 1..7 {
-            v.push(if dow == d { 1.0 } else { 0.0 });
-        }
-    }
-    if day >= 2 {
-        let x = (t % day) as f64 / day as f64 * std::f64::consts::TAU;
-        for k in 1..=DAY_HARMONICS {
-            v.push((k as f64 * x).sin());
-            v.push((k as f64 * x).cos());
-        }
-    }
-    v
+    /// Baseline by absolute phase of its period (`phase0 + t` modulo length).
+    pub baseline: Vec<f64>,
 }
 
 impl ScheduleRegression {
     /// Fits on `y` (NaN = missing) with `counts[type][step]` on the same grid.
-    /// `phase0` is the absolute step of `y[0]` (for the calendar terms);
-    /// `day`/`week` in steps (`week` 0 if the history is too short for it).
+    /// `phase0` is the absolute step of `y[0]` (steps since the Unix epoch);
+    /// the baseline has period `week` steps when at least two weeks of
+    /// history exist (`week > 0`), else `day`.
     pub fn fit(
         y: &[f64],
         counts: &[Vec<f64>],
@@ -293,125 +256,96 @@ impl ScheduleRegression {
         let n = y.len();
         let max_lag = bins.last().map_or(0, |b| b.1.saturating_sub(1));
         let rows_from = if n > 2 * max_lag { max_lag } else { 0 };
-        let ok = |t: usize| t >= rows_from && t < n && y[t].is_finite();
-        let q = dense_basis(0, day, week).len();
-        // Dense normal equations FᵀF, Fᵀy, and the cross term XᵀF via prefix sums of F.
-        let mut ftf = vec![0.0; q * q];
-        let mut fty = vec![0.0; q];
-        let mut prefix = vec![vec![0.0; q]; n + 1];
-        for t in 0..n {
-            let mut next = prefix[t].clone();
-            if ok(t) {
-                let f = dense_basis(phase0 + t, day, week);
-                for i in 0..q {
-                    fty[i] += f[i] * y[t];
-                    next[i] += f[i];
-                    for j in 0..q {
-                        ftf[i * q + j] += f[i] * f[j];
-                    }
-                }
-            }
-            prefix[t + 1] = next;
-        }
-        let target: Vec<f64> = (0..n)
-            .map(|t| if ok(t) { y[t] } else { f64::NAN })
-            .collect();
-        let normal = normal_equations(&target, counts, bins, rows_from);
-        let nb = bins.len();
-        let p = normal.p;
-        let m = p + q;
-        let mut g = vec![0.0; m * m];
-        let mut b = vec![0.0; m];
-        for i in 0..p {
-            g[i * m..i * m + p].copy_from_slice(&normal.xtx[i * p..(i + 1) * p]);
-            b[i] = normal.xty[i];
-        }
-        for i in 0..q {
-            b[p + i] = fty[i];
-            for j in 0..q {
-                g[(p + i) * m + p + j] = ftf[i * q + j];
-            }
-        }
-        for (a, c) in counts.iter().enumerate() {
-            for (u, cu) in c.iter().enumerate().take(n) {
-                if *cu == 0.0 || !cu.is_finite() {
-                    continue;
-                }
-                for (bi, (s, e)) in bins.iter().enumerate() {
-                    let lo = (u + s).min(n);
-                    let hi = (u + e).min(n);
-                    if lo >= hi {
-                        break;
-                    }
-                    for k in 0..q {
-                        let v = cu * (prefix[hi][k] - prefix[lo][k]);
-                        g[(a * nb + bi) * m + p + k] += v;
-                        g[(p + k) * m + a * nb + bi] += v;
-                    }
-                }
-            }
-        }
-        let diag_mean = (0..p).map(|i| g[i * m + i]).sum::<f64>() / p.max(1) as f64;
-        let lambda = ridge * diag_mean.max(1e-12);
-        let w = nnls_ridge_partial(&g, &b, m, p, lambda, 300);
-        let bin_of = bin_index(bins);
-        let kernel = Kernel {
-            per_lag: (0..counts.len())
-                .map(|a| (0..=max_lag).map(|lag| w[a * nb + bin_of[lag]]).collect())
-                .collect(),
-        };
-        let dense = w[p..].to_vec();
-        let mut model = ScheduleRegression {
-            kernel,
-            dense,
-            remainder: vec![0.0; 1],
-            day,
-            week,
-        };
-        // Remainder profile over the last four cycles of the longest period.
         let period = if week > 0 && n >= 2 * week {
             week
         } else {
             day.max(1)
         };
-        let fitted = model.fitted(counts, phase0, 0, n);
-        let mut sums = vec![0.0; period];
-        let mut cnt = vec![0usize; period];
-        for t in (0..n).rev() {
-            let ph = (phase0 + t) % period;
-            if cnt[ph] < 4 && y[t].is_finite() {
-                sums[ph] += y[t] - fitted[t];
-                cnt[ph] += 1;
+        let ne = normal_equations(y, counts, bins, rows_from);
+        let p = ne.p;
+        let diag_mean = (0..p).map(|i| ne.xtx[i * p + i]).sum::<f64>() / p.max(1) as f64;
+        let lambda = ridge * diag_mean.max(1e-12);
+        let bin_of = bin_index(bins);
+        let nb = bins.len();
+        let mut w = vec![0.0; p];
+        let mut base_hist = vec![0.0; n];
+        let mut model = ScheduleRegression {
+            kernel: Kernel {
+                per_lag: vec![vec![0.0; max_lag + 1]; counts.len()],
+            },
+            baseline: vec![0.0; period],
+        };
+        for _ in 0..ROUNDS {
+            let xtb = lagged_products(&base_hist, counts, &bin_of, nb, rows_from, y);
+            let rhs: Vec<f64> = ne.xty.iter().zip(&xtb).map(|(a, b)| a - b).collect();
+            w = nnls_ridge_warm(&ne.xtx, &rhs, p, lambda, 200, w);
+            model.kernel.per_lag = (0..counts.len())
+                .map(|a| (0..=max_lag).map(|lag| w[a * nb + bin_of[lag]]).collect())
+                .collect();
+            let effect = model.kernel.effect(counts, 0, n);
+            let mut sums = vec![0.0; period];
+            let mut cnt = vec![0usize; period];
+            for t in (0..n).rev() {
+                let ph = (phase0 + t) % period;
+                if cnt[ph] < BASELINE_CYCLES && y[t].is_finite() {
+                    sums[ph] += y[t] - effect[t];
+                    cnt[ph] += 1;
+                }
+            }
+            model.baseline = sums
+                .iter()
+                .zip(&cnt)
+                .map(|(s, c)| if *c > 0 { s / *c as f64 } else { 0.0 })
+                .collect();
+            for (t, b) in base_hist.iter_mut().enumerate() {
+                *b = model.baseline[(phase0 + t) % period];
             }
         }
-        model.remainder = sums
-            .iter()
-            .zip(&cnt)
-            .map(|(s, c)| if *c > 0 { 0.5 * s / *c as f64 } else { 0.0 })
-            .collect();
         model
-    }
-
-    /// Kernel effect plus dense baseline at steps `from..to` (without the remainder profile).
-    fn fitted(&self, counts: &[Vec<f64>], phase0: usize, from: usize, to: usize) -> Vec<f64> {
-        let mut out = self.kernel.effect(counts, from, to);
-        for (i, o) in out.iter_mut().enumerate() {
-            let f = dense_basis(phase0 + from + i, self.day, self.week);
-            *o += f.iter().zip(&self.dense).map(|(a, b)| a * b).sum::<f64>();
-        }
-        out
     }
 
     /// The forecast at steps `from..to`, where `counts` covers the history and
     /// the future (appointments already booked) on one grid starting at `phase0`.
     pub fn predict(&self, counts: &[Vec<f64>], phase0: usize, from: usize, to: usize) -> Vec<f64> {
-        let period = self.remainder.len().max(1);
-        self.fitted(counts, phase0, from, to)
+        let period = self.baseline.len().max(1);
+        self.kernel
+            .effect(counts, from, to)
             .iter()
             .enumerate()
-            .map(|(i, v)| v + self.remainder[(phase0 + from + i) % period])
+            .map(|(i, v)| v + self.baseline[(phase0 + from + i) % period])
             .collect()
     }
+}
+
+/// `Xᵀx` for a series `x` on the history grid: per type and bin, Σ over usable
+/// rows `t` (from `rows_from`, where `y` is finite) of `count(t − lag) · x(t)`.
+fn lagged_products(
+    x: &[f64],
+    counts: &[Vec<f64>],
+    bin_of: &[usize],
+    nb: usize,
+    rows_from: usize,
+    y: &[f64],
+) -> Vec<f64> {
+    let n = x.len();
+    let mut out = vec![0.0; counts.len() * nb];
+    for (a, c) in counts.iter().enumerate() {
+        for (u, cu) in c.iter().enumerate().take(n) {
+            if *cu == 0.0 || !cu.is_finite() {
+                continue;
+            }
+            for (lag, bin) in bin_of.iter().enumerate() {
+                let t = u + lag;
+                if t >= n {
+                    break;
+                }
+                if t >= rows_from && y[t].is_finite() {
+                    out[a * nb + bin] += cu * x[t];
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `bin_of[lag]` for every lag up to the last bin's end.
@@ -424,40 +358,34 @@ fn bin_index(bins: &[(usize, usize)]) -> Vec<usize> {
     bin_of
 }
 
-/// Like [`nnls_ridge`], but only the first `constrained` coordinates are kept
-/// non-negative; the ridge applies to those only.
-pub fn nnls_ridge_partial(
+/// [`nnls_ridge`] started from `w` (warm start for backfitting).
+pub fn nnls_ridge_warm(
     g: &[f64],
     b: &[f64],
     p: usize,
-    constrained: usize,
     lambda: f64,
     sweeps: usize,
+    mut w: Vec<f64>,
 ) -> Vec<f64> {
-    let mut w = vec![0.0; p];
-    let mut grad: Vec<f64> = b.iter().map(|v| -v).collect();
+    // grad = (G + λI) w − b.
+    let mut grad: Vec<f64> = (0..p)
+        .map(|i| (0..p).map(|j| g[i * p + j] * w[j]).sum::<f64>() + lambda * w[i] - b[i])
+        .collect();
     for _ in 0..sweeps {
         let mut moved = 0.0f64;
         for k in 0..p {
-            let lam = if k < constrained {
-                lambda
-            } else {
-                lambda * 1e-6
-            };
-            let d = g[k * p + k] + lam;
+            let d = g[k * p + k] + lambda;
             if d <= 0.0 {
                 continue;
             }
-            let mut new = w[k] - (grad[k] + lam * w[k]) / d;
-            if k < constrained {
-                new = new.max(0.0);
-            }
+            let new = (w[k] - grad[k] / d).max(0.0);
             let delta = new - w[k];
             if delta != 0.0 && delta.is_finite() {
                 w[k] = new;
                 for (i, gr) in grad.iter_mut().enumerate() {
                     *gr += g[i * p + k] * delta;
                 }
+                grad[k] += lambda * delta;
                 moved = moved.max(delta.abs() * d.sqrt());
             }
         }
@@ -532,5 +460,61 @@ mod tests {
                 .zip(&y[100..200])
                 .all(|(a, b)| (a - b).abs() < 0.05)
         );
+    }
+
+    #[test]
+    fn normal_equations_match_a_dense_design() {
+        let n = 300;
+        let mut state = 11u64;
+        let mut rnd = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as f64 / (1u64 << 31) as f64
+        };
+        let counts: Vec<Vec<f64>> = (0..2)
+            .map(|_| {
+                (0..n)
+                    .map(|_| {
+                        if rnd() < 0.15 {
+                            1.0 + (rnd() * 2.0).floor()
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut y: Vec<f64> = (0..n).map(|_| rnd()).collect();
+        y[150] = f64::NAN;
+        let bins = lag_bins(17, 3, 5);
+        let rows_from = 20;
+        let ne = normal_equations(&y, &counts, &bins, rows_from);
+        let bin_of = bin_index(&bins);
+        let nb = bins.len();
+        let mut xtx = vec![0.0; ne.p * ne.p];
+        let mut xty = vec![0.0; ne.p];
+        for t in rows_from..n {
+            if !y[t].is_finite() {
+                continue;
+            }
+            let mut row = vec![0.0; ne.p];
+            for (a, c) in counts.iter().enumerate() {
+                for lag in 0..=17 {
+                    if t >= lag {
+                        row[a * nb + bin_of[lag]] += c[t - lag];
+                    }
+                }
+            }
+            for i in 0..ne.p {
+                xty[i] += row[i] * y[t];
+                for j in 0..ne.p {
+                    xtx[i * ne.p + j] += row[i] * row[j];
+                }
+            }
+        }
+        for (a, b) in ne.xtx.iter().zip(&xtx).chain(ne.xty.iter().zip(&xty)) {
+            assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        }
     }
 }

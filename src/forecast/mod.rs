@@ -7,6 +7,7 @@
 //! handled explicitly.
 
 pub mod auto;
+pub mod backtest;
 mod engine;
 pub mod kernel;
 pub mod metrics;

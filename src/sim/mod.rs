@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::forecast::{Forecast, Forecaster, SeasonalProfile};
+use crate::forecast::{Forecast, Forecaster};
 use crate::plan::{self, ForecastView, PlannerState};
 use crate::policy::Policy;
 use crate::schedule::{self, Appointment};
@@ -305,8 +305,12 @@ struct PredictiveCtl<'a> {
     served: f64,
     capacity: f64,
     terms: BTreeMap<String, u32>,
-    /// Model notes (cold start, errors) with how many fits gave each.
-    notes: BTreeMap<String, u32>,
+    /// Fits by the model they chose.
+    models: BTreeMap<String, u32>,
+    /// Fits that were a cold start (too little history for model choice).
+    cold_starts: u32,
+    /// Forecast errors by message, with how many fits gave each.
+    errors: BTreeMap<String, u32>,
     fits: u32,
 }
 
@@ -330,16 +334,39 @@ impl<'a> PredictiveCtl<'a> {
             served: 0.0,
             capacity: 0.0,
             terms: BTreeMap::new(),
-            notes: BTreeMap::new(),
+            models: BTreeMap::new(),
+            cold_starts: 0,
+            errors: BTreeMap::new(),
             fits: 0,
         }
     }
 
+    /// A short summary for the report: which models were used, how often
+    /// the engine was in cold start, and forecast errors.
     fn notes(&self) -> Vec<String> {
-        self.notes
-            .iter()
-            .map(|(n, c)| format!("{n} (in {c} of {} fits)", self.fits))
-            .collect()
+        let mut notes = Vec::new();
+        if !self.models.is_empty() {
+            let used: Vec<String> = self
+                .models
+                .iter()
+                .map(|(m, c)| format!("{m} {c}"))
+                .collect();
+            notes.push(format!(
+                "forecast models chosen (fits, refit every {}): {}",
+                self.s.policy.forecast.refit_every,
+                used.join(", ")
+            ));
+        }
+        if self.cold_starts > 0 {
+            notes.push(format!(
+                "cold start in {} of {} fits: too little history to choose a model by backtest, a simpler one was used",
+                self.cold_starts, self.fits
+            ));
+        }
+        for (e, c) in &self.errors {
+            notes.push(format!("{e} (in {c} of {} fits)", self.fits));
+        }
+        notes
     }
 
     /// Refit on the completed steps before step `i`, if due.
@@ -380,14 +407,15 @@ impl<'a> PredictiveCtl<'a> {
         });
         match result {
             Ok(f) => {
-                if !f.note.is_empty() {
-                    *self.notes.entry(f.note.clone()).or_insert(0) += 1;
+                if f.note.starts_with("cold start") {
+                    self.cold_starts += 1;
                 }
+                *self.models.entry(f.model.clone()).or_insert(0) += 1;
                 self.forecast = Some(f);
             }
             Err(e) => {
                 *self
-                    .notes
+                    .errors
                     .entry(format!("forecast unavailable: {e}"))
                     .or_insert(0) += 1;
                 self.forecast = None;
@@ -448,7 +476,7 @@ impl Controller for PredictiveCtl<'_> {
 
 /// The forecaster the predictive strategy and the controller use for a policy.
 pub fn forecaster_for(policy: &Policy) -> Box<dyn Forecaster> {
-    Box::new(SeasonalProfile::new(&policy.periods_in_steps(), 4))
+    Box::new(crate::forecast::engine_for(policy))
 }
 
 /// Simulate the strategies on the scenario. `progress` is told the fraction done.
