@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Utc;
@@ -26,6 +26,16 @@ struct Running {
     loaded: LoadedPolicy,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// When the task last finished an iteration (successful or not).
+    beat: Arc<Mutex<Instant>>,
+    interval: StdDuration,
+}
+
+/// How long a policy task may go without finishing an iteration before
+/// `/healthz` fails (an iteration stuck on I/O): three intervals plus the
+/// longest backoff and a margin for a slow first fit.
+pub fn stall_limit(interval: StdDuration) -> StdDuration {
+    interval * 3 + StdDuration::from_secs(15 * 60)
 }
 
 /// Run the controller until `shutdown` completes, with the given client and sources.
@@ -87,6 +97,20 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
             apply_reload(&settings, &ctx, &t, &mut running).await;
             t.health.ready.set(true);
         }
+        let stalled: Vec<&String> = running
+            .iter()
+            .filter(|(_, r)| {
+                r.beat
+                    .lock()
+                    .map(|b| b.elapsed() > stall_limit(r.interval))
+                    .unwrap_or(true)
+            })
+            .map(|(n, _)| n)
+            .collect();
+        if !stalled.is_empty() {
+            tracing::error!(policies = ?stalled, "policy loops stalled: failing /healthz");
+        }
+        t.health.live.set(stalled.is_empty());
         tokio::select! {
             _ = &mut shutdown => break,
             _ = tokio::time::sleep(StdDuration::from_secs(settings.reload_interval.secs())) => {}
@@ -163,11 +187,13 @@ async fn apply_reload<C: Cluster, M: MetricSource, S: ScheduleSource>(
             .interval
             .map(|d| StdDuration::from_secs(d.secs()))
             .unwrap_or_else(|| StdDuration::from_secs(lp.policy.scaling.interval.secs().max(1)));
+        let beat = Arc::new(Mutex::new(Instant::now()));
         let task = tokio::spawn(drive(
             PolicyRunner::new(lp.clone()),
             ctx.clone(),
             interval,
             stop_rx,
+            beat.clone(),
         ));
         running.insert(
             name,
@@ -175,6 +201,8 @@ async fn apply_reload<C: Cluster, M: MetricSource, S: ScheduleSource>(
                 loaded: lp,
                 stop,
                 task,
+                beat,
+                interval,
             },
         );
     }
@@ -201,6 +229,7 @@ async fn drive<C: Cluster, M: MetricSource, S: ScheduleSource>(
     ctx: Arc<Ctx<C, M, S>>,
     interval: StdDuration,
     mut stop: watch::Receiver<bool>,
+    beat: Arc<Mutex<Instant>>,
 ) {
     let name = runner.policy().name.clone();
     let labels = PolicyLabels {
@@ -214,6 +243,9 @@ async fn drive<C: Cluster, M: MetricSource, S: ScheduleSource>(
             .loop_duration
             .get_or_create(&labels)
             .observe(started.elapsed().as_secs_f64());
+        if let Ok(mut b) = beat.lock() {
+            *b = Instant::now();
+        }
         let delay = match result {
             Ok(_) => {
                 failures = 0;
