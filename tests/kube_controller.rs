@@ -310,4 +310,29 @@ async fn a_stale_scale_write_gets_409_and_the_actuator_re_reads() {
     assert_eq!(replicas(&deployments, "worker").await, 5);
     let o = cluster.observe(&t, false).await.unwrap();
     assert_eq!(o.replicas, 5);
+
+    // StatefulSets go through their own scale subresource.
+    k.apply(
+        "apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: store, namespace: planning}
+spec:
+  replicas: 1
+  serviceName: store
+  selector: {matchLabels: {app: store}}
+  template:
+    metadata: {labels: {app: store}}
+    spec: {containers: [{name: s, image: store:1}]}
+",
+    );
+    let s = TargetRef {
+        kind: TargetKind::StatefulSet,
+        namespace: "planning".into(),
+        name: "store".into(),
+        hpa: None,
+    };
+    assert_eq!(cluster.observe(&s, false).await.unwrap().replicas, 1);
+    let a = cluster.set_replicas(&s, 3).await.unwrap();
+    assert_eq!((a.from, a.to, a.attempts), (1, 3, 1));
+    assert_eq!(cluster.observe(&s, false).await.unwrap().replicas, 3);
 }

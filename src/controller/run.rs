@@ -51,6 +51,7 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
     let (addr, server) = telemetry::serve(settings.listen, t.clone(), server_rx).await?;
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
 
+    tokio::pin!(shutdown);
     let identity = settings.identity();
     let election = if settings.leader_election {
         let cfg = LeaseConfig {
@@ -60,7 +61,29 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
             duration: StdDuration::from_secs(settings.lease_duration.secs()),
             grace: StdDuration::from_secs((settings.lease_duration.secs() / 3).max(1)),
         };
-        Election::start(client.clone(), &cfg).await?
+        // The API server may be unreachable at start: retry with backoff
+        // (2 s doubling to 60 s) until it answers or we are told to stop.
+        let mut failures = 0u32;
+        loop {
+            match Election::start(client.clone(), &cfg).await {
+                Ok(e) => break e,
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    t.metrics.error("", e.kind());
+                    let d = backoff(failures, StdDuration::from_secs(60))
+                        .min(StdDuration::from_secs(60));
+                    tracing::warn!(error = %e, retry_in_s = d.as_secs(), "cannot start leader election; retrying");
+                    tokio::select! {
+                        _ = &mut shutdown => {
+                            let _ = stop_server.send(true);
+                            let _ = server.await;
+                            return Err(e);
+                        }
+                        _ = tokio::time::sleep(d) => {}
+                    }
+                }
+            }
+        }
     } else {
         Election::always_leader()
     };
@@ -89,7 +112,6 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
     });
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut last_fp = None;
-    tokio::pin!(shutdown);
     loop {
         let fp = reload::fingerprint(&settings.policies);
         if last_fp != Some(fp) {
