@@ -1,6 +1,6 @@
 //! Scores a forecaster on the M4 Hourly subset (414 series, horizon 48, m = 24).
 //!
-//! `cargo run --release --example m4_hourly -- DIR [--method auto|naive2|snaive|naive1] [--series N]`
+//! `cargo run --release --example m4_hourly -- DIR [--method engine|auto|naive2|snaive|naive1|MODEL] [--series N]`
 //! where DIR holds `Hourly-train.csv` and `Hourly-test.csv` (e.g.
 //! `../shared/data/m4-hourly`). Prints per-method detail on stderr and, as the
 //! last line on stdout, one JSON object with `series`, `smape`, `mase`,
@@ -48,7 +48,7 @@ fn read_rows(path: &Path) -> anyhow::Result<Vec<(String, Vec<f64>)>> {
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut dir: Option<PathBuf> = None;
-    let mut method = "auto".to_string();
+    let mut method = "engine".to_string();
     let mut limit = usize::MAX;
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -58,8 +58,9 @@ fn main() -> anyhow::Result<()> {
             _ => bail!("unexpected argument {a:?}"),
         }
     }
-    let dir =
-        dir.context("usage: m4_hourly DIR [--method auto|naive2|snaive|naive1] [--series N]")?;
+    let dir = dir.context(
+        "usage: m4_hourly DIR [--method engine|auto|naive2|snaive|naive1|MODEL] [--series N]",
+    )?;
     let train = read_rows(&dir.join("Hourly-train.csv"))?;
     let test = read_rows(&dir.join("Hourly-test.csv"))?;
     if train.len() != test.len() {
@@ -87,6 +88,17 @@ fn main() -> anyhow::Result<()> {
                     .entry(best.unwrap_or_default().to_string())
                     .or_default() += 1;
                 r.point
+            }
+            "engine" => {
+                // The engine the controller uses, with hourly periods: single best model
+                // by a 4-origin backtest (no ensemble).
+                use planscale::forecast::{Engine, EngineConfig, Forecaster};
+                let grid = planscale::series::Grid::new(chrono::DateTime::UNIX_EPOCH, 3600, 0);
+                let mut e = Engine::new(EngineConfig::hourly(H));
+                e.fit(&planscale::series::Series::new(grid, y.clone()), None)?;
+                let f = e.predict(H, &[], None)?;
+                *chosen.entry(f.model.clone()).or_default() += 1;
+                f.point
             }
             other => auto::forecast_with(other, y, &[M, 7 * M], H)
                 .with_context(|| format!("unknown method {other:?}"))?,

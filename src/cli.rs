@@ -45,6 +45,8 @@ pub enum Command {
     ///
     /// With no arguments, runs the bundled clinic example (auto-contouring).
     Simulate(SimulateArgs),
+    /// Forecast a policy's demand from a recording: quantiles, model choice and why, replicas.
+    Forecast(crate::forecast::cli::ForecastArgs),
     /// Record a policy's series from Prometheus into a recording (CSV) for simulate and forecast.
     Record(Box<crate::metrics::record::RecordArgs>),
     /// Read and summarise clinic schedules (CSV, iCalendar, FHIR).
@@ -118,6 +120,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Simulate(args) => {
             simulate(&args, &mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Forecast(args) => {
+            crate::forecast::cli::run(&args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Record(args) => {

@@ -117,6 +117,7 @@ async fn scales_ahead_of_a_forecast_spike_with_only_the_shipped_rbac() {
             },
         );
     }
+    let metrics_port = kube_support::free_port();
     let settings = Settings {
         policies: dir.path().to_path_buf(),
         interval: Some(planscale::policy::Duration::from_secs(1)),
@@ -125,7 +126,7 @@ async fn scales_ahead_of_a_forecast_spike_with_only_the_shipped_rbac() {
         lease_name: "planscale-leader".into(),
         lease_duration: planscale::policy::Duration::from_secs(6),
         identity: Some("test-controller".into()),
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listen: format!("127.0.0.1:{metrics_port}").parse().unwrap(),
         ..Settings::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -186,6 +187,44 @@ async fn scales_ahead_of_a_forecast_spike_with_only_the_shipped_rbac() {
         .unwrap()
         .holder_identity;
     assert_eq!(holder.as_deref(), Some("test-controller"));
+
+    // Reload without a restart: an invalid file is reported and the others keep
+    // running; switching dosecalc to `scale` takes effect.
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        "name: broken\nreplicas: [\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("dosecalc.yaml"),
+        policy_yaml("dosecalc", "dosecalc", "scale"),
+    )
+    .unwrap();
+    let mut now_scaled = 1;
+    for _ in 0..60 {
+        now_scaled = replicas(&deployments, "dosecalc").await;
+        if now_scaled == 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        now_scaled, 8,
+        "the changed policy was picked up without a restart"
+    );
+    let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("planscale_policies_invalid 1"), "{text}");
+    assert!(text.contains("planscale_policies_running 2"), "{text}");
+    assert!(
+        text.contains("planscale_desired_replicas{policy=\"contour\"} 8"),
+        "{text}"
+    );
+    assert!(text.contains("planscale_leader 1"), "{text}");
 
     stop.send(()).unwrap();
     controller.await.unwrap().expect("a clean stop");
@@ -271,4 +310,29 @@ async fn a_stale_scale_write_gets_409_and_the_actuator_re_reads() {
     assert_eq!(replicas(&deployments, "worker").await, 5);
     let o = cluster.observe(&t, false).await.unwrap();
     assert_eq!(o.replicas, 5);
+
+    // StatefulSets go through their own scale subresource.
+    k.apply(
+        "apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: store, namespace: planning}
+spec:
+  replicas: 1
+  serviceName: store
+  selector: {matchLabels: {app: store}}
+  template:
+    metadata: {labels: {app: store}}
+    spec: {containers: [{name: s, image: store:1}]}
+",
+    );
+    let s = TargetRef {
+        kind: TargetKind::StatefulSet,
+        namespace: "planning".into(),
+        name: "store".into(),
+        hpa: None,
+    };
+    assert_eq!(cluster.observe(&s, false).await.unwrap().replicas, 1);
+    let a = cluster.set_replicas(&s, 3).await.unwrap();
+    assert_eq!((a.from, a.to, a.attempts), (1, 3, 1));
+    assert_eq!(cluster.observe(&s, false).await.unwrap().replicas, 3);
 }

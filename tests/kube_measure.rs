@@ -20,7 +20,13 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use kube_support::{Kube, free_port};
 
-const POLICIES: usize = 50;
+/// Number of policies (`PLANSCALE_MEASURE_POLICIES`, default 50).
+fn policies() -> usize {
+    std::env::var("PLANSCALE_MEASURE_POLICIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50)
+}
 
 fn param<'a>(form: &'a str, key: &str) -> Option<&'a str> {
     form.split('&')
@@ -140,9 +146,10 @@ fn status_kb(pid: u32, field: &str) -> u64 {
 async fn resident_memory_and_loop_time_with_50_policies() {
     let k = Kube::start();
     k.install_rbac_for_limited_user();
+    let n = policies();
     let mut objects = String::from("apiVersion: v1\nkind: Namespace\nmetadata: {name: planning}\n");
     let dir = tempfile::tempdir().unwrap();
-    for i in 0..POLICIES {
+    for i in 0..n {
         let _ = write!(
             objects,
             "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: app-{i}, namespace: planning}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: app-{i}}}}}\n  template:\n    metadata: {{labels: {{app: app-{i}}}}}\n    spec: {{containers: [{{name: w, image: worker:1}}]}}\n"
@@ -189,14 +196,14 @@ async fn resident_memory_and_loop_time_with_50_policies() {
             && r.status().is_success()
         {
             first = loop_stats(&url).await;
-            if first.2 == POLICIES {
+            if first.2 == n {
                 break;
             }
         }
     }
     assert_eq!(
         first.2,
-        POLICIES,
+        n,
         "every policy ran once:\n{}",
         k.log_tail("planscale")
     );
@@ -211,7 +218,7 @@ async fn resident_memory_and_loop_time_with_50_policies() {
     let _ = child.wait();
 
     let steady = (later.0 - first.0) / (later.1 - first.1).max(1.0);
-    println!("policies: {POLICIES} (forecast-only, 28 d of 5-min history each, 10 s interval)");
+    println!("policies: {n} (forecast-only, 28 d of 5-min history each, 10 s interval)");
     println!(
         "first iterations (fetch 28 d + fit + decide): {:.1} ms mean over {} iterations",
         first.0 / first.1 * 1e3,

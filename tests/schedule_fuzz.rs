@@ -180,10 +180,10 @@ proptest! {
     }
 }
 
-/// Inputs that once panicked (date arithmetic past chrono's last year), kept
-/// as regression cases.
+/// Inputs that once panicked (date arithmetic past chrono's last year, the
+/// rrule crate on non-ASCII rules), kept as regression cases.
 #[test]
-fn dates_at_the_end_of_time_are_rejected_not_panicked() {
+fn inputs_that_once_panicked_are_rejected() {
     let opts = options(false, false);
     let cases = [
         (Format::Csv, "start,end,type\n+262142-12-31 23:59,,CT\n"),
@@ -202,6 +202,12 @@ fn dates_at_the_end_of_time_are_rejected_not_panicked() {
         (
             Format::Ics,
             "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nDTSTART:2621421231T235900Z\nDURATION:PT10H\nCATEGORIES:CT\nEND:VEVENT\nEND:VCALENDAR\n",
+        ),
+        // Found by cargo-fuzz (schedule_ics, first minute): the rrule crate
+        // slices BYDAY values at byte offsets and panics on non-ASCII text.
+        (
+            Format::Ics,
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nDTSTART:20260316T073000Z\nRRULE:FREQ=WEEKLY;BYDAY=\u{e9}a\nCATEGORIES:CT\nEND:VEVENT\nEND:VCALENDAR\n",
         ),
         // Found by mutated_fixtures_never_panic (PROPTEST_CASES=20000, case 13,753):
         // a duration of ~190 million years overflowed start + duration.

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Utc;
@@ -26,6 +26,16 @@ struct Running {
     loaded: LoadedPolicy,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// When the task last finished an iteration (successful or not).
+    beat: Arc<Mutex<Instant>>,
+    interval: StdDuration,
+}
+
+/// How long a policy task may go without finishing an iteration before
+/// `/healthz` fails (an iteration stuck on I/O): three intervals plus the
+/// longest backoff and a margin for a slow first fit.
+pub fn stall_limit(interval: StdDuration) -> StdDuration {
+    interval * 3 + StdDuration::from_secs(15 * 60)
 }
 
 /// Run the controller until `shutdown` completes, with the given client and sources.
@@ -41,6 +51,7 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
     let (addr, server) = telemetry::serve(settings.listen, t.clone(), server_rx).await?;
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
 
+    tokio::pin!(shutdown);
     let identity = settings.identity();
     let election = if settings.leader_election {
         let cfg = LeaseConfig {
@@ -50,7 +61,29 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
             duration: StdDuration::from_secs(settings.lease_duration.secs()),
             grace: StdDuration::from_secs((settings.lease_duration.secs() / 3).max(1)),
         };
-        Election::start(client.clone(), &cfg).await?
+        // The API server may be unreachable at start: retry with backoff
+        // (2 s doubling to 60 s) until it answers or we are told to stop.
+        let mut failures = 0u32;
+        loop {
+            match Election::start(client.clone(), &cfg).await {
+                Ok(e) => break e,
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    t.metrics.error("", e.kind());
+                    let d = backoff(failures, StdDuration::from_secs(60))
+                        .min(StdDuration::from_secs(60));
+                    tracing::warn!(error = %e, retry_in_s = d.as_secs(), "cannot start leader election; retrying");
+                    tokio::select! {
+                        _ = &mut shutdown => {
+                            let _ = stop_server.send(true);
+                            let _ = server.await;
+                            return Err(e);
+                        }
+                        _ = tokio::time::sleep(d) => {}
+                    }
+                }
+            }
+        }
     } else {
         Election::always_leader()
     };
@@ -79,7 +112,6 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
     });
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut last_fp = None;
-    tokio::pin!(shutdown);
     loop {
         let fp = reload::fingerprint(&settings.policies);
         if last_fp != Some(fp) {
@@ -87,6 +119,20 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
             apply_reload(&settings, &ctx, &t, &mut running).await;
             t.health.ready.set(true);
         }
+        let stalled: Vec<&String> = running
+            .iter()
+            .filter(|(_, r)| {
+                r.beat
+                    .lock()
+                    .map(|b| b.elapsed() > stall_limit(r.interval))
+                    .unwrap_or(true)
+            })
+            .map(|(n, _)| n)
+            .collect();
+        if !stalled.is_empty() {
+            tracing::error!(policies = ?stalled, "policy loops stalled: failing /healthz");
+        }
+        t.health.live.set(stalled.is_empty());
         tokio::select! {
             _ = &mut shutdown => break,
             _ = tokio::time::sleep(StdDuration::from_secs(settings.reload_interval.secs())) => {}
@@ -163,11 +209,13 @@ async fn apply_reload<C: Cluster, M: MetricSource, S: ScheduleSource>(
             .interval
             .map(|d| StdDuration::from_secs(d.secs()))
             .unwrap_or_else(|| StdDuration::from_secs(lp.policy.scaling.interval.secs().max(1)));
+        let beat = Arc::new(Mutex::new(Instant::now()));
         let task = tokio::spawn(drive(
             PolicyRunner::new(lp.clone()),
             ctx.clone(),
             interval,
             stop_rx,
+            beat.clone(),
         ));
         running.insert(
             name,
@@ -175,6 +223,8 @@ async fn apply_reload<C: Cluster, M: MetricSource, S: ScheduleSource>(
                 loaded: lp,
                 stop,
                 task,
+                beat,
+                interval,
             },
         );
     }
@@ -201,6 +251,7 @@ async fn drive<C: Cluster, M: MetricSource, S: ScheduleSource>(
     ctx: Arc<Ctx<C, M, S>>,
     interval: StdDuration,
     mut stop: watch::Receiver<bool>,
+    beat: Arc<Mutex<Instant>>,
 ) {
     let name = runner.policy().name.clone();
     let labels = PolicyLabels {
@@ -214,6 +265,9 @@ async fn drive<C: Cluster, M: MetricSource, S: ScheduleSource>(
             .loop_duration
             .get_or_create(&labels)
             .observe(started.elapsed().as_secs_f64());
+        if let Ok(mut b) = beat.lock() {
+            *b = Instant::now();
+        }
         let delay = match result {
             Ok(_) => {
                 failures = 0;

@@ -29,6 +29,9 @@ use crate::schedule::{self, LastGood, Refresh};
 use crate::series::Grid;
 use crate::telemetry::{DecisionLabels, Metrics, PolicyLabels};
 
+/// Concurrent model fits (the machine's cores, not the number of policies).
+static FIT_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// Everything a tick reads and writes through.
 pub struct Ctx<C, M, S> {
     pub cluster: C,
@@ -167,7 +170,7 @@ impl PolicyRunner {
         let step = self.policy().step_secs() as f64;
         let mut forecast = None;
         if let Some(o) = &obs {
-            self.refit_if_due(now, o, ctx);
+            self.refit_if_due(now, o, ctx).await;
             self.settle_pending(o, ctx);
             forecast = match self.predict(now) {
                 Some(Ok(f)) => Some(f),
@@ -288,7 +291,12 @@ impl PolicyRunner {
         }
     }
 
-    fn refit_if_due<C, M, S>(&mut self, now: DateTime<Utc>, o: &Observation, ctx: &Ctx<C, M, S>) {
+    async fn refit_if_due<C, M, S>(
+        &mut self,
+        now: DateTime<Utc>,
+        o: &Observation,
+        ctx: &Ctx<C, M, S>,
+    ) {
         let every = TimeDelta::seconds(self.policy().forecast.refit_every.secs() as i64);
         let due = match self.fitted {
             None => true,
@@ -305,8 +313,25 @@ impl PolicyRunner {
         };
         let past = (!types.is_empty())
             .then(|| schedule::start_counts(appointments, &o.history.grid, &types));
-        match self.model.fit(&o.history, past.as_ref()) {
-            Ok(()) => {
+        // Fitting (model choice by backtest) is CPU-bound: run it off the async
+        // workers so Lease renewals and probes are never starved, at most
+        // FIT_SLOTS at a time, on a copy so that a failed fit keeps the old model.
+        let _slot = FIT_SLOTS.acquire().await;
+        let mut candidate = self.model.clone();
+        let history = o.history.clone();
+        let fitted = tokio::task::spawn_blocking(move || {
+            let r = candidate.fit(&history, past.as_ref());
+            r.map(|()| candidate)
+        })
+        .await
+        .unwrap_or_else(|join| {
+            Err(crate::forecast::Error::Invalid(format!(
+                "fit task failed: {join}"
+            )))
+        });
+        match fitted {
+            Ok(model) => {
+                self.model = model;
                 self.fitted = Some((now, o.history.grid));
                 self.types = types;
             }

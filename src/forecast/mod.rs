@@ -8,6 +8,7 @@
 
 pub mod auto;
 pub mod backtest;
+pub mod cli;
 mod engine;
 pub mod kernel;
 pub mod metrics;

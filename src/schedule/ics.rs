@@ -822,6 +822,26 @@ fn expand(
             vec![ev.start]
         });
     }
+    // RFC 5545 recurrence rules are ASCII; the rrule crate slices them by
+    // byte offset and panics inside a multi-byte character (found by fuzzing).
+    if ev.rrules.iter().any(|r| !r.is_ascii()) {
+        return Err("RRULE: expected ASCII text as in RFC 5545 §3.3.10".into());
+    }
+    // Defence in depth: the rrule crate is third-party code fed untrusted
+    // input; should it panic on a rule the guard above lets through, that
+    // event becomes a bad entry instead of taking the controller down.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        expand_rules(ev, opts, &replaced)
+    }))
+    .unwrap_or_else(|_| Err("RRULE: the recurrence library failed on this rule".into()))
+}
+
+/// [`expand`] for events with RRULE or RDATE.
+fn expand_rules(
+    ev: &Event,
+    opts: &Options,
+    replaced: &dyn Fn(&DateTime<Utc>) -> bool,
+) -> std::result::Result<Vec<DateTime<Utc>>, String> {
     let rtz = rrule::Tz::Tz(ev.tz);
     let dtstart = ev.start.with_timezone(&rtz);
     let mut set = RRuleSet::new(dtstart);

@@ -313,4 +313,57 @@ mod tests {
         t.metrics.forget_policy("gone");
         assert!(!t.encode().unwrap().contains("policy=\"gone\""));
     }
+
+    #[test]
+    fn the_shipped_dashboard_queries_only_metrics_we_export() {
+        let dash: serde_json::Value = serde_json::from_str(include_str!(
+            "../../deploy/grafana/planscale-dashboard.json"
+        ))
+        .unwrap();
+        let t = Telemetry::new();
+        let l = PolicyLabels { policy: "p".into() };
+        let m = &t.metrics;
+        for f in [
+            &m.forecast,
+            &m.forecast_quantile,
+            &m.observed,
+            &m.forecast_error,
+        ] {
+            f.get_or_create(&l).set(1.0);
+        }
+        m.desired_replicas.get_or_create(&l).set(1);
+        m.current_replicas.get_or_create(&l).set(1);
+        m.loop_duration.get_or_create(&l).observe(0.01);
+        m.error("p", "x");
+        m.decisions
+            .get_or_create(&DecisionLabels {
+                policy: "p".into(),
+                term: "t".into(),
+                action: "a".into(),
+            })
+            .inc();
+        let exported = t.encode().unwrap();
+        let mut checked = 0;
+        for panel in dash["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"].as_str().unwrap();
+                for (i, _) in expr.match_indices("planscale_") {
+                    let name: String = expr[i..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    assert!(
+                        exported
+                            .lines()
+                            .any(|line| line.starts_with(&format!("{name}{{"))
+                                || line.starts_with(&format!("{name} "))),
+                        "panel {:?} queries {name}, which is not exported",
+                        panel["title"]
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 10, "{checked}");
+    }
 }

@@ -1,0 +1,216 @@
+//! `planscale forecast`: the forecast a policy would get at one instant of a
+//! recording, with its quantiles, the model chosen and why, and the replicas
+//! the planner would provision for it.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+use super::{Forecaster, engine_for};
+use crate::plan::{self, ForecastView, PlannerState};
+use crate::schedule::{start_counts, types_of};
+use crate::series::{Grid, Series};
+
+/// Arguments of `planscale forecast`.
+#[derive(Debug, clap::Args)]
+pub struct ForecastArgs {
+    /// Policy file (default: the bundled auto-contouring policy).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Recording (CSV, or Prometheus query_range JSON); required with --policy.
+    #[arg(long)]
+    pub recording: Option<PathBuf>,
+    /// Schedule file (default: the policy's schedule source, if any).
+    #[arg(long)]
+    pub schedule: Option<PathBuf>,
+    /// Forecast from this instant (RFC 3339; default: the end of the recording).
+    /// History is what the recording holds before it.
+    #[arg(long)]
+    pub at: Option<DateTime<Utc>>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One hour of the forecast summary.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HourRow {
+    pub start: DateTime<Utc>,
+    /// Point forecast, demand units over the hour.
+    pub point: f64,
+    /// The policy's quantile, demand units over the hour.
+    pub quantile: f64,
+    /// Replicas that serve the quantile's peak rate within the hour (bounded by the policy).
+    pub replicas: u32,
+}
+
+/// What `planscale forecast` reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ForecastReport {
+    pub policy: String,
+    pub at: DateTime<Utc>,
+    pub step_secs: i64,
+    pub history_points: usize,
+    pub model: String,
+    pub why: String,
+    pub quantile_level: f64,
+    /// Per step: point and quantile (demand units per step).
+    pub point: Vec<f64>,
+    pub quantile: Vec<f64>,
+    pub hours: Vec<HourRow>,
+    /// The planner's decision at `at` (from the policy minimum, empty queue).
+    pub decision: String,
+    pub desired_replicas: u32,
+}
+
+/// Runs the command and writes the table or JSON to `out`.
+pub fn run(args: &ForecastArgs, out: &mut dyn Write) -> anyhow::Result<ForecastReport> {
+    let sim_args = crate::cli::SimulateArgs {
+        policy: args.policy.clone(),
+        recording: args.recording.clone(),
+        schedule: args.schedule.clone(),
+        out: PathBuf::new(),
+        strategies: String::new(),
+        warmup: String::new(),
+    };
+    let (policy, recording, schedule) = crate::cli::simulation_inputs(&sim_args)?;
+    let column = &policy.demand.arrivals.series;
+    let series = recording.series(column).with_context(|| {
+        format!("the recording has no column {column:?} (policy field demand.arrivals.series)")
+    })?;
+    let grid = series.grid;
+    let at = args.at.unwrap_or_else(|| grid.end());
+    let end = if at >= grid.end() {
+        grid.len
+    } else {
+        grid.index_of(at).with_context(|| {
+            format!(
+                "--at {at}: expected an instant inside the recording, from {} to {}",
+                grid.start,
+                grid.end()
+            )
+        })?
+    };
+    let step = grid.step_secs;
+    let history_steps = (policy.forecast.history.secs_i64() / step).max(1) as usize;
+    let from = end.saturating_sub(history_steps);
+    let hist = Series::new(
+        Grid::new(grid.time(from), step, 0),
+        series.values[from..end].to_vec(),
+    );
+    let horizon = (policy.forecast.horizon.secs_i64() / step).max(1) as usize;
+    let types = match &policy.schedule {
+        Some(spec) if !spec.types.is_empty() => spec.types.clone(),
+        _ => types_of(&schedule),
+    };
+    let (past, future) = if types.is_empty() {
+        (None, None)
+    } else {
+        (
+            Some(start_counts(&schedule, &hist.grid, &types)),
+            Some(start_counts(
+                &schedule,
+                &hist.grid.following(horizon),
+                &types,
+            )),
+        )
+    };
+    let level = policy.forecast.quantile;
+    let mut engine = engine_for(&policy);
+    engine
+        .fit(&hist, past.as_ref())
+        .with_context(|| format!("cannot fit a forecast on {} points before {at}", hist.len()))?;
+    let f = engine.predict(horizon, &[level], future.as_ref())?;
+    let q = f.quantile(level).to_vec();
+    let per_second = policy.capacity.per_second();
+    let (min, max) = (policy.replicas.min, policy.replicas.max);
+    let steps_per_hour = (3600 / step).max(1) as usize;
+    let hours = (0..horizon.div_ceil(steps_per_hour))
+        .map(|h| {
+            let r = h * steps_per_hour..((h + 1) * steps_per_hour).min(horizon);
+            let peak = q[r.clone()].iter().copied().fold(0.0, f64::max) / step as f64;
+            let need = if per_second > 0.0 {
+                (peak / per_second - 1e-9).ceil().max(0.0) as u32
+            } else {
+                max
+            };
+            HourRow {
+                start: f.grid.time(r.start),
+                point: f.point[r.clone()].iter().sum(),
+                quantile: q[r].iter().sum(),
+                replicas: need.clamp(min, max.max(min)),
+            }
+        })
+        .collect();
+    let last_rate = hist
+        .values
+        .last()
+        .filter(|v| v.is_finite())
+        .map(|v| v / step as f64);
+    let input = plan::Input {
+        now: at,
+        current: min,
+        ready: min,
+        utilisation: None,
+        queue_depth: None,
+        arrival_rate: last_rate,
+        forecast: Some(ForecastView {
+            grid: f.grid,
+            values: &q,
+            level,
+        }),
+    };
+    let d = plan::decide(&policy, &input, &PlannerState::default());
+    let report = ForecastReport {
+        policy: policy.name.clone(),
+        at,
+        step_secs: step,
+        history_points: hist.len(),
+        model: f.model.clone(),
+        why: f.note.clone(),
+        quantile_level: level,
+        point: f.point.clone(),
+        quantile: q,
+        hours,
+        decision: d.to_string(),
+        desired_replicas: d.desired,
+    };
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        write_table(&report, out)?;
+    }
+    Ok(report)
+}
+
+fn write_table(r: &ForecastReport, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{}: forecast at {} from {} points of history",
+        r.policy, r.at, r.history_points
+    )?;
+    writeln!(out, "model: {}", r.model)?;
+    writeln!(out, "why:   {}", r.why)?;
+    writeln!(
+        out,
+        "hour (UTC)         point  p{:<4}  replicas",
+        (r.quantile_level * 100.0).round()
+    )?;
+    for h in &r.hours {
+        writeln!(
+            out,
+            "{}  {:>6.1}  {:>6.1}  {:>8}",
+            h.start.format("%Y-%m-%d %H:%M"),
+            h.point,
+            h.quantile,
+            h.replicas
+        )?;
+    }
+    writeln!(
+        out,
+        "planner now: {} (desired {})",
+        r.decision, r.desired_replicas
+    )
+}
