@@ -143,6 +143,12 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "(0, 1]",
         ),
         (
+            "queue allowance of the whole SLO",
+            format!("{GOOD}scaling: {{ queue_allowance: 1.0 }}\n"),
+            "scaling.queue_allowance",
+            "[0, 1)",
+        ),
+        (
             "wrong type",
             edit("min: 1, max: 10", "min: one, max: 10"),
             "replicas.min",

@@ -4,11 +4,12 @@
 //! behind it. It performs no I/O and reads no clock.
 //!
 //! Terms (all in replicas):
-//! 1. *predictive*: replicas to serve the forecast quantile over the window a
-//!    replica requested now will serve before the next decision's replicas are
-//!    ready: `[now + startup, now + startup + interval]`;
+//! 1. *predictive*: replicas to serve the forecast quantile from the moment a
+//!    replica requested now is ready (`now + startup`), letting work wait up
+//!    to `queue_allowance × slo.max_wait` (see [`decide`]'s comments);
 //! 2. *reactive*: the HPA formula on current utilisation of ready replicas,
-//!    with its tolerance;
+//!    with its tolerance; when the queue depth is observed it only holds the
+//!    current count (the backlog term scales up on observed load);
 //! 3. *backlog*: replicas to drain the current queue within the SLO wait while
 //!    serving the current arrival rate.
 //!
@@ -61,6 +62,70 @@ impl ForecastView<'_> {
             .fold(f64::NAN, f64::max);
         m.is_finite().then(|| m.max(0.0) / step as f64)
     }
+
+    /// Forecast work (demand units) arriving in `[from, to)`, or `None` if
+    /// the forecast does not cover that window. Missing or negative values
+    /// count as the largest finite value of the window (no guess downwards).
+    pub fn work(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<f64> {
+        let peak = self.max_rate(from, to)?;
+        let step = self.grid.step_secs;
+        let a = (from - self.grid.start).num_seconds();
+        let b = (to - self.grid.start).num_seconds();
+        let (first, last) = ((a / step) as usize, ((b - 1) / step) as usize);
+        let mut total = 0.0;
+        for i in first..=last {
+            let lo = (i as i64 * step).max(a);
+            let hi = ((i as i64 + 1) * step).min(b);
+            let v = self.values[i];
+            let rate = if v.is_finite() {
+                v.max(0.0) / step as f64
+            } else {
+                peak
+            };
+            total += rate * (hi - lo) as f64;
+        }
+        Some(total)
+    }
+}
+
+/// Service rate (units per second) that, starting at `start` with `queue`
+/// units already waiting, serves every unit of the forecast work arriving in
+/// `[start, end)` within `allow` seconds of its arrival: the largest
+/// `work(a, b) / (b - a + allow)` over sub-windows (the queue counts as work
+/// arriving at `start`). The rate is piecewise constant per forecast step, so
+/// the maximum is at step boundaries. With `allow` 0 and no queue this is the
+/// largest step rate of the window. `None` if the forecast does not cover it.
+fn rate_within_wait(
+    f: &ForecastView<'_>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    queue: f64,
+    allow: f64,
+) -> Option<f64> {
+    f.max_rate(start, end)?;
+    let step = TimeDelta::seconds(f.grid.step_secs);
+    // Breakpoints: the window's ends and the step boundaries inside it.
+    let mut points = vec![start];
+    let offset = (start - f.grid.start).num_seconds();
+    let mut t =
+        f.grid.start + TimeDelta::seconds((offset / f.grid.step_secs + 1) * f.grid.step_secs);
+    while t < end {
+        points.push(t);
+        t += step;
+    }
+    points.push(end);
+    let mut best: f64 = 0.0;
+    for (i, &a) in points.iter().enumerate() {
+        let mut acc = if i == 0 { queue.max(0.0) } else { 0.0 };
+        for w in points[i..].windows(2) {
+            acc += f.work(w[0], w[1])?;
+            let span = (w[1] - a).num_milliseconds() as f64 / 1000.0 + allow;
+            if span > 0.0 {
+                best = best.max(acc / span);
+            }
+        }
+    }
+    Some(best)
 }
 
 /// What is observed at decision time. `None` means the metric is missing.
@@ -294,14 +359,55 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
     let (min, max) = (policy.replicas.min, policy.replicas.max.max(1));
     let current = input.current;
 
-    // 1. Predictive: the window this decision alone can still provision for.
+    // 1. Predictive: the window this decision alone can still provision for,
+    // using part of the SLO wait as a queueing allowance (see `queue_allowance`).
+    let s = &policy.scaling;
+    let allow = policy.slo.max_wait.secs() as f64 * s.queue_allowance;
+    let lookahead = TimeDelta::milliseconds((2.0 * allow * 1000.0) as i64);
     let up_rate = input
         .forecast
         .and_then(|f| f.max_rate(now + startup, now + startup + interval));
-    let predictive = up_rate.map(|r| replicas_for(r, per));
+    let predictive = input.forecast.and_then(|f| {
+        // Work still queued when the new replicas are ready: what waits now,
+        // plus what the forecast brings until then, less what the replicas
+        // serving meanwhile (between ready and requested) can do.
+        let queue_now = input.queue_depth.filter(|q| q.is_finite()).unwrap_or(0.0);
+        let meanwhile = f.work(now, now + startup).unwrap_or(0.0);
+        let serving = (f64::from(input.ready) + f64::from(current.max(input.ready))) / 2.0;
+        let served = serving * per * startup.num_seconds() as f64;
+        // Without an allowance the term is the peak forecast rate alone and
+        // the queue is the backlog term's (as in the first planner).
+        let queue_then = if allow > 0.0 {
+            (queue_now + meanwhile - served).max(0.0)
+        } else {
+            0.0
+        };
+        rate_within_wait(
+            &f,
+            now + startup,
+            now + startup + interval + lookahead,
+            queue_then,
+            allow,
+        )
+        .or_else(|| {
+            // The lookahead runs past the forecast: provision the window alone.
+            rate_within_wait(
+                &f,
+                now + startup,
+                now + startup + interval,
+                queue_then,
+                allow,
+            )
+        })
+        .map(|r| replicas_for(r, per))
+    });
 
     // 2. Reactive floor: the HPA formula on utilisation of ready replicas.
-    let s = &policy.scaling;
+    // With a queue metric the formula only holds the current count: a queue
+    // worker is fully busy whenever work waits, so its utilisation says
+    // "busy", not how many more replicas the work needs; the backlog term
+    // sizes that from the queue and the SLO.
+    let queue_observed = input.queue_depth.is_some_and(|q| q.is_finite() && q >= 0.0);
     let reactive = input
         .utilisation
         .filter(|u| u.is_finite() && *u >= 0.0)
@@ -311,7 +417,8 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
                 current
             } else {
                 let n = (f64::from(input.ready) * ratio - 1e-9).ceil();
-                n.clamp(0.0, f64::from(u32::MAX)) as u32
+                let n = n.clamp(0.0, f64::from(u32::MAX)) as u32;
+                if queue_observed { n.min(current) } else { n }
             }
         });
 
@@ -392,10 +499,11 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
                 limit = Some(Limit::Stabilisation);
             }
             // Never below what the forecast needs before a replica could return.
-            if let Some(rate) = input
-                .forecast
-                .and_then(|f| f.max_rate(now, now + startup + interval))
-            {
+            if let Some(rate) = input.forecast.and_then(|f| {
+                let queue_now = input.queue_depth.filter(|q| q.is_finite()).unwrap_or(0.0);
+                let queue_now = if allow > 0.0 { queue_now } else { 0.0 };
+                rate_within_wait(&f, now, now + startup + interval, queue_now, allow)
+            }) {
                 let need = replicas_for(rate, per).clamp(min, max);
                 if need > desired {
                     desired = need.min(current);
@@ -443,13 +551,15 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap()
     }
 
-    /// A policy where one replica serves 1 job/min, start-up 2 min, interval 1 min.
+    /// A policy where one replica serves 1 job/min, start-up 2 min, interval 1 min,
+    /// provisioning for the forecast rate itself (no queueing allowance).
     fn policy() -> Policy {
         Policy::test()
             .min(1)
             .max(20)
             .per_replica(1.0)
             .startup(Duration::from_mins(2))
+            .queue_allowance(0.0)
     }
 
     /// A forecast on a 1-minute grid from t0, jobs per minute.
@@ -491,6 +601,7 @@ mod tests {
     fn reactive_floor_follows_the_hpa_formula_with_tolerance() {
         let f = forecast(&[1.0; 10]);
         let mut i = input(4, Some(&f));
+        i.queue_depth = None; // CPU is the only load signal
         i.utilisation = Some(1.0); // ratio 1.25 > 1.1: ceil(4 * 1.25) = 5
         let d = decide(&policy(), &i, &PlannerState::default());
         assert_eq!((d.desired, d.term), (5, Term::Reactive));
@@ -498,6 +609,30 @@ mod tests {
         let d = decide(&policy(), &i, &PlannerState::default());
         assert_eq!(d.terms.reactive, Some(4));
         assert_eq!(d.desired, 4);
+    }
+
+    #[test]
+    fn with_a_queue_metric_utilisation_holds_and_the_backlog_scales_up() {
+        let f = forecast(&[1.0; 10]);
+        let mut i = input(4, Some(&f));
+        i.utilisation = Some(1.0);
+        // Busy but nothing waits: no scale-up, and no scale-down either.
+        i.queue_depth = Some(0.0);
+        let d = decide(&policy(), &i, &PlannerState::default());
+        assert_eq!(d.terms.reactive, Some(4));
+        assert_eq!(d.desired, 4);
+        // Work waits: the backlog term sizes the scale-up: 40/5 + 2 = 10 per
+        // minute is 10 replicas, 8 after the scale-up rate limit (4 + 4).
+        i.queue_depth = Some(40.0);
+        i.arrival_rate = Some(2.0 / 60.0);
+        let d = decide(&policy(), &i, &PlannerState::default());
+        assert_eq!(d.terms.reactive, Some(4));
+        assert_eq!((d.desired, d.term), (8, Term::Backlog));
+        // Utilisation below the target still lowers the reactive term.
+        i.queue_depth = Some(0.0);
+        i.utilisation = Some(0.2);
+        let d = decide(&policy(), &i, &PlannerState::default());
+        assert_eq!(d.terms.reactive, Some(1));
     }
 
     #[test]
@@ -589,5 +724,70 @@ mod tests {
         let d = decide(&policy(), &input(2, Some(&short)), &PlannerState::default());
         assert_eq!(d.terms.predictive, None);
         assert_eq!(d.forecast_rate, None);
+    }
+
+    #[test]
+    fn a_short_spike_is_absorbed_by_the_queueing_allowance() {
+        // SLO 5 min, allowance 0.4: work may wait 2 min. A 1-minute spike of
+        // 6 jobs at minute 2, then 1 job/min: 6 jobs within 1 + 2 minutes
+        // need 2 replicas, not 6.
+        let f = forecast(&[1.0, 1.0, 6.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+        let p = policy().queue_allowance(0.4);
+        let d = decide(&p, &input(1, Some(&f)), &PlannerState::default());
+        assert_eq!(d.terms.predictive, Some(2));
+        // Without the allowance the peak rate itself is provisioned.
+        let d = decide(&policy(), &input(1, Some(&f)), &PlannerState::default());
+        assert_eq!(d.terms.predictive, Some(6));
+    }
+
+    #[test]
+    fn a_sustained_rate_is_served_in_full_once_work_queues() {
+        // 4 jobs/min for the whole window. With no queue the allowance lets
+        // the term ask for a little less than 4; with the allowance's worth of
+        // work already waiting (4 jobs/min × 2 min) it asks for the full 4.
+        let f = forecast(&[4.0; 20]);
+        let p = policy().queue_allowance(0.4);
+        let mut i = input(4, Some(&f));
+        let d = decide(&p, &i, &PlannerState::default());
+        let relaxed = d.terms.predictive.unwrap();
+        assert!((3..4).contains(&relaxed), "{d}");
+        i.queue_depth = Some(8.0);
+        let d = decide(&p, &i, &PlannerState::default());
+        assert!(d.terms.predictive.unwrap() >= 4, "{d}");
+    }
+
+    #[test]
+    fn queued_work_raises_the_predictive_term() {
+        // Work queued now that the ready replicas cannot clear before new
+        // replicas start counts as work arriving at start-up.
+        let f = forecast(&[1.0; 20]);
+        let p = policy().queue_allowance(0.4);
+        let mut i = input(1, Some(&f));
+        let quiet = decide(&p, &i, &PlannerState::default()).terms.predictive;
+        i.queue_depth = Some(30.0);
+        let busy = decide(&p, &i, &PlannerState::default()).terms.predictive;
+        assert!(busy > quiet, "{busy:?} vs {quiet:?}");
+        // 30 queued + 2 arriving - 2 served by one replica in the 2-minute
+        // start-up = 30 at start-up: 31 jobs within 1 + 2 minutes, 11 replicas.
+        assert_eq!(busy, Some(11));
+    }
+
+    #[test]
+    fn work_integrates_partial_steps_and_treats_gaps_as_the_peak() {
+        let (g, v) = forecast(&[60.0, f64::NAN, 120.0]);
+        let f = ForecastView {
+            grid: g,
+            values: &v,
+            level: 0.9,
+        };
+        let w = f
+            .work(
+                t0() + TimeDelta::seconds(30),
+                t0() + TimeDelta::seconds(150),
+            )
+            .unwrap();
+        // 30 s at 1/s, 60 s of the gap at the window's peak 2/s, 30 s at 2/s.
+        assert!((w - (30.0 + 120.0 + 60.0)).abs() < 1e-9, "{w}");
+        assert!(f.work(t0(), t0() + TimeDelta::minutes(4)).is_none());
     }
 }

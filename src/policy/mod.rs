@@ -212,6 +212,12 @@ pub struct Scaling {
     /// Relative change of the reactive ratio ignored, as the HPA's tolerance.
     #[serde(default = "default_tolerance")]
     pub tolerance: f64,
+    /// Share of the SLO wait, in [0, 1), that the predictive term may plan
+    /// as queueing: work forecast to arrive is provisioned to start within
+    /// `queue_allowance × slo.max_wait`, not the instant it arrives. 0
+    /// provisions for the peak forecast rate itself.
+    #[serde(default = "default_queue_allowance")]
+    pub queue_allowance: f64,
 }
 
 impl Default for Scaling {
@@ -224,6 +230,7 @@ impl Default for Scaling {
             stabilization: default_stabilization(),
             reactive_target: default_reactive_target(),
             tolerance: default_tolerance(),
+            queue_allowance: default_queue_allowance(),
         }
     }
 }
@@ -297,6 +304,9 @@ fn default_reactive_target() -> f64 {
 }
 fn default_tolerance() -> f64 {
     0.1
+}
+fn default_queue_allowance() -> f64 {
+    0.5
 }
 
 /// One problem found in a policy file.
@@ -596,6 +606,15 @@ impl Policy {
                 format!("expected a fraction in [0, 1), found {}", s.tolerance),
             );
         }
+        if !(s.queue_allowance >= 0.0 && s.queue_allowance < 1.0) {
+            err(
+                "scaling.queue_allowance",
+                format!(
+                    "expected a fraction of slo.max_wait in [0, 1), found {}",
+                    s.queue_allowance
+                ),
+            );
+        }
         if s.mode == Mode::HpaFloor && self.target.hpa.is_none() {
             err(
                 "target.hpa",
@@ -800,6 +819,11 @@ pub(crate) mod fixtures {
         pub fn per_replica(mut self, per_minute: f64) -> Self {
             self.capacity.per_replica = per_minute;
             self.capacity.per = Duration::from_mins(1);
+            self
+        }
+
+        pub fn queue_allowance(mut self, fraction: f64) -> Self {
+            self.scaling.queue_allowance = fraction;
             self
         }
     }
