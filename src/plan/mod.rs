@@ -361,8 +361,16 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
 
     // 1. Predictive: the window this decision alone can still provision for,
     // using part of the SLO wait as a queueing allowance (see `queue_allowance`).
+    // A plan that lets work queue is only safe while the queue is seen: the
+    // queued work raises later decisions. Without a queue metric the term
+    // provisions the peak forecast rate.
     let s = &policy.scaling;
-    let allow = policy.slo.max_wait.secs() as f64 * s.queue_allowance;
+    let queue_observed = input.queue_depth.is_some_and(|q| q.is_finite() && q >= 0.0);
+    let allow = if queue_observed {
+        policy.slo.max_wait.secs() as f64 * s.queue_allowance
+    } else {
+        0.0
+    };
     let lookahead = TimeDelta::milliseconds((2.0 * allow * 1000.0) as i64);
     let up_rate = input
         .forecast
@@ -407,7 +415,6 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
     // worker is fully busy whenever work waits, so its utilisation says
     // "busy", not how many more replicas the work needs; the backlog term
     // sizes that from the queue and the SLO.
-    let queue_observed = input.queue_depth.is_some_and(|q| q.is_finite() && q >= 0.0);
     let reactive = input
         .utilisation
         .filter(|u| u.is_finite() && *u >= 0.0)
@@ -754,6 +761,17 @@ mod tests {
         i.queue_depth = Some(8.0);
         let d = decide(&p, &i, &PlannerState::default());
         assert!(d.terms.predictive.unwrap() >= 4, "{d}");
+    }
+
+    #[test]
+    fn without_a_queue_metric_the_peak_rate_is_provisioned() {
+        // The same spike as above, but nothing reports the queue: a plan
+        // that lets work queue could not see it grow, so no allowance.
+        let f = forecast(&[1.0, 1.0, 6.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+        let mut i = input(1, Some(&f));
+        i.queue_depth = None;
+        let d = decide(&policy().queue_allowance(0.4), &i, &PlannerState::default());
+        assert_eq!(d.terms.predictive, Some(6));
     }
 
     #[test]

@@ -214,8 +214,9 @@ pub struct Scaling {
     pub tolerance: f64,
     /// Share of the SLO wait, in [0, 1), that the predictive term may plan
     /// as queueing: work forecast to arrive is provisioned to start within
-    /// `queue_allowance × slo.max_wait`, not the instant it arrives. 0
-    /// provisions for the peak forecast rate itself.
+    /// `queue_allowance × slo.max_wait`, not the instant it arrives. Used
+    /// only while the queue depth is observed; 0 provisions for the peak
+    /// forecast rate itself.
     #[serde(default = "default_queue_allowance")]
     pub queue_allowance: f64,
 }
