@@ -109,6 +109,11 @@ struct Selection {
     at_len: usize,
     /// Standardised backtest residuals per horizon step (sorted per step).
     residuals: Vec<Vec<f64>>,
+    /// The same, only where the backtest forecast was above `offset`: the
+    /// spread of an open clinic. Where demand stops at night and at
+    /// weekends most backtest points are zero against zero, and a pool
+    /// full of exact zeros would put p90 on the point at the busiest hour.
+    active: Vec<Vec<f64>>,
     /// Scale offset for standardising: residual / sqrt(|point| + offset).
     offset: f64,
     /// Kernel model fitted at selection time (schedule model only).
@@ -237,12 +242,14 @@ impl Engine {
             .filter(|c| *c >= h.min(n / 2).max(n / 2) && *c > 0)
             .collect();
         let counts = f.counts.as_deref();
-        let mut scores: Vec<(String, f64, Vec<Vec<f64>>)> = Vec::new();
+        type Scored = (String, f64, Vec<Vec<f64>>, Vec<Vec<f64>>);
+        let mut scores: Vec<Scored> = Vec::new();
         if !cuts.is_empty() {
             for name in self.candidates(cuts[cuts.len() - 1], counts.is_some()) {
                 let mut sum = 0.0;
                 let mut cnt = 0usize;
                 let mut res = vec![Vec::new(); h];
+                let mut act = vec![Vec::new(); h];
                 let mut ok = true;
                 for &cut in &cuts {
                     match self.run(name, f, cut, h, counts, None) {
@@ -251,7 +258,11 @@ impl Engine {
                                 let b = b.max(0.0);
                                 sum += (a - b).abs();
                                 cnt += 1;
-                                res[j].push((a - b) / (b.abs() + offset).sqrt());
+                                let r = (a - b) / (b.abs() + offset).sqrt();
+                                res[j].push(r);
+                                if b > offset {
+                                    act[j].push(r);
+                                }
                             }
                         }
                         _ => {
@@ -261,13 +272,13 @@ impl Engine {
                     }
                 }
                 if ok && cnt > 0 && sum.is_finite() {
-                    scores.push((name.to_string(), sum / cnt as f64, res));
+                    scores.push((name.to_string(), sum / cnt as f64, res, act));
                 }
             }
         }
         scores.sort_by(|a, b| a.1.total_cmp(&b.1));
         let score_list: Vec<(String, f64)> = scores.iter().map(|s| (s.0.clone(), s.1)).collect();
-        if let Some((best, mae, res)) = scores.into_iter().next() {
+        if let Some((best, mae, res, act)) = scores.into_iter().next() {
             let runner = score_list
                 .iter()
                 .find(|(n, _)| *n != best && n != SCHEDULE_MODEL)
@@ -283,6 +294,7 @@ impl Engine {
                 ),
             };
             let residuals = smooth_residuals(res, h);
+            let active = smooth_residuals(act, h);
             let schedule = (best == SCHEDULE_MODEL)
                 .then(|| self.fit_schedule(f))
                 .flatten();
@@ -294,6 +306,7 @@ impl Engine {
                 },
                 at_len: n,
                 residuals,
+                active,
                 offset,
                 schedule,
             };
@@ -321,6 +334,7 @@ impl Engine {
             },
             at_len: n,
             residuals: vec![r; h],
+            active: Vec::new(),
             offset,
             schedule: None,
         }
@@ -340,6 +354,10 @@ impl Engine {
         ))
     }
 }
+
+/// Fewest active residuals (after pooling neighbouring steps) for their own
+/// quantiles; below it the pool of all residuals is used.
+const MIN_ACTIVE: usize = 20;
 
 /// Pools each horizon step's residuals with its neighbours (± h/24 steps,
 /// at least 2) so that a few origins still give stable quantiles; sorted.
@@ -557,10 +575,13 @@ impl Forecaster for Engine {
                     .iter()
                     .enumerate()
                     .map(|(j, p)| {
-                        let r = s
-                            .residuals
-                            .get(j.min(hres.saturating_sub(1)))
-                            .map_or(0.0, |r| empirical_quantile(r, *q));
+                        let step = j.min(hres.saturating_sub(1));
+                        let pool = s
+                            .active
+                            .get(step)
+                            .filter(|a| *p > s.offset && a.len() >= MIN_ACTIVE)
+                            .or_else(|| s.residuals.get(step));
+                        let r = pool.map_or(0.0, |r| empirical_quantile(r, *q));
                         (p + r * (p.abs() + s.offset).sqrt()).max(0.0)
                     })
                     .collect();
