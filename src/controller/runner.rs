@@ -371,12 +371,13 @@ impl PolicyRunner {
         anchor + TimeDelta::seconds(k * step)
     }
 
-    /// Predict from the fitted model far enough to cover `now + lead + interval`.
+    /// Predict from the fitted model far enough for the planner
+    /// (`plan::forecast_reach`: start-up, one interval, the queue allowance's lookahead).
     fn predict(&self, now: DateTime<Utc>) -> Option<crate::forecast::Result<Forecast>> {
         let (_, grid) = self.fitted?;
         let end = grid.end();
         let p = self.policy();
-        let to = now + self.lead() + TimeDelta::seconds(p.scaling.interval.secs_i64());
+        let to = now + crate::plan::forecast_reach(p);
         let steps = ((to - end).num_seconds().div_euclid(p.step_secs()) + 2).max(1) as usize;
         // Cap the horizon (a model not refitted for long must not predict years).
         let cap = (p.forecast.horizon.secs_i64() / p.step_secs()).max(1) as usize + 2;

@@ -350,6 +350,17 @@ fn replicas_for(rate: f64, per_replica: f64) -> u32 {
     n.clamp(0.0, f64::from(u32::MAX)) as u32
 }
 
+/// How far past `now` a forecast must reach for [`decide`] to use the queue
+/// allowance in full: start-up, one interval, and twice the allowance. A
+/// shorter forecast is still used, for the window up to `now + startup +
+/// interval` alone.
+pub fn forecast_reach(policy: &Policy) -> TimeDelta {
+    let allow = policy.slo.max_wait.secs() as f64 * policy.scaling.queue_allowance;
+    TimeDelta::seconds(policy.capacity.startup.secs_i64())
+        + TimeDelta::seconds(policy.scaling.interval.secs_i64().max(1))
+        + TimeDelta::milliseconds((2.0 * allow * 1000.0) as i64)
+}
+
 /// Decide the replica count. Pure: the same inputs give the same decision.
 pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decision {
     let per = policy.capacity.per_second();
