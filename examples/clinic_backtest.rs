@@ -1,7 +1,8 @@
 //! Schedule-aware vs schedule-blind forecasting on generated departments:
 //! rolling-origin backtest over a 48-hour horizon, MASE and p90 coverage.
 //!
-//! `cargo run --release --example clinic_backtest -- [--seed N] [--department bundled|second]`
+//! `cargo run --release --example clinic_backtest -- [--seed N] [--department bundled|second]
+//! [--days N] [--max-lag-hours N] [--ridge X] [--schedule-only]`
 //! Prints one table per application and, last, a JSON line with the figures.
 
 use anyhow::Context;
@@ -33,12 +34,11 @@ fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unexpected argument {other:?}"),
         }
     }
-    let dep = match which.as_str() {
+    let mut dep = match which.as_str() {
         "bundled" => Department::bundled(),
         "second" => Department::second(),
         other => anyhow::bail!("unknown department {other:?}"),
     };
-    let mut dep = dep;
     if let Some(d) = days {
         dep.days = d;
     }

@@ -114,12 +114,16 @@ fn rate_within_wait(
         t += step;
     }
     points.push(end);
+    let segments = points
+        .windows(2)
+        .map(|w| f.work(w[0], w[1]))
+        .collect::<Option<Vec<f64>>>()?;
     let mut best: f64 = 0.0;
     for (i, &a) in points.iter().enumerate() {
         let mut acc = if i == 0 { queue.max(0.0) } else { 0.0 };
-        for w in points[i..].windows(2) {
-            acc += f.work(w[0], w[1])?;
-            let span = (w[1] - a).num_milliseconds() as f64 / 1000.0 + allow;
+        for (&b, work) in points[i + 1..].iter().zip(&segments[i..]) {
+            acc += work;
+            let span = (b - a).num_milliseconds() as f64 / 1000.0 + allow;
             if span > 0.0 {
                 best = best.max(acc / span);
             }
@@ -355,10 +359,19 @@ fn replicas_for(rate: f64, per_replica: f64) -> u32 {
 /// shorter forecast is still used, for the window up to `now + startup +
 /// interval` alone.
 pub fn forecast_reach(policy: &Policy) -> TimeDelta {
-    let allow = policy.slo.max_wait.secs() as f64 * policy.scaling.queue_allowance;
     TimeDelta::seconds(policy.capacity.startup.secs_i64())
         + TimeDelta::seconds(policy.scaling.interval.secs_i64().max(1))
-        + TimeDelta::milliseconds((2.0 * allow * 1000.0) as i64)
+        + lookahead(allowance_secs(policy))
+}
+
+/// The queueing allowance in seconds: `queue_allowance × slo.max_wait`.
+fn allowance_secs(policy: &Policy) -> f64 {
+    policy.slo.max_wait.secs() as f64 * policy.scaling.queue_allowance
+}
+
+/// How far past the decision's own window the predictive term looks.
+fn lookahead(allow: f64) -> TimeDelta {
+    TimeDelta::milliseconds((2.0 * allow * 1000.0) as i64)
 }
 
 /// Decide the replica count. Pure: the same inputs give the same decision.
@@ -376,13 +389,16 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
     // queued work raises later decisions. Without a queue metric the term
     // provisions the peak forecast rate.
     let s = &policy.scaling;
-    let queue_observed = input.queue_depth.is_some_and(|q| q.is_finite() && q >= 0.0);
-    let allow = if queue_observed {
-        policy.slo.max_wait.secs() as f64 * s.queue_allowance
+    let queue_depth = input.queue_depth.filter(|q| q.is_finite() && *q >= 0.0);
+    let allow = if queue_depth.is_some() {
+        allowance_secs(policy)
     } else {
         0.0
     };
-    let lookahead = TimeDelta::milliseconds((2.0 * allow * 1000.0) as i64);
+    // The queue the predictive term and the scale-down guard plan with:
+    // without an allowance the term is the peak forecast rate alone and the
+    // queue is the backlog term's (as in the first planner).
+    let planned_queue = queue_depth.filter(|_| allow > 0.0);
     let up_rate = input
         .forecast
         .and_then(|f| f.max_rate(now + startup, now + startup + interval));
@@ -390,35 +406,16 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
         // Work still queued when the new replicas are ready: what waits now,
         // plus what the forecast brings until then, less what the replicas
         // serving meanwhile (between ready and requested) can do.
-        let queue_now = input.queue_depth.filter(|q| q.is_finite()).unwrap_or(0.0);
-        let meanwhile = f.work(now, now + startup).unwrap_or(0.0);
-        let serving = (f64::from(input.ready) + f64::from(current.max(input.ready))) / 2.0;
-        let served = serving * per * startup.num_seconds() as f64;
-        // Without an allowance the term is the peak forecast rate alone and
-        // the queue is the backlog term's (as in the first planner).
-        let queue_then = if allow > 0.0 {
-            (queue_now + meanwhile - served).max(0.0)
-        } else {
-            0.0
-        };
-        rate_within_wait(
-            &f,
-            now + startup,
-            now + startup + interval + lookahead,
-            queue_then,
-            allow,
-        )
-        .or_else(|| {
-            // The lookahead runs past the forecast: provision the window alone.
-            rate_within_wait(
-                &f,
-                now + startup,
-                now + startup + interval,
-                queue_then,
-                allow,
-            )
-        })
-        .map(|r| replicas_for(r, per))
+        let queue_then = planned_queue.map_or(0.0, |q| {
+            let meanwhile = f.work(now, now + startup).unwrap_or(0.0);
+            let serving = (f64::from(input.ready) + f64::from(current.max(input.ready))) / 2.0;
+            (q + meanwhile - serving * per * startup.num_seconds() as f64).max(0.0)
+        });
+        let provision = |end| rate_within_wait(&f, now + startup, end, queue_then, allow);
+        // When the lookahead runs past the forecast, the window alone.
+        provision(now + startup + interval + lookahead(allow))
+            .or_else(|| provision(now + startup + interval))
+            .map(|r| replicas_for(r, per))
     });
 
     // 2. Reactive floor: the HPA formula on utilisation of ready replicas.
@@ -436,7 +433,11 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
             } else {
                 let n = (f64::from(input.ready) * ratio - 1e-9).ceil();
                 let n = n.clamp(0.0, f64::from(u32::MAX)) as u32;
-                if queue_observed { n.min(current) } else { n }
+                if queue_depth.is_some() {
+                    n.min(current)
+                } else {
+                    n
+                }
             }
         });
 
@@ -518,9 +519,8 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
             }
             // Never below what the forecast needs before a replica could return.
             if let Some(rate) = input.forecast.and_then(|f| {
-                let queue_now = input.queue_depth.filter(|q| q.is_finite()).unwrap_or(0.0);
-                let queue_now = if allow > 0.0 { queue_now } else { 0.0 };
-                rate_within_wait(&f, now, now + startup + interval, queue_now, allow)
+                let queue = planned_queue.unwrap_or(0.0);
+                rate_within_wait(&f, now, now + startup + interval, queue, allow)
             }) {
                 let need = replicas_for(rate, per).clamp(min, max);
                 if need > desired {
