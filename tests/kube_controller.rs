@@ -144,13 +144,23 @@ async fn scales_ahead_of_a_forecast_spike_with_only_the_shipped_rbac() {
     let mut scaled = 1;
     for _ in 0..120 {
         scaled = replicas(&deployments, "contour").await;
-        if scaled == 8 {
+        if scaled > 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    // 40 jobs per 5-minute step at 1 job/min per replica: 8 replicas, before the spike.
-    assert_eq!(scaled, 8, "contour was not scaled ahead of the spike");
+    // 40 jobs per 5-minute step at 1 job/min per replica: at least 8 replicas
+    // (the p90 may add some; never above max 12), before the spike. The
+    // Events are in the message so that a failure shows the decisions.
+    let notes: Vec<String> = events_for(&admin, "contour")
+        .await
+        .into_iter()
+        .filter_map(|e| e.note)
+        .collect();
+    assert!(
+        (8..=12).contains(&scaled),
+        "contour was not scaled ahead of the spike: {scaled} replicas; Events: {notes:?}"
+    );
     // Give the forecast-only policy the same number of iterations.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
@@ -166,7 +176,7 @@ async fn scales_ahead_of_a_forecast_spike_with_only_the_shipped_rbac() {
         .expect("a ScaledUp Event");
     let note = up.note.clone().unwrap_or_default();
     assert!(
-        note.contains("1 -> 8")
+        note.contains(&format!("1 -> {scaled}"))
             && note.contains("predictive term")
             && note.contains("forecast p90"),
         "{note}"
@@ -203,14 +213,14 @@ async fn scales_ahead_of_a_forecast_spike_with_only_the_shipped_rbac() {
     let mut now_scaled = 1;
     for _ in 0..60 {
         now_scaled = replicas(&deployments, "dosecalc").await;
-        if now_scaled == 8 {
+        if now_scaled > 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(
-        now_scaled, 8,
-        "the changed policy was picked up without a restart"
+    assert!(
+        (8..=12).contains(&now_scaled),
+        "the changed policy was picked up without a restart: {now_scaled} replicas"
     );
     let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
         .await
@@ -220,8 +230,11 @@ async fn scales_ahead_of_a_forecast_spike_with_only_the_shipped_rbac() {
         .unwrap();
     assert!(text.contains("planscale_policies_invalid 1"), "{text}");
     assert!(text.contains("planscale_policies_running 2"), "{text}");
+    let contour_now = replicas(&deployments, "contour").await;
     assert!(
-        text.contains("planscale_desired_replicas{policy=\"contour\"} 8"),
+        text.contains(&format!(
+            "planscale_desired_replicas{{policy=\"contour\"}} {contour_now}"
+        )),
         "{text}"
     );
     assert!(text.contains("planscale_leader 1"), "{text}");
