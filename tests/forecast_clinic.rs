@@ -45,7 +45,7 @@ fn check(scores: &[Score], min_gain: f64) {
         .expect("blind models");
     let gain = 1.0 - sched.mase / blind.mase;
     eprintln!(
-        "schedule MASE {:.3}, best blind {} {:.3}, gain {:.1} %, p90 coverage {:.3}",
+        "schedule MASE {:.3}, best blind {} {:.3}, gain {:.1} %, p90 coverage {:.4}",
         sched.mase,
         blind.model,
         blind.mase,
@@ -77,10 +77,10 @@ fn bundled_clinic_autocontouring_is_sharper_with_the_schedule() {
 
 #[test]
 fn second_department_autocontouring_is_sharper_with_the_schedule() {
-    // Measured 22.7 % (p90 coverage 0.892). The forecasting issue asks for
-    // 25 %; this department does not reach it yet (docs/ARCHITECTURE.md,
-    // Forecasting, says what was tried). The bar here guards what is reached.
+    // Measured 26.0 % (MASE 0.481 against weeks-mean 0.650), p90 coverage
+    // 0.950. With the mean as the point it was 22.7 %: the true expected value
+    // itself only gains 25.2 % here; counts are forecast by their median.
     let mut dep = Department::second();
     dep.days = 35;
-    check(&scores(&dep, 2, "autocontour_jobs", 4), 0.20);
+    check(&scores(&dep, 2, "autocontour_jobs", 4), 0.25);
 }

@@ -130,6 +130,8 @@ struct Fitted {
     types: Vec<String>,
     /// Absolute phase of y[0] in steps (for calendar terms).
     phase0: usize,
+    /// Every observed value is a whole number ≥ 0: counts (jobs per step).
+    counts_data: bool,
     note: String,
 }
 
@@ -374,6 +376,32 @@ fn smooth_residuals(res: Vec<Vec<f64>>, h: usize) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// Below this mean a forecast of counts is given as the Poisson median.
+const COUNT_MEDIAN_BELOW: f64 = 100.0;
+
+/// The median of a Poisson distribution with mean `mean` (0 for a mean ≤ 0):
+/// the least `k` with `P(X ≤ k) ≥ ½`, summed exactly below a mean of 100 and
+/// `⌊mean + 1/3 − 0.02/mean⌋` above (Choi 1994; the median lies in
+/// `[mean − ln 2, mean + 1/3)`, so the formula's error there is below one in
+/// a count of at least 100).
+pub fn poisson_median(mean: f64) -> f64 {
+    if mean.is_nan() || mean <= 0.0 {
+        return 0.0;
+    }
+    if mean >= 100.0 || !mean.is_finite() {
+        return (mean + 1.0 / 3.0 - 0.02 / mean).floor();
+    }
+    let mut pk = (-mean).exp();
+    let mut cdf = pk;
+    let mut k = 0.0;
+    while cdf < 0.5 {
+        k += 1.0;
+        pk *= mean / k;
+        cdf += pk;
+    }
+    k
+}
+
 /// Fills missing values: the value one period earlier if known, else linear
 /// interpolation between the neighbours, else the nearest known value.
 fn repair(values: &[f64], period: usize) -> Vec<f64> {
@@ -480,12 +508,17 @@ impl Forecaster for Engine {
                 missing
             );
         }
+        let counts_data = values
+            .iter()
+            .filter(|v| v.is_finite())
+            .all(|v| *v >= 0.0 && v.fract() == 0.0);
         let fitted = Fitted {
             grid,
             y,
             counts,
             types: covariates.map(|c| c.types.clone()).unwrap_or_default(),
             phase0,
+            counts_data,
             note,
         };
         let stale = match &self.selection {
@@ -568,7 +601,7 @@ impl Forecaster for Engine {
         let mut levels = levels.to_vec();
         levels.sort_by(f64::total_cmp);
         let hres = s.residuals.len();
-        let quantiles = levels
+        let quantiles: Vec<(f64, Vec<f64>)> = levels
             .iter()
             .map(|q| {
                 let vals = point
@@ -588,6 +621,45 @@ impl Forecaster for Engine {
                 (*q, vals)
             })
             .collect();
+        // For small counts the point is the median of a Poisson count with
+        // the model's mean: MASE and sMAPE are absolute errors, which the
+        // median minimises, and a count's median is a whole number (0 at a
+        // mean of 0.3, not 0.3). From `COUNT_MEDIAN_BELOW` on the difference is
+        // under a third of a count and the mean stays (M4 Hourly: the median
+        // there was marginally worse). The quantiles stay on the residuals
+        // of the mean.
+        // Quantiles do not cross the median: where a small mean's median
+        // rounds up past the residual p90 (mean 0.7: median 1), p90 is 1.
+        let (point, quantiles) = if f.counts_data {
+            let median: Vec<f64> = point
+                .iter()
+                .map(|m| {
+                    if *m < COUNT_MEDIAN_BELOW {
+                        poisson_median(*m)
+                    } else {
+                        *m
+                    }
+                })
+                .collect();
+            let quantiles = quantiles
+                .into_iter()
+                .map(|(q, vals)| {
+                    let vals = vals
+                        .iter()
+                        .zip(&median)
+                        .map(|(v, m)| match q.total_cmp(&0.5) {
+                            std::cmp::Ordering::Greater => v.max(*m),
+                            std::cmp::Ordering::Less => v.min(*m),
+                            std::cmp::Ordering::Equal => *m,
+                        })
+                        .collect();
+                    (q, vals)
+                })
+                .collect();
+            (median, quantiles)
+        } else {
+            (point, quantiles)
+        };
         let note = [why, f.note.clone()]
             .into_iter()
             .filter(|x| !x.is_empty())
@@ -607,6 +679,38 @@ impl Forecaster for Engine {
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
+
+    /// The least k with P(X ≤ k) ≥ ½, summed (valid while e^−mean is a normal f64).
+    fn poisson_median_summed(mean: f64) -> f64 {
+        let mut pk = (-mean).exp();
+        let (mut cdf, mut k) = (pk, 0.0);
+        while cdf < 0.5 {
+            k += 1.0;
+            pk *= mean / k;
+            cdf += pk;
+        }
+        k
+    }
+
+    #[test]
+    fn poisson_median_is_the_count_median() {
+        assert_eq!(poisson_median(0.0), 0.0);
+        assert_eq!(poisson_median(-3.0), 0.0);
+        assert_eq!(poisson_median(f64::NAN), 0.0);
+        // P(0) = e^-0.69 = 0.5016: a mean of 0.69 still has median 0.
+        assert_eq!(poisson_median(0.69), 0.0);
+        assert_eq!(poisson_median(0.7), 1.0);
+        assert_eq!(poisson_median(1.5), 1.0);
+        assert_eq!(poisson_median(4.0), 4.0);
+        // The closed form above 100 agrees with the sum wherever both apply.
+        let mut m = 100.0;
+        while m < 700.0 {
+            assert_eq!(poisson_median(m), poisson_median_summed(m), "mean {m}");
+            m += 0.37;
+        }
+        assert_eq!(poisson_median(1e12), 1e12);
+        assert!(poisson_median(f64::INFINITY).is_infinite());
+    }
 
     fn grid(len: usize) -> Grid {
         Grid::new(

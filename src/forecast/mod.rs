@@ -16,7 +16,7 @@ pub mod reference;
 mod seasonal;
 pub mod univariate;
 
-pub use engine::{Choice, Engine, EngineConfig, SCHEDULE_MODEL, engine_for};
+pub use engine::{Choice, Engine, EngineConfig, SCHEDULE_MODEL, engine_for, poisson_median};
 pub use seasonal::SeasonalProfile;
 
 use crate::series::{Grid, Series};
