@@ -22,6 +22,9 @@ pub struct Score {
     pub smape: f64,
     /// Fraction of held-out points at or below the p90 forecast.
     pub coverage_p90: f64,
+    /// The same over the points where the point forecast expects work
+    /// (above 0): a clinic's nights and weekends are covered by any quantile.
+    pub coverage_p90_busy: f64,
     /// Mean pinball loss of the p90 forecast, in demand units.
     pub pinball_p90: f64,
     /// Models the engine used at the origins (distinct, in order of first use).
@@ -69,6 +72,7 @@ pub fn evaluate(
     for model in models {
         let (mut mase, mut smape) = (0.0, 0.0);
         let (mut cov, mut pin, mut points) = (0.0, 0.0, 0usize);
+        let (mut busy_cov, mut busy) = (0usize, 0usize);
         let mut used: Vec<String> = Vec::new();
         for &cut in origins {
             let mut engine = Engine::new(restricted(cfg, model));
@@ -91,6 +95,12 @@ pub fn evaluate(
             cov += metrics::coverage_below(actual, p90) * n as f64;
             pin += metrics::pinball(actual, p90, 0.9) * n as f64;
             points += n;
+            for ((a, u), p) in actual.iter().zip(p90).zip(&f.point) {
+                if a.is_finite() && *p > 0.0 {
+                    busy += 1;
+                    busy_cov += usize::from(a <= u);
+                }
+            }
         }
         let k = origins.len().max(1) as f64;
         out.push(Score {
@@ -98,6 +108,7 @@ pub fn evaluate(
             mase: mase / k,
             smape: smape / k,
             coverage_p90: cov / points.max(1) as f64,
+            coverage_p90_busy: busy_cov as f64 / busy.max(1) as f64,
             pinball_p90: pin / points.max(1) as f64,
             used,
         });
