@@ -199,7 +199,8 @@ impl Engine {
         c
     }
 
-    /// Point forecast of `model` from the first `cut` points, `h` steps on.
+    /// Point forecast of `model` from the first `cut` points, `h` steps on
+    /// (the schedule model fitted on those points: the backtest).
     fn run(
         &self,
         model: &str,
@@ -207,28 +208,20 @@ impl Engine {
         cut: usize,
         h: usize,
         future: Option<&[Vec<f64>]>,
-        kernel: Option<&ScheduleRegression>,
     ) -> Option<Vec<f64>> {
         if model == SCHEDULE_MODEL {
             let counts = future?;
             let max_lag = self.cfg.max_lag?;
-            let owned;
-            let m = match kernel {
-                Some(k) => k,
-                None => {
-                    let hist: Vec<Vec<f64>> = counts.iter().map(|c| c[..cut].to_vec()).collect();
-                    owned = ScheduleRegression::fit(
-                        &f.y[..cut],
-                        &hist,
-                        f.phase0,
-                        self.day(),
-                        self.week(cut),
-                        &self.bins(max_lag),
-                        self.cfg.ridge,
-                    );
-                    &owned
-                }
-            };
+            let hist: Vec<Vec<f64>> = counts.iter().map(|c| c[..cut].to_vec()).collect();
+            let m = ScheduleRegression::fit(
+                &f.y[..cut],
+                &hist,
+                f.phase0,
+                self.day(),
+                self.week(cut),
+                &self.bins(max_lag),
+                self.cfg.ridge,
+            );
             Some(m.predict(counts, f.phase0, cut, cut + h))
         } else {
             univariate::forecast(model, &f.y[..cut], &self.cfg.periods, h)
@@ -254,7 +247,7 @@ impl Engine {
                 let mut act = vec![Vec::new(); h];
                 let mut ok = true;
                 for &cut in &cuts {
-                    match self.run(name, f, cut, h, counts, None) {
+                    match self.run(name, f, cut, h, counts) {
                         Some(p) if p.iter().all(|v| v.is_finite()) => {
                             for (j, (a, b)) in f.y[cut..cut + h].iter().zip(&p).enumerate() {
                                 let b = b.max(0.0);
@@ -548,6 +541,12 @@ impl Forecaster for Engine {
         let n = f.y.len();
         let mut model = s.choice.model.clone();
         let mut why = s.choice.why.clone();
+        // With fitted kernels only the last `max_lag` steps of past counts
+        // reach the horizon: copy those, not the whole history.
+        let base = s
+            .schedule
+            .as_ref()
+            .map_or(0, |k| n.saturating_sub(k.kernel.max_lag()));
         let all_counts = match (&f.counts, future) {
             (Some(hist), Some(fut)) if model == SCHEDULE_MODEL => {
                 if fut.types != f.types || fut.grid.start != f.grid.end() {
@@ -563,7 +562,7 @@ impl Forecaster for Engine {
                     hist.iter()
                         .zip(&fut.values)
                         .map(|(h, v)| {
-                            let mut c = h.clone();
+                            let mut c = h[base.min(h.len())..].to_vec();
                             c.extend((0..horizon).map(|i| {
                                 v.get(i).copied().filter(|x| x.is_finite()).unwrap_or(0.0)
                             }));
@@ -585,18 +584,14 @@ impl Forecaster for Engine {
                 .unwrap_or_else(|| "snaive-day".into());
             why = format!("{why}; no future appointments given, so {model} stands in");
         }
-        let point = self
-            .run(
-                &model,
-                f,
-                n,
-                horizon,
-                all_counts.as_deref(),
-                s.schedule.as_ref(),
-            )
-            .or_else(|| univariate::forecast("snaive-day", &f.y, &self.cfg.periods, horizon))
-            .or_else(|| univariate::forecast("naive", &f.y, &self.cfg.periods, horizon))
-            .ok_or(Error::NoData)?;
+        let fitted_kernels = s.schedule.as_ref().filter(|_| model == SCHEDULE_MODEL);
+        let point = match (fitted_kernels, all_counts.as_deref()) {
+            (Some(k), Some(c)) => Some(k.predict(c, f.phase0 + base, n - base, n - base + horizon)),
+            _ => self.run(&model, f, n, horizon, all_counts.as_deref()),
+        }
+        .or_else(|| univariate::forecast("snaive-day", &f.y, &self.cfg.periods, horizon))
+        .or_else(|| univariate::forecast("naive", &f.y, &self.cfg.periods, horizon))
+        .ok_or(Error::NoData)?;
         let point: Vec<f64> = point.iter().map(|v| v.max(0.0)).collect();
         let mut levels = levels.to_vec();
         levels.sort_by(f64::total_cmp);
