@@ -384,9 +384,14 @@ pub fn poisson_median(mean: f64) -> f64 {
     if mean >= 100.0 || !mean.is_finite() {
         return (mean + 1.0 / 3.0 - 0.02 / mean).floor();
     }
+    poisson_median_summed(mean)
+}
+
+/// The least k with P(X ≤ k) ≥ ½ by summing the probabilities (valid while
+/// e^−mean is a normal f64, up to a mean of about 700).
+fn poisson_median_summed(mean: f64) -> f64 {
     let mut pk = (-mean).exp();
-    let mut cdf = pk;
-    let mut k = 0.0;
+    let (mut cdf, mut k) = (pk, 0.0);
     while cdf < 0.5 {
         k += 1.0;
         pk *= mean / k;
@@ -592,42 +597,15 @@ impl Forecaster for Engine {
         .or_else(|| univariate::forecast("snaive-day", &f.y, &self.cfg.periods, horizon))
         .or_else(|| univariate::forecast("naive", &f.y, &self.cfg.periods, horizon))
         .ok_or(Error::NoData)?;
-        let point: Vec<f64> = point.iter().map(|v| v.max(0.0)).collect();
-        let mut levels = levels.to_vec();
-        levels.sort_by(f64::total_cmp);
-        let hres = s.residuals.len();
-        let quantiles: Vec<(f64, Vec<f64>)> = levels
-            .iter()
-            .map(|q| {
-                let vals = point
-                    .iter()
-                    .enumerate()
-                    .map(|(j, p)| {
-                        let step = j.min(hres.saturating_sub(1));
-                        let pool = s
-                            .active
-                            .get(step)
-                            .filter(|a| *p > s.offset && a.len() >= MIN_ACTIVE)
-                            .or_else(|| s.residuals.get(step));
-                        let r = pool.map_or(0.0, |r| empirical_quantile(r, *q));
-                        (p + r * (p.abs() + s.offset).sqrt()).max(0.0)
-                    })
-                    .collect();
-                (*q, vals)
-            })
-            .collect();
+        let mean: Vec<f64> = point.iter().map(|v| v.max(0.0)).collect();
         // For small counts the point is the median of a Poisson count with
         // the model's mean: MASE and sMAPE are absolute errors, which the
         // median minimises, and a count's median is a whole number (0 at a
         // mean of 0.3, not 0.3). From `COUNT_MEDIAN_BELOW` on the difference is
         // under a third of a count and the mean stays (M4 Hourly: the median
-        // there was marginally worse). The quantiles stay on the residuals
-        // of the mean.
-        // Quantiles do not cross the median: where a small mean's median
-        // rounds up past the residual p90 (mean 0.7: median 1), p90 is 1.
-        let (point, quantiles) = if f.counts_data {
-            let median: Vec<f64> = point
-                .iter()
+        // there was marginally worse).
+        let median: Option<Vec<f64>> = f.counts_data.then(|| {
+            mean.iter()
                 .map(|m| {
                     if *m < COUNT_MEDIAN_BELOW {
                         poisson_median(*m)
@@ -635,26 +613,41 @@ impl Forecaster for Engine {
                         *m
                     }
                 })
-                .collect();
-            let quantiles = quantiles
-                .into_iter()
-                .map(|(q, vals)| {
-                    let vals = vals
-                        .iter()
-                        .zip(&median)
-                        .map(|(v, m)| match q.total_cmp(&0.5) {
-                            std::cmp::Ordering::Greater => v.max(*m),
-                            std::cmp::Ordering::Less => v.min(*m),
-                            std::cmp::Ordering::Equal => *m,
-                        })
-                        .collect();
-                    (q, vals)
-                })
-                .collect();
-            (median, quantiles)
-        } else {
-            (point, quantiles)
-        };
+                .collect()
+        });
+        let mut levels = levels.to_vec();
+        levels.sort_by(f64::total_cmp);
+        let hres = s.residuals.len();
+        // Quantiles come from the residuals of the mean; for counts they do
+        // not cross the median: where a small mean's median rounds up past
+        // the residual p90 (mean 0.7: median 1), p90 is 1.
+        let quantiles: Vec<(f64, Vec<f64>)> = levels
+            .iter()
+            .map(|q| {
+                let vals = mean
+                    .iter()
+                    .enumerate()
+                    .map(|(j, m)| {
+                        let step = j.min(hres.saturating_sub(1));
+                        let pool = s
+                            .active
+                            .get(step)
+                            .filter(|a| *m > s.offset && a.len() >= MIN_ACTIVE)
+                            .or_else(|| s.residuals.get(step));
+                        let r = pool.map_or(0.0, |r| empirical_quantile(r, *q));
+                        let v = (m + r * (m.abs() + s.offset).sqrt()).max(0.0);
+                        match (&median, q.total_cmp(&0.5)) {
+                            (None, _) => v,
+                            (Some(md), std::cmp::Ordering::Greater) => v.max(md[j]),
+                            (Some(md), std::cmp::Ordering::Less) => v.min(md[j]),
+                            (Some(md), std::cmp::Ordering::Equal) => md[j],
+                        }
+                    })
+                    .collect();
+                (*q, vals)
+            })
+            .collect();
+        let point = median.unwrap_or(mean);
         let note = [why, f.note.clone()]
             .into_iter()
             .filter(|x| !x.is_empty())
@@ -674,18 +667,6 @@ impl Forecaster for Engine {
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
-
-    /// The least k with P(X ≤ k) ≥ ½, summed (valid while e^−mean is a normal f64).
-    fn poisson_median_summed(mean: f64) -> f64 {
-        let mut pk = (-mean).exp();
-        let (mut cdf, mut k) = (pk, 0.0);
-        while cdf < 0.5 {
-            k += 1.0;
-            pk *= mean / k;
-            cdf += pk;
-        }
-        k
-    }
 
     #[test]
     fn poisson_median_is_the_count_median() {

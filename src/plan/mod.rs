@@ -443,17 +443,14 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
 
     // 3. Backlog: drain the queue within the SLO wait while serving arrivals.
     let wait = policy.slo.max_wait.secs().max(1) as f64;
-    let backlog = input
-        .queue_depth
-        .filter(|q| q.is_finite() && *q >= 0.0)
-        .map(|q| {
-            let rate_now = input.arrival_rate.filter(|r| r.is_finite()).unwrap_or(0.0);
-            if q <= 0.0 {
-                0
-            } else {
-                replicas_for(q / wait + rate_now.max(0.0), per)
-            }
-        });
+    let backlog = queue_depth.map(|q| {
+        let rate_now = input.arrival_rate.filter(|r| r.is_finite()).unwrap_or(0.0);
+        if q <= 0.0 {
+            0
+        } else {
+            replicas_for(q / wait + rate_now.max(0.0), per)
+        }
+    });
 
     let terms = Terms {
         predictive,
