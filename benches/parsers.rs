@@ -14,7 +14,7 @@ use std::fmt::Write;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use planscale::metrics::Recording;
+use planscale::recording::Recording;
 use planscale::schedule::{self, Appointment, Format, Options};
 
 /// The appointments as an iCalendar file (UTC times).

@@ -9,9 +9,9 @@
 //! `cargo run --release --example clinic_oracle -- [second|bundled]`
 
 use planscale::example::{Application, Department};
+use planscale::forecast::accuracy;
 use planscale::forecast::backtest;
 use planscale::forecast::kernel::{ScheduleRegression, lag_bins};
-use planscale::forecast::metrics;
 use planscale::forecast::poisson_median;
 use planscale::schedule::{start_counts, types_of};
 use statrs::distribution::{ContinuousCDF, LogNormal};
@@ -80,7 +80,7 @@ fn main() -> anyhow::Result<()> {
                 effect[i] + if open { open_rate } else { 0.0 }
             })
             .collect();
-        let scale = metrics::mase_scale(y, day);
+        let scale = accuracy::mase_scale(y, day);
         let actual = &s.values[cut..cut + h];
         let median = |v: &[f64]| -> Vec<f64> { v.iter().map(|m| poisson_median(*m)).collect() };
         let mean: Vec<f64> = fitted.iter().map(|v| v.max(0.0)).collect();
@@ -88,7 +88,7 @@ fn main() -> anyhow::Result<()> {
             .iter()
             .enumerate()
         {
-            total[k] += metrics::mase(actual, f, scale);
+            total[k] += accuracy::mase(actual, f, scale);
         }
     }
     let k = origins.len() as f64;

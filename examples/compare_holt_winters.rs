@@ -41,7 +41,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use planscale::forecast::{Engine, EngineConfig, Forecaster, SeasonalProfile, auto, metrics};
+use planscale::forecast::{Engine, EngineConfig, Forecaster, SeasonalProfile, accuracy, auto};
 use planscale::series::{Grid, Series};
 use serde::{Deserialize, Serialize};
 
@@ -176,7 +176,7 @@ fn origins(n: usize, train: usize, h: usize, k: usize) -> Vec<usize> {
 /// MASE of `forecast` against `actual`, scaled by the seasonal naive error
 /// (period `m`) of `train`.
 fn mase(train: &[f64], actual: &[f64], forecast: &[f64], m: usize) -> f64 {
-    metrics::mase(actual, forecast, metrics::mase_scale(train, m))
+    accuracy::mase(actual, forecast, accuracy::mase_scale(train, m))
 }
 
 /// Runs `f` `repeats` times; returns its last output and the median time (s).

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use planscale::forecast::{auto, metrics, reference};
+use planscale::forecast::{accuracy, auto, reference};
 
 /// M4 Hourly: horizon and seasonal period.
 const H: usize = 48;
@@ -104,18 +104,18 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("unknown method {other:?}"))?,
         };
         let f: Vec<f64> = f.iter().map(|v| v.max(0.0)).collect();
-        let scale = metrics::mase_scale(y, M);
+        let scale = accuracy::mase_scale(y, M);
         let n2 = reference::naive2(y, M, H);
-        s_sum += metrics::smape(actual, &f);
-        m_sum += metrics::mase(actual, &f, scale);
-        s2_sum += metrics::smape(actual, &n2);
-        m2_sum += metrics::mase(actual, &n2, scale);
+        s_sum += accuracy::smape(actual, &f);
+        m_sum += accuracy::mase(actual, &f, scale);
+        s2_sum += accuracy::smape(actual, &n2);
+        m2_sum += accuracy::mase(actual, &n2, scale);
         n += 1;
     }
     let seconds = started.elapsed().as_secs_f64();
     let (smape, mase) = (s_sum / n as f64, m_sum / n as f64);
     let (smape2, mase2) = (s2_sum / n as f64, m2_sum / n as f64);
-    let owa = metrics::owa(smape, mase, smape2, mase2);
+    let owa = accuracy::owa(smape, mase, smape2, mase2);
     if !chosen.is_empty() {
         eprintln!("best-ranked model per series: {chosen:?}");
     }

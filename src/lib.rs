@@ -1,18 +1,17 @@
 //! planscale: a predictive autoscaler for treatment-planning workloads.
 //!
-//! The pure core (policy, series, schedule, forecast, plan, sim) is
-//! synchronous and free of I/O frameworks; the controller and metric sources
-//! are the thin I/O edge. See `docs/ARCHITECTURE.md`.
+//! This crate is the I/O edge: metric [`sources`] (Prometheus, scrape), the
+//! [`controller`] (kube-rs), [`telemetry`] and the [`cli`]. The pure core —
+//! policy, series, schedule parsing, recordings, forecasting, the planner,
+//! the autoscaler step and the simulator — is the `planscale-core` crate,
+//! re-exported here under its module names. See `docs/ARCHITECTURE.md`.
+
+pub use planscale_core::{
+    autoscale, duration, example, forecast, plan, policy, recording, schedule, series, sim,
+};
 
 pub mod cli;
 pub mod controller;
-pub mod example;
-pub mod forecast;
-pub mod metrics;
-pub mod plan;
-pub mod policy;
-pub mod schedule;
-pub mod series;
-pub mod sim;
+pub mod sources;
 pub mod telemetry;
 pub mod util;

@@ -2,7 +2,7 @@
 //! behind the subcommand, as the binary calls it.
 
 use chrono::{TimeZone, Utc};
-use planscale::forecast::cli::{ForecastArgs, run};
+use planscale::cli::forecast::{ForecastArgs, run};
 
 #[test]
 fn forecasts_the_bundled_example_with_model_reason_and_replicas() {

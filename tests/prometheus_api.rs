@@ -5,11 +5,11 @@
 mod prometheus_support;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use planscale::metrics::cache::{CacheConfig, HistoryCache};
-use planscale::metrics::http::BasicAuth;
-use planscale::metrics::prometheus::PrometheusConfig;
-use planscale::metrics::scrape::{ScrapeConfig, ScrapeSource, Selector};
 use planscale::series::Grid;
+use planscale::sources::cache::{CacheConfig, HistoryCache};
+use planscale::sources::http::BasicAuth;
+use planscale::sources::prometheus::PrometheusConfig;
+use planscale::sources::scrape::{ScrapeConfig, ScrapeSource, Selector};
 use prometheus_support::{Gauge, Options, Prometheus, openmetrics};
 
 /// 2026-03-02T06:00:00Z.

@@ -12,7 +12,7 @@ mod prometheus_support;
 
 use std::process::Command;
 
-use planscale::metrics::Recording;
+use planscale::recording::Recording;
 use prometheus_support::{Gauge, Options, Prometheus, openmetrics};
 
 /// 2026-03-02T00:00:00Z, the first sample.

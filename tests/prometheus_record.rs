@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
-use planscale::metrics::Recording;
+use planscale::recording::Recording;
 use prometheus_support::{Gauge, Options, Prometheus, Proxy, openmetrics};
 
 /// 2026-03-02T00:00:00Z, the first sample.

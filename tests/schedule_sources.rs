@@ -102,7 +102,7 @@ fn exchange_ics_with_windows_zone_rrule_exdate_and_a_moved_instance() {
 #[test]
 fn google_ics_typed_by_summary_rules_from_the_policy() {
     let (spec, dir) = policy_schedule("google-policy.yaml");
-    let l = schedule::load(&spec, &dir, None).unwrap();
+    let l = schedule::load(&spec, &dir, None, &planscale::sources::schedule_http::Http).unwrap();
     // Dropped: the all-day event, the cancelled one, and the lunch (no rule matches).
     assert_eq!((l.skipped, l.dropped), (0, 3), "{:?}", l.problems);
     assert_eq!(
@@ -136,7 +136,13 @@ fn csv_with_extra_columns_in_another_order() {
         "source: {type: csv, path: extra-columns.csv}\ntimezone: Europe/Berlin\n",
     )
     .unwrap();
-    let l = schedule::load(&spec, &fixture(""), None).unwrap();
+    let l = schedule::load(
+        &spec,
+        &fixture(""),
+        None,
+        &planscale::sources::schedule_http::Http,
+    )
+    .unwrap();
     assert_eq!((l.skipped, l.dropped), (0, 0), "{:?}", l.problems);
     assert_eq!(
         counts(&l.appointments),
@@ -169,7 +175,7 @@ fn csv_with_extra_columns_in_another_order() {
 fn oncology_export_through_a_column_mapping() {
     let (spec, dir) = policy_schedule("aria-policy.yaml");
     assert_eq!(spec.mode, ParseMode::Strict);
-    let l = schedule::load(&spec, &dir, None).unwrap();
+    let l = schedule::load(&spec, &dir, None, &planscale::sources::schedule_http::Http).unwrap();
     assert_eq!(
         counts(&l.appointments),
         rows(&[
@@ -205,7 +211,13 @@ fn week() -> (DateTime<Utc>, DateTime<Utc>) {
 fn fhir_search_follows_the_next_link_over_two_pages() {
     let server = fhir_server();
     let spec = fhir_spec(&format!("{}/fhir/", server.base));
-    let l = schedule::load(&spec, &fixture(""), Some(week())).unwrap();
+    let l = schedule::load(
+        &spec,
+        &fixture(""),
+        Some(week()),
+        &planscale::sources::schedule_http::Http,
+    )
+    .unwrap();
     assert_eq!(
         server.requests(),
         vec![
@@ -235,7 +247,13 @@ fn fhir_search_follows_the_next_link_over_two_pages() {
 
     let mut strict = spec.clone();
     strict.mode = ParseMode::Strict;
-    let e = schedule::load(&strict, &fixture(""), Some(week())).unwrap_err();
+    let e = schedule::load(
+        &strict,
+        &fixture(""),
+        Some(week()),
+        &planscale::sources::schedule_http::Http,
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), "resource");
     assert!(
         e.to_string().contains("(page 2): Appointment/appt-1007"),
@@ -270,11 +288,11 @@ fn ics_over_http_and_the_last_good_snapshot_when_the_source_goes_down() {
     }
     let now = utc(2026, 10, 18, 12, 0);
     let mut last = LastGood::new();
-    let first = schedule::load(&spec, &dir, None);
+    let first = schedule::load(&spec, &dir, None, &planscale::sources::schedule_http::Http);
     assert_eq!(last.refresh(first, now), Refresh::Fresh);
     assert_eq!(last.appointments().unwrap().len(), 8);
     drop(server); // the calendar server goes away
-    let second = schedule::load(&spec, &dir, None);
+    let second = schedule::load(&spec, &dir, None, &planscale::sources::schedule_http::Http);
     let kind = second.as_ref().map(|_| "ok").unwrap_or_else(Error::kind);
     assert_eq!(kind, "fetch");
     assert!(matches!(last.refresh(second, now), Refresh::Stale { since, .. } if since == now));
@@ -294,6 +312,7 @@ fn fhir_server_errors_say_what_and_where() {
         &fhir_spec(&format!("{}/fhir", server.base)),
         &fixture(""),
         Some(week()),
+        &planscale::sources::schedule_http::Http,
     )
     .unwrap_err()
     .to_string();
@@ -306,6 +325,7 @@ fn fhir_server_errors_say_what_and_where() {
         &fhir_spec(&format!("{}/fhir", server.base)),
         &fixture(""),
         None,
+        &planscale::sources::schedule_http::Http,
     )
     .unwrap_err();
     assert_eq!(e.kind(), "spec");
@@ -367,7 +387,7 @@ fn summarize_json_matches_the_hand_count() {
         panic!("expected the schedule subcommand");
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = schedule::cli::run(&args, &mut out, &mut err).unwrap();
+    let code = planscale::cli::schedule::run(&args, &mut out, &mut err).unwrap();
     assert_eq!(code, std::process::ExitCode::SUCCESS);
     let got: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let want = serde_json::json!([

@@ -13,7 +13,6 @@
 //! What happens when a person scales the target by hand: see [`runner`] and
 //! the "Controller" section of docs/ARCHITECTURE.md.
 
-pub mod cli;
 pub mod cluster;
 pub mod election;
 pub mod prom;

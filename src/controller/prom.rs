@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 
 use super::sources::{MetricSource, Observation};
 use super::{Error, Result};
-use crate::metrics::cache::{CacheConfig, HistoryCache};
-use crate::metrics::prometheus::{PrometheusClient, PrometheusConfig};
 use crate::policy::LoadedPolicy;
+use crate::sources::cache::{CacheConfig, HistoryCache};
+use crate::sources::prometheus::{PrometheusClient, PrometheusConfig};
 
 type Shared = Arc<tokio::sync::Mutex<HistoryCache>>;
 
@@ -68,7 +68,7 @@ impl PrometheusMetrics {
     }
 }
 
-fn metrics_error(policy: &str, e: &crate::metrics::error::SourceError) -> Error {
+fn metrics_error(policy: &str, e: &crate::sources::error::SourceError) -> Error {
     Error::Metrics {
         policy: policy.to_string(),
         kind: e.kind(),

@@ -60,9 +60,16 @@ impl ScheduleSource for PolicySchedule {
             return Ok(Loaded::default());
         };
         let base = policy.resolve(std::path::Path::new("."));
-        tokio::task::spawn_blocking(move || schedule::load(&spec, &base, Some((from, to))))
-            .await
-            .map_err(|e| schedule::Error::Spec(format!("reader task failed: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            schedule::load(
+                &spec,
+                &base,
+                Some((from, to)),
+                &crate::sources::schedule_http::Http,
+            )
+        })
+        .await
+        .map_err(|e| schedule::Error::Spec(format!("reader task failed: {e}")))?
     }
 }
 

@@ -7,7 +7,7 @@
 //! difference at the first period (one day), as in M4.
 
 use super::engine::{Engine, EngineConfig};
-use super::{Covariates, Forecaster, Result, metrics};
+use super::{Covariates, Forecaster, Result, accuracy};
 use crate::series::Series;
 
 /// Scores of one model over all origins.
@@ -87,13 +87,13 @@ pub fn evaluate(
             if !used.contains(&f.model) {
                 used.push(f.model.clone());
             }
-            let scale = metrics::mase_scale(&train.values, period);
-            mase += metrics::mase(actual, &f.point, scale.max(1e-9));
-            smape += metrics::smape(actual, &f.point);
+            let scale = accuracy::mase_scale(&train.values, period);
+            mase += accuracy::mase(actual, &f.point, scale.max(1e-9));
+            smape += accuracy::smape(actual, &f.point);
             let p90 = f.quantile(0.9);
             let n = actual.iter().filter(|v| v.is_finite()).count();
-            cov += metrics::coverage_below(actual, p90) * n as f64;
-            pin += metrics::pinball(actual, p90, 0.9) * n as f64;
+            cov += accuracy::coverage_below(actual, p90) * n as f64;
+            pin += accuracy::pinball(actual, p90, 0.9) * n as f64;
             points += n;
             for ((a, u), p) in actual.iter().zip(p90).zip(&f.point) {
                 if a.is_finite() && *p > 0.0 {

@@ -112,7 +112,7 @@ impl Scenario {
     /// Build a scenario from a recording's columns, checking them.
     pub fn new(
         policy: Policy,
-        recording: &crate::metrics::Recording,
+        recording: &crate::recording::Recording,
         schedule: Vec<Appointment>,
         warmup_secs: i64,
     ) -> Result<Scenario> {

@@ -9,11 +9,12 @@ use std::str::FromStr;
 use chrono::{NaiveDate, TimeDelta};
 use chrono_tz::Tz;
 
-use super::{
-    CsvColumns, Error, Format, Loaded, Options, ParseMode, Result, SourceSpec, csv_source, fetch,
-    fhir, ics, local_to_utc, redact_url, summarize,
-};
 use crate::policy::Policy;
+use crate::schedule::{
+    CsvColumns, Error, Format, HttpGet, Loaded, Options, ParseMode, Result, SourceSpec, csv_source,
+    fhir, ics, local_to_utc, read_text_file, redact_url, summarize,
+};
+use crate::sources::schedule_http::Http;
 
 #[derive(Debug, clap::Args)]
 pub struct ScheduleArgs {
@@ -34,6 +35,7 @@ pub struct SummarizeArgs {
     pub file: String,
     /// Input format; guessed from the extension (.csv, .ics, .json) if absent.
     #[arg(long)]
+    #[arg(value_parser = clap::builder::ValueParser::new(Format::from_str))]
     pub format: Option<Format>,
     /// The clinic's IANA time zone (default: the policy's, else UTC).
     #[arg(long)]
@@ -199,15 +201,15 @@ fn load_input(input: &str, format: Format, opts: &Options, columns: &CsvColumns)
                 let w = opts.window.ok_or_else(|| {
                     Error::Spec("a FHIR server search needs --from and --to".into())
                 })?;
-                fhir::search(input, w, opts)
+                fhir::search(input, w, opts, &Http)
             }
-            Format::Ics => ics::parse(&fetch::get_text(input, "text/calendar")?, &label, opts),
+            Format::Ics => ics::parse(&Http.get_text(input, "text/calendar")?, &label, opts),
             Format::Csv => {
-                csv_source::parse(&fetch::get_text(input, "text/csv")?, &label, opts, columns)
+                csv_source::parse(&Http.get_text(input, "text/csv")?, &label, opts, columns)
             }
         };
     }
     let path = Path::new(input);
-    let text = fetch::read_file(path)?;
-    super::parse_with_columns(format, &text, input, opts, columns)
+    let text = read_text_file(path)?;
+    crate::schedule::parse_with_columns(format, &text, input, opts, columns)
 }

@@ -8,8 +8,7 @@
 //! is dropped while parsing and never reaches a log line, an error message or
 //! an output. Fetching (files, HTTP) lives in [`fetch`]; the parsers are pure.
 
-pub mod cli;
-mod csv_source;
+pub mod csv_source;
 mod fetch;
 pub mod fhir;
 pub mod ics;
@@ -25,12 +24,12 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::forecast::Covariates;
-use crate::policy::Duration;
+use crate::duration::Duration;
+use crate::series::Covariates;
 use crate::series::Grid;
 
 pub use csv_source::{CsvColumns, parse_csv, parse_csv_with, read_csv};
-pub use fetch::redact_url;
+pub use fetch::{HttpGet, NoHttp, read_file as read_text_file, redact_url};
 pub use snapshot::{LastGood, Refresh};
 pub use summary::{DayCount, summarize};
 pub use time::{local_to_utc, normalise_type};
@@ -387,11 +386,24 @@ impl Loaded {
 }
 
 /// The input formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Csv,
     Ics,
     Fhir,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Format, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "csv" => Ok(Format::Csv),
+            "ics" | "ical" => Ok(Format::Ics),
+            "fhir" | "json" => Ok(Format::Fhir),
+            _ => Err(format!("expected csv, ics or fhir, found {s:?}")),
+        }
+    }
 }
 
 impl Format {
@@ -416,7 +428,7 @@ pub fn parse(format: Format, text: &str, file: &str, opts: &Options) -> Result<L
     parse_with_columns(format, text, file, opts, &CsvColumns::default())
 }
 
-fn parse_with_columns(
+pub fn parse_with_columns(
     format: Format,
     text: &str,
     file: &str,
@@ -441,6 +453,7 @@ pub fn load(
     spec: &ScheduleSpec,
     base_dir: &Path,
     window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    http: &dyn HttpGet,
 ) -> Result<Loaded> {
     let problems = spec.validate();
     if let Some((field, msg)) = problems.first() {
@@ -471,7 +484,7 @@ pub fn load(
                 )?
             }
             (None, Some(u)) => {
-                ics::parse(&fetch::get_text(u, "text/calendar")?, &redact_url(u), &opts)?
+                ics::parse(&http.get_text(u, "text/calendar")?, &redact_url(u), &opts)?
             }
             (None, None) => unreachable_spec()?,
         },
@@ -490,7 +503,7 @@ pub fn load(
                         "source.url: a FHIR server search needs a time window".into(),
                     ));
                 };
-                fhir::search(u, w, &opts)?
+                fhir::search(u, w, &opts, http)?
             }
             (None, None) => unreachable_spec()?,
         },
@@ -670,7 +683,7 @@ mod tests {
             "source: {type: csv, path: s.csv}\ntimezone: Europe/Berlin\ntype_map: {'CT SIM': CT-SIM}\n",
         )
         .unwrap();
-        let l = load(&spec, dir.path(), None).unwrap();
+        let l = load(&spec, dir.path(), None, &NoHttp).unwrap();
         assert_eq!(l.appointments.len(), 1);
         assert_eq!(l.appointments[0].kind, "CT-SIM");
         assert_eq!(
@@ -680,7 +693,9 @@ mod tests {
         assert_eq!(l.skipped, 1);
         let mut strict = spec.clone();
         strict.mode = ParseMode::Strict;
-        let e = load(&strict, dir.path(), None).unwrap_err().to_string();
+        let e = load(&strict, dir.path(), None, &NoHttp)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("s.csv:3"), "{e}");
     }
 }

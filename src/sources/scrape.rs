@@ -430,8 +430,8 @@ fn labels_split_cleanly(raw: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::fake_http::{FakeServer, Reply};
-    use crate::metrics::http::RetryPolicy;
+    use crate::sources::fake_http::{FakeServer, Reply};
+    use crate::sources::http::RetryPolicy;
 
     const PAGE: &str = r#"# HELP planning_jobs_waiting Jobs waiting in the queue.
 # TYPE planning_jobs_waiting gauge

@@ -2,14 +2,12 @@
 //! serde and then validated. Every error names the file, the field path and
 //! what was expected, and all errors of a file are reported together.
 
-mod duration;
-
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use duration::Duration;
+pub use crate::duration::Duration;
 
 use crate::schedule::ScheduleSpec;
 
@@ -762,8 +760,10 @@ fn toml_error(
     }
 }
 
-#[cfg(test)]
-pub(crate) mod fixtures {
+/// Test support: a valid policy to start from and builder methods that read
+/// like sentences (`Policy::test().min(2).max(10)`), for unit tests, the
+/// integration tests in `tests/` and the benchmarks.
+pub mod fixtures {
     use super::*;
 
     impl Policy {

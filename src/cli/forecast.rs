@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-use super::{Forecaster, engine_for};
+use crate::forecast::{Forecaster, engine_for};
 use crate::plan::{self, ForecastView, PlannerState};
 use crate::schedule::{start_counts, types_of};
 use crate::series::{Grid, Series};

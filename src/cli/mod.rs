@@ -10,6 +10,11 @@ use clap::{Parser, Subcommand};
 
 use crate::policy;
 
+pub mod forecast;
+pub mod record;
+pub mod run;
+pub mod schedule;
+
 /// planscale: predictive autoscaling for treatment-planning workloads.
 #[derive(Debug, Parser)]
 #[command(name = "planscale", version, about, long_about = None)]
@@ -46,13 +51,13 @@ pub enum Command {
     /// With no arguments, runs the bundled clinic example (auto-contouring).
     Simulate(SimulateArgs),
     /// Forecast a policy's demand from a recording: quantiles, model choice and why, replicas.
-    Forecast(crate::forecast::cli::ForecastArgs),
+    Forecast(forecast::ForecastArgs),
     /// Record a policy's series from Prometheus into a recording (CSV) for simulate and forecast.
-    Record(Box<crate::metrics::record::RecordArgs>),
+    Record(Box<record::RecordArgs>),
     /// Read and summarise clinic schedules (CSV, iCalendar, FHIR).
-    Schedule(crate::schedule::cli::ScheduleArgs),
+    Schedule(schedule::ScheduleArgs),
     /// Run the in-cluster controller: forecast, decide and act for every policy in a directory.
-    Run(crate::controller::cli::RunArgs),
+    Run(run::RunArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -123,15 +128,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Forecast(args) => {
-            crate::forecast::cli::run(&args, &mut std::io::stdout())?;
+            forecast::run(&args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Record(args) => {
-            crate::metrics::record::record(&args, &mut std::io::stdout())?;
+            record::record(&args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run(args) => crate::controller::cli::main(&args),
-        Command::Schedule(args) => Ok(crate::schedule::cli::run(
+        Command::Run(args) => run::main(&args),
+        Command::Schedule(args) => Ok(schedule::run(
             &args,
             &mut std::io::stdout(),
             &mut std::io::stderr(),
@@ -204,11 +209,11 @@ pub fn example(args: &ExampleArgs, out: &mut dyn Write) -> Result<()> {
 /// `planscale simulate` works from any directory.
 pub mod bundled {
     pub const POLICY_PATH: &str = "policies/auto-contouring.yaml";
-    pub const POLICY: &str = include_str!("../policies/auto-contouring.yaml");
+    pub const POLICY: &str = include_str!("../../policies/auto-contouring.yaml");
     pub const RECORDING_PATH: &str = "examples/clinic/recording.csv";
-    pub const RECORDING: &str = include_str!("../examples/clinic/recording.csv");
+    pub const RECORDING: &str = include_str!("../../examples/clinic/recording.csv");
     pub const SCHEDULE_PATH: &str = "examples/clinic/schedule.csv";
-    pub const SCHEDULE: &str = include_str!("../examples/clinic/schedule.csv");
+    pub const SCHEDULE: &str = include_str!("../../examples/clinic/schedule.csv");
 }
 
 /// Load the inputs of `simulate`: the bundled example or the given files.
@@ -216,11 +221,11 @@ pub fn simulation_inputs(
     args: &SimulateArgs,
 ) -> Result<(
     crate::policy::Policy,
-    crate::metrics::Recording,
+    crate::recording::Recording,
     Vec<crate::schedule::Appointment>,
 )> {
-    use crate::metrics::Recording;
     use crate::policy::Policy;
+    use crate::recording::Recording;
     use anyhow::Context;
     let Some(policy_path) = &args.policy else {
         if args.recording.is_some() {
@@ -245,7 +250,7 @@ pub fn simulation_inputs(
         (Some(p), spec) => read_schedule_file(p, spec.as_ref())?,
         (None, Some(spec)) => {
             let base = loaded.resolve(std::path::Path::new(""));
-            let l = crate::schedule::load(spec, &base, None)?;
+            let l = crate::schedule::load(spec, &base, None, &crate::sources::schedule_http::Http)?;
             warn_skipped(&l);
             l.appointments
         }

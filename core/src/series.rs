@@ -127,6 +127,17 @@ fn offset_clamped(grid: &Grid, t: DateTime<Utc>) -> usize {
     (i as usize).min(grid.len)
 }
 
+/// Per-step counts of appointments by type, on a grid: the schedule's
+/// covariates for the forecaster.
+///
+/// `values[k][i]` is the count of type `types[k]` at grid point `i`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Covariates {
+    pub grid: Grid,
+    pub types: Vec<String>,
+    pub values: Vec<Vec<f64>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

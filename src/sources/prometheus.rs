@@ -413,9 +413,9 @@ fn unix_secs(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::fake_http::{FakeServer, Reply, Seen};
-    use crate::metrics::http::RetryPolicy;
     use crate::policy::Duration;
+    use crate::sources::fake_http::{FakeServer, Reply, Seen};
+    use crate::sources::http::RetryPolicy;
     use chrono::TimeZone;
 
     fn t0() -> DateTime<Utc> {
@@ -653,7 +653,7 @@ mod tests {
 
     #[tokio::test]
     async fn oversized_answers_are_refused() {
-        let big = "x".repeat(crate::metrics::http::MAX_BODY_BYTES + 1);
+        let big = "x".repeat(crate::sources::http::MAX_BODY_BYTES + 1);
         let server = FakeServer::start(move |_, _| Reply::json(200, big.clone())).await;
         let e = client(&server.url)
             .query_range("up", Grid::new(t0(), 60, 5))
@@ -720,7 +720,7 @@ mod tests {
         std::fs::write(&pw, "s3cret\n").unwrap();
         let server = FakeServer::start(|s, _| minutes_matrix(s)).await;
         let mut cfg = PrometheusConfig::new(&server.url);
-        cfg.http.basic_auth = Some(crate::metrics::http::BasicAuth {
+        cfg.http.basic_auth = Some(crate::sources::http::BasicAuth {
             username: "planscale".into(),
             password_file: pw,
         });

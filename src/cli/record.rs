@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, TimeDelta, Utc};
 
-use super::error::SourceError;
-use super::http::{BasicAuth, HttpConfig, RetryPolicy};
-use super::prometheus::{PrometheusClient, PrometheusConfig};
-use super::recording::Recording;
 use crate::policy::{Duration, LoadedPolicy, Policy, PolicyErrors};
+use crate::recording::Recording;
 use crate::series::Grid;
+use crate::sources::error::SourceError;
+use crate::sources::http::{BasicAuth, HttpConfig, RetryPolicy};
+use crate::sources::prometheus::{PrometheusClient, PrometheusConfig};
 
 /// Arguments of `planscale record`.
 #[derive(Debug, Clone, clap::Args)]
@@ -436,7 +436,7 @@ mod tests {
 
     #[tokio::test]
     async fn non_finite_values_are_recorded_as_missing() {
-        use crate::metrics::fake_http::{FakeServer, Reply};
+        use crate::sources::fake_http::{FakeServer, Reply};
         let body = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1772409600,"2"],[1772409660,"+Inf"],[1772409720,"NaN"],[1772409780,"-Inf"]]}]}}"#;
         let server = FakeServer::start(move |_, _| Reply::json(200, body)).await;
         let client = PrometheusConfig::new(&server.url).build().unwrap();

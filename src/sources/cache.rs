@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::error::Result;
 use super::prometheus::PrometheusClient;
-use super::recording::Recording;
+use crate::recording::Recording;
 use crate::series::{Grid, Series};
 
 /// Something that evaluates a query at every point of a grid and yields one
@@ -234,7 +234,7 @@ fn realign(s: &Series, grid: Grid) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::error::SourceError;
+    use crate::sources::error::SourceError;
     use chrono::TimeZone;
     use std::sync::Mutex;
 
@@ -443,7 +443,7 @@ mod tests {
     #[test]
     fn refresh_against_prometheus_is_send() {
         fn assert_send<T: Send>(_: &T) {}
-        let client = crate::metrics::prometheus::PrometheusConfig::new("http://127.0.0.1:9")
+        let client = crate::sources::prometheus::PrometheusConfig::new("http://127.0.0.1:9")
             .build()
             .unwrap();
         let mut c = HistoryCache::new("jobs", config());

@@ -93,7 +93,7 @@ pub fn parse_csv_with(
     parse(text, file, opts, columns)
 }
 
-pub(super) fn parse(text: &str, file: &str, opts: &Options, cols: &CsvColumns) -> Result<Loaded> {
+pub fn parse(text: &str, file: &str, opts: &Options, cols: &CsvColumns) -> Result<Loaded> {
     if let Some((field, msg)) = cols.validate().into_iter().next() {
         return Err(Error::Spec(format!("source.columns.{field}: {msg}")));
     }

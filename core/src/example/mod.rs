@@ -30,7 +30,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal, Poisson};
 
-use crate::metrics::Recording;
+use crate::recording::Recording;
 use crate::schedule::Appointment;
 use crate::series::Grid;
 

@@ -6,12 +6,11 @@
 //! controller: gaps, `NaN` runs, too-short or non-finite history are errors or
 //! handled explicitly.
 
+pub mod accuracy;
 pub mod auto;
 pub mod backtest;
-pub mod cli;
 mod engine;
 pub mod kernel;
-pub mod metrics;
 pub mod reference;
 mod seasonal;
 pub mod univariate;
@@ -19,6 +18,7 @@ pub mod univariate;
 pub use engine::{Choice, Engine, EngineConfig, SCHEDULE_MODEL, engine_for, poisson_median};
 pub use seasonal::SeasonalProfile;
 
+pub use crate::series::Covariates;
 use crate::series::{Grid, Series};
 
 /// Errors of the forecasting layer.
@@ -54,16 +54,6 @@ impl Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
-
-/// Per-step counts of appointments by type, on a grid.
-///
-/// `values[k][i]` is the count of type `types[k]` at grid point `i`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Covariates {
-    pub grid: Grid,
-    pub types: Vec<String>,
-    pub values: Vec<Vec<f64>>,
-}
 
 /// A forecast over a horizon: point values and quantiles, per step.
 #[derive(Debug, Clone, PartialEq)]

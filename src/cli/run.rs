@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use super::prom::PrometheusMetrics;
-use super::settings::Settings;
-use super::sources::PolicySchedule;
+use crate::controller::prom::PrometheusMetrics;
+use crate::controller::settings::Settings;
+use crate::controller::sources::PolicySchedule;
 
 /// Arguments of `planscale run`. Each flag overrides the settings file and the
 /// `PLANSCALE_*` environment variable of the same name.
@@ -99,11 +99,11 @@ pub fn main(args: &RunArgs) -> Result<ExitCode> {
         match &settings.prometheus_url {
             Some(url) => {
                 let metrics = PrometheusMetrics::new(url)?;
-                super::run(settings.clone(), client, metrics, schedule, shutdown).await?;
+                crate::controller::run(settings.clone(), client, metrics, schedule, shutdown).await?;
             }
             None => {
                 tracing::warn!("no prometheus_url: every metric is missing, every policy holds its replica count");
-                super::run(settings.clone(), client, super::sources::NoMetrics, schedule, shutdown).await?;
+                crate::controller::run(settings.clone(), client, crate::controller::sources::NoMetrics, schedule, shutdown).await?;
             }
         }
         Ok::<_, anyhow::Error>(())

@@ -12,7 +12,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
-use super::{Appointment, Error, Loaded, Options, Result, fetch, redact_url};
+use super::{Appointment, Error, HttpGet, Loaded, Options, Result, redact_url};
 
 /// Most pages one search follows.
 pub const MAX_PAGES: usize = 1000;
@@ -33,6 +33,7 @@ pub fn search(
     base: &str,
     window: (DateTime<Utc>, DateTime<Utc>),
     opts: &Options,
+    http: &dyn HttpGet,
 ) -> Result<Loaded> {
     let base = base.trim_end_matches('/');
     let shown = redact_url(base);
@@ -51,7 +52,7 @@ pub fn search(
                 message: format!("page {page}: the next link repeats an earlier page"),
             });
         }
-        let text = fetch::get_text(&url, "application/fhir+json")?;
+        let text = http.get_text(&url, "application/fhir+json")?;
         let label = format!("{shown} (page {page})");
         match parse_page(&text, &label, opts, &mut out)? {
             Some(next) if next.starts_with("http://") || next.starts_with("https://") => url = next,

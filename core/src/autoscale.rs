@@ -1,0 +1,1 @@
+//! The one step from history to a replica decision (being built).
