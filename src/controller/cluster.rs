@@ -1,10 +1,15 @@
-//! The Kubernetes side of the controller: read a target, set its replicas
-//! through the scale subresource, set an HPA's floor, and record Events.
+//! The Kubernetes side of the controller: read a target (the Deployment or
+//! StatefulSet object itself), set its replicas by patching its scale
+//! subresource, set an HPA's floor (minReplicas) and restore its own, and
+//! record Events.
 //!
-//! Every write carries the `resourceVersion` that was read, so the API server
-//! refuses it with 409 Conflict when someone else wrote in between; we then
-//! re-read and retry (at most [`MAX_ATTEMPTS`] times). A write is skipped when
-//! the re-read object already has the wanted value.
+//! Every write is a JSON merge patch carrying the `resourceVersion` just read
+//! (for a scale write, the target's: its scale subresource shares it), so the
+//! API server refuses it with 409 Conflict when someone else wrote in between;
+//! we then re-read and decide again, making at most [`MAX_ATTEMPTS`] writes in
+//! all. A write is skipped when the re-read object already is as wanted (for a
+//! restore: the HPA is gone or carries no remembered floor). The loop exists
+//! once, in `write_with_retry`.
 
 use std::future::Future;
 
@@ -13,7 +18,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{Error, Result};
 use crate::policy::{Target, TargetKind};
@@ -264,7 +269,23 @@ impl KubeCluster {
         ))
     }
 
-    async fn patch_scale(&self, t: &TargetRef, body: serde_json::Value) -> kube::Result<()> {
+    /// [`Self::read_hpa`], with `None` when the HPA does not exist (404).
+    async fn read_hpa_if_present(&self, t: &TargetRef) -> Result<Option<(HpaObserved, String)>> {
+        match self.read_hpa(t).await {
+            Ok(x) => Ok(Some(x)),
+            Err(Error::Kube { source, .. }) if is_not_found(&source) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn patch_hpa(&self, t: &TargetRef, name: &str, body: Value) -> kube::Result<()> {
+        self.hpa_api(t)
+            .patch(name, &PatchParams::default(), &Patch::Merge(body))
+            .await
+            .map(|_| ())
+    }
+
+    async fn patch_scale(&self, t: &TargetRef, body: Value) -> kube::Result<()> {
         let pp = PatchParams::default();
         let patch = Patch::Merge(body);
         match t.kind {
@@ -288,10 +309,76 @@ fn is_conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 409)
 }
 
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
 /// The HPA floor planscale sets: the wanted floor, never below the HPA's own
 /// original floor and never above its maxReplicas.
 pub fn hpa_floor(wanted: u32, original_min: u32, max: u32) -> u32 {
     wanted.max(original_min).min(max.max(1))
+}
+
+/// What a write loop does with the object it has just read.
+enum Plan<T> {
+    /// The object already is as wanted: write nothing and answer `T`.
+    Skip(T),
+    /// Merge-patch `patch` (a JSON object) with `resource_version` put into its
+    /// `metadata`, and answer `then` once the API server accepts it.
+    Write {
+        resource_version: String,
+        patch: Value,
+        then: T,
+    },
+}
+
+/// The optimistic-concurrency loop every write of [`KubeCluster`] goes through:
+/// `read` the object, let `plan` decide from it, and `write` the patch carrying
+/// the `resourceVersion` read. On 409 Conflict it reads and plans again, so a
+/// re-read that already shows the wanted value writes nothing; after
+/// [`MAX_ATTEMPTS`] refused writes it gives up with
+/// [`Error::ConflictRetriesExhausted`]. Any other error is returned at once.
+///
+/// `op` and `target` name the write in errors and logs. Returns the plan's
+/// answer and the writes made (0 when the first read already was as wanted).
+async fn write_with_retry<O, T, RF, WF>(
+    op: &'static str,
+    target: &str,
+    mut read: impl FnMut() -> RF,
+    mut plan: impl FnMut(O) -> Plan<T>,
+    mut write: impl FnMut(Value) -> WF,
+) -> Result<(T, u32)>
+where
+    RF: Future<Output = Result<O>>,
+    WF: Future<Output = kube::Result<()>>,
+{
+    let mut attempts = 0;
+    loop {
+        let (resource_version, mut patch, then) = match plan(read().await?) {
+            Plan::Skip(answer) => return Ok((answer, attempts)),
+            Plan::Write {
+                resource_version,
+                patch,
+                then,
+            } => (resource_version, patch, then),
+        };
+        patch["metadata"]["resourceVersion"] = Value::String(resource_version);
+        attempts += 1;
+        match write(patch).await {
+            Ok(()) => return Ok((then, attempts)),
+            Err(e) if is_conflict(&e) && attempts < MAX_ATTEMPTS => {
+                tracing::debug!(target = %target, op, attempts, "409 Conflict; re-reading");
+            }
+            Err(e) if is_conflict(&e) => {
+                return Err(Error::ConflictRetriesExhausted {
+                    op,
+                    target: target.to_string(),
+                    attempts,
+                });
+            }
+            Err(e) => return Err(Error::kube(op, target, e)),
+        }
+    }
 }
 
 impl Cluster for KubeCluster {
@@ -304,151 +391,86 @@ impl Cluster for KubeCluster {
     }
 
     async fn set_replicas(&self, t: &TargetRef, replicas: u32) -> Result<Applied> {
-        let mut attempts = 0;
-        loop {
-            // Read the scale subresource: its resourceVersion is the target's.
-            let (o, rv) = self.read_target(t).await?;
-            if o.replicas == replicas {
-                return Ok(Applied {
-                    from: o.replicas,
-                    to: replicas,
-                    attempts,
-                });
-            }
-            attempts += 1;
-            let body = json!({
-                "metadata": { "resourceVersion": rv },
-                "spec": { "replicas": replicas },
-            });
-            match self.patch_scale(t, body).await {
-                Ok(()) => {
-                    return Ok(Applied {
-                        from: o.replicas,
-                        to: replicas,
-                        attempts,
-                    });
+        // The read is of the Deployment or StatefulSet itself: its scale
+        // subresource carries the same resourceVersion, so the patch below is
+        // refused with 409 when the object changed since this read.
+        let ((from, to), attempts) = write_with_retry(
+            "patch scale",
+            &t.to_string(),
+            || self.read_target(t),
+            |(o, rv)| {
+                let change = (o.replicas, replicas);
+                if o.replicas == replicas {
+                    return Plan::Skip(change);
                 }
-                Err(e) if is_conflict(&e) && attempts < MAX_ATTEMPTS => {
-                    tracing::debug!(target = %t, attempts, "409 Conflict on scale; re-reading");
+                Plan::Write {
+                    resource_version: rv,
+                    patch: json!({ "spec": { "replicas": replicas } }),
+                    then: change,
                 }
-                Err(e) if is_conflict(&e) => {
-                    return Err(Error::ConflictRetriesExhausted {
-                        op: "patch scale",
-                        target: t.to_string(),
-                        attempts,
-                    });
-                }
-                Err(e) => return Err(Error::kube("patch scale", t, e)),
-            }
-        }
+            },
+            |patch| self.patch_scale(t, patch),
+        )
+        .await?;
+        Ok(Applied { from, to, attempts })
     }
 
     async fn set_hpa_floor(&self, t: &TargetRef, floor: u32) -> Result<Applied> {
-        let name = self.hpa_name(t)?.to_string();
-        let mut attempts = 0;
-        loop {
-            let (h, rv) = self.read_hpa(t).await?;
-            let original = h.original_min.unwrap_or(h.min);
-            let to = hpa_floor(floor, original, h.max);
-            if h.min == to {
-                return Ok(Applied {
-                    from: h.min,
-                    to,
-                    attempts,
-                });
-            }
-            attempts += 1;
-            let body = json!({
-                "metadata": {
-                    "resourceVersion": rv,
-                    "annotations": { ORIGINAL_MIN_ANNOTATION: original.to_string() },
-                },
-                "spec": { "minReplicas": to },
-            });
-            match self
-                .hpa_api(t)
-                .patch(&name, &PatchParams::default(), &Patch::Merge(body))
-                .await
-            {
-                Ok(_) => {
-                    return Ok(Applied {
-                        from: h.min,
-                        to,
-                        attempts,
-                    });
+        let name = self.hpa_name(t)?;
+        let ((from, to), attempts) = write_with_retry(
+            "patch HPA",
+            &format!("{}/{name}", t.namespace),
+            || self.read_hpa(t),
+            |(h, rv)| {
+                let original = h.original_min.unwrap_or(h.min);
+                let to = hpa_floor(floor, original, h.max);
+                if h.min == to {
+                    return Plan::Skip((h.min, to));
                 }
-                Err(e) if is_conflict(&e) && attempts < MAX_ATTEMPTS => {}
-                Err(e) if is_conflict(&e) => {
-                    return Err(Error::ConflictRetriesExhausted {
-                        op: "patch HPA",
-                        target: format!("{}/{name}", t.namespace),
-                        attempts,
-                    });
+                Plan::Write {
+                    resource_version: rv,
+                    patch: json!({
+                        "metadata": {
+                            "annotations": { ORIGINAL_MIN_ANNOTATION: original.to_string() },
+                        },
+                        "spec": { "minReplicas": to },
+                    }),
+                    then: (h.min, to),
                 }
-                Err(e) => {
-                    return Err(Error::kube(
-                        "patch HPA",
-                        format!("{}/{name}", t.namespace),
-                        e,
-                    ));
-                }
-            }
-        }
+            },
+            |patch| self.patch_hpa(t, name, patch),
+        )
+        .await?;
+        Ok(Applied { from, to, attempts })
     }
 
     async fn restore_hpa_floor(&self, t: &TargetRef) -> Result<Option<Applied>> {
-        let name = self.hpa_name(t)?.to_string();
-        let mut attempts = 0;
-        loop {
-            let (h, rv) = match self.read_hpa(t).await {
-                Ok(x) => x,
-                // The HPA is gone: nothing to restore.
-                Err(Error::Kube { source, .. }) if matches!(source.as_ref(), kube::Error::Api(s) if s.code == 404) =>
-                {
-                    return Ok(None);
+        let name = self.hpa_name(t)?;
+        let (change, attempts) = write_with_retry(
+            "restore HPA",
+            &format!("{}/{name}", t.namespace),
+            || self.read_hpa_if_present(t),
+            |read| {
+                // The HPA is gone, or planscale never raised it: nothing to restore.
+                let Some((h, rv)) = read else {
+                    return Plan::Skip(None);
+                };
+                let Some(original) = h.original_min else {
+                    return Plan::Skip(None);
+                };
+                Plan::Write {
+                    resource_version: rv,
+                    patch: json!({
+                        "metadata": { "annotations": { ORIGINAL_MIN_ANNOTATION: null } },
+                        "spec": { "minReplicas": original },
+                    }),
+                    then: Some((h.min, original)),
                 }
-                Err(e) => return Err(e),
-            };
-            let Some(original) = h.original_min else {
-                return Ok(None);
-            };
-            attempts += 1;
-            let body = json!({
-                "metadata": {
-                    "resourceVersion": rv,
-                    "annotations": { ORIGINAL_MIN_ANNOTATION: null },
-                },
-                "spec": { "minReplicas": original },
-            });
-            match self
-                .hpa_api(t)
-                .patch(&name, &PatchParams::default(), &Patch::Merge(body))
-                .await
-            {
-                Ok(_) => {
-                    return Ok(Some(Applied {
-                        from: h.min,
-                        to: original,
-                        attempts,
-                    }));
-                }
-                Err(e) if is_conflict(&e) && attempts < MAX_ATTEMPTS => {}
-                Err(e) if is_conflict(&e) => {
-                    return Err(Error::ConflictRetriesExhausted {
-                        op: "restore HPA",
-                        target: format!("{}/{name}", t.namespace),
-                        attempts,
-                    });
-                }
-                Err(e) => {
-                    return Err(Error::kube(
-                        "restore HPA",
-                        format!("{}/{name}", t.namespace),
-                        e,
-                    ));
-                }
-            }
-        }
+            },
+            |patch| self.patch_hpa(t, name, patch),
+        )
+        .await?;
+        Ok(change.map(|(from, to)| Applied { from, to, attempts }))
     }
 
     async fn event(&self, t: &TargetRef, uid: Option<String>, e: &EventNote) -> Result<()> {
@@ -731,6 +753,69 @@ mod tests {
         );
         assert_eq!(c.restore_hpa_floor(&t).await.unwrap(), None);
         assert_eq!(c.restore_hpa_floor(&t).await.unwrap(), None);
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn restore_retries_after_409_with_the_new_resource_version() {
+        let (c, mut h) = cluster();
+        let server = tokio::spawn(async move {
+            expect(&mut h, "GET", HPA, 200, hpa("1", 6, Some("2"))).await;
+            let first = expect(&mut h, "PATCH", HPA, 409, status(409, "Conflict")).await;
+            assert_eq!(first["metadata"]["resourceVersion"], "1");
+            assert_eq!(first["spec"]["minReplicas"], 2);
+            // Someone moved the floor in between; the original is still remembered.
+            expect(&mut h, "GET", HPA, 200, hpa("2", 7, Some("2"))).await;
+            let second = expect(&mut h, "PATCH", HPA, 200, hpa("3", 2, None)).await;
+            assert_eq!(second["metadata"]["resourceVersion"], "2");
+            assert_eq!(second["spec"]["minReplicas"], 2);
+            // Sent as null (which deletes it in a merge patch), not left out.
+            assert_eq!(
+                second["metadata"]["annotations"].get(ORIGINAL_MIN_ANNOTATION),
+                Some(&Value::Null)
+            );
+        });
+        assert_eq!(
+            c.restore_hpa_floor(&target()).await.unwrap(),
+            Some(Applied {
+                from: 7,
+                to: 2,
+                attempts: 2
+            })
+        );
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn restore_after_409_writes_nothing_when_the_re_read_has_no_original() {
+        let (c, mut h) = cluster();
+        let server = tokio::spawn(async move {
+            expect(&mut h, "GET", HPA, 200, hpa("1", 6, Some("2"))).await;
+            expect(&mut h, "PATCH", HPA, 409, status(409, "Conflict")).await;
+            // Another writer already restored it: no second PATCH.
+            expect(&mut h, "GET", HPA, 200, hpa("2", 2, None)).await;
+        });
+        assert_eq!(c.restore_hpa_floor(&target()).await.unwrap(), None);
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn restore_gives_up_after_repeated_conflicts() {
+        let (c, mut h) = cluster();
+        let server = tokio::spawn(async move {
+            for rv in 0..MAX_ATTEMPTS {
+                expect(&mut h, "GET", HPA, 200, hpa(&rv.to_string(), 6, Some("2"))).await;
+                expect(&mut h, "PATCH", HPA, 409, status(409, "Conflict")).await;
+            }
+        });
+        let e = c.restore_hpa_floor(&target()).await.unwrap_err();
+        assert_eq!(e.kind(), "conflict_retries_exhausted");
+        assert!(
+            e.to_string().starts_with(&format!(
+                "restore HPA planning/worker: still conflicting after {MAX_ATTEMPTS} attempts"
+            )),
+            "{e}"
+        );
         server.await.unwrap();
     }
 
