@@ -46,7 +46,11 @@ fn run(values: Vec<f64>, counts: Option<Vec<f64>>) -> Result<(), String> {
             if f.point.len() != 24 || f.point.iter().any(|v| !v.is_finite()) {
                 return Err(format!("bad point forecast {:?}", f.point));
             }
-            if f.quantile(0.9).iter().any(|v| !v.is_finite() || *v < 0.0) {
+            if f.quantile(0.9)
+                .unwrap()
+                .iter()
+                .any(|v| !v.is_finite() || *v < 0.0)
+            {
                 return Err("bad p90".into());
             }
             Ok(())

@@ -1,1 +1,378 @@
-//! The one step from history to a replica decision (being built).
+//! The one step from history to a replica decision, used by `planscale
+//! simulate` (the predictive strategy, every mode), `planscale run` (the
+//! controller's per-policy loop) and `planscale forecast`. Nothing else calls
+//! [`plan::decide`]: what is simulated is what runs.
+//!
+//! An [`Autoscaler`] owns, for one policy, the forecast engine, the
+//! appointment types its fit uses, the planner's memory and the
+//! forecast-error ledger. Its two calls:
+//! - [`Autoscaler::refit`] (or [`Autoscaler::refit_job`] to fit off the async
+//!   workers) on the demand history, when [`Autoscaler::refit_due`] says so —
+//!   after `forecast.refit_every` of new history, judged by the history's own
+//!   grid, so the simulator and the controller refit at the same steps;
+//! - [`Autoscaler::decide`] at every interval, with what is observed now and
+//!   the appointments known now.
+//!
+//! Time convention (docs/ARCHITECTURE.md, "Time"): a point of a series
+//! stamped `T` holds the step `[T, T + step)`. The history passed in ends with
+//! the newest *complete* step, so a forecast starts at the step containing
+//! `now`.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::forecast::{self, Engine, Forecast, Forecaster, engine_for};
+use crate::plan::{self, Decision, ForecastView, Input, NoForecast, PlannerState};
+use crate::policy::Policy;
+use crate::schedule::{self, Appointment};
+use crate::series::{Covariates, Grid, Series, SeriesView};
+
+/// What is observed at decision time.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation<'a> {
+    /// Replicas requested (spec.replicas).
+    pub current: u32,
+    /// Replicas ready to serve.
+    pub ready: u32,
+    /// Busy fraction of the ready replicas' capacity, if measured.
+    pub utilisation: Option<f64>,
+    /// Work waiting, demand units, if measured.
+    pub queue_depth: Option<f64>,
+    /// Demand per step on the policy's step, ending with the newest complete
+    /// step. `None`: the metrics are unavailable, and the decision holds.
+    pub history: Option<SeriesView<'a>>,
+}
+
+/// A fit prepared by [`Autoscaler::refit_job`]: owns its inputs, so it can
+/// run on another thread while the autoscaler keeps deciding.
+pub struct RefitJob {
+    engine: Engine,
+    history: Series,
+    covariates: Option<Covariates>,
+    types: Vec<String>,
+}
+
+/// The result of a [`RefitJob`], for [`Autoscaler::apply`].
+pub struct Refitted {
+    result: forecast::Result<Engine>,
+    grid: Grid,
+    types: Vec<String>,
+}
+
+impl RefitJob {
+    /// Fit (model choice by backtest when due): CPU-bound.
+    pub fn run(mut self) -> Refitted {
+        let grid = self.history.grid;
+        let result = self
+            .engine
+            .fit(&self.history, self.covariates.as_ref())
+            .map(|()| self.engine);
+        Refitted {
+            result,
+            grid,
+            types: self.types,
+        }
+    }
+}
+
+/// The forecast made from the current fit, and the future covariates it used.
+#[derive(Clone)]
+struct Cached {
+    generation: u64,
+    future: Option<Covariates>,
+    forecast: Forecast,
+}
+
+/// One policy's forecast-to-decision step. See the module documentation.
+#[derive(Clone)]
+pub struct Autoscaler {
+    policy: Policy,
+    engine: Engine,
+    /// Appointment types of the current fit (fixed between refits).
+    types: Vec<String>,
+    /// The grid of the history the current model was fitted on.
+    fitted: Option<Grid>,
+    /// Whether the last fit failed (with no model before it).
+    fit_failed: bool,
+    /// Counts fits, so a cached forecast belongs to one.
+    generation: u64,
+    cached: Option<Cached>,
+    state: PlannerState,
+    /// Forecasts at the lead time waiting for their actual: (step, value).
+    ledger: VecDeque<(DateTime<Utc>, f64)>,
+    realised_error: Option<f64>,
+    last_error: Option<forecast::Error>,
+}
+
+/// Ledger entries kept at most (a forecast whose step never arrives).
+const LEDGER_CAP: usize = 10_000;
+
+impl Autoscaler {
+    /// An autoscaler for `policy` with the engine the policy asks for.
+    pub fn new(policy: Policy) -> Autoscaler {
+        Autoscaler {
+            engine: engine_for(&policy),
+            policy,
+            types: Vec::new(),
+            fitted: None,
+            fit_failed: false,
+            generation: 0,
+            cached: None,
+            state: PlannerState::default(),
+            ledger: VecDeque::new(),
+            realised_error: None,
+            last_error: None,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The appointment types the current fit uses as covariates.
+    pub fn types(&self) -> &[String] {
+        &self.types
+    }
+
+    /// The grid of the history the current model was fitted on.
+    pub fn fitted(&self) -> Option<Grid> {
+        self.fitted
+    }
+
+    /// The newest realised forecast error: observed minus the forecast made
+    /// one lead time earlier, for the newest step that has been observed.
+    pub fn realised_error(&self) -> Option<f64> {
+        self.realised_error
+    }
+
+    /// The error of the last fit or prediction, if it failed.
+    pub fn last_error(&self) -> Option<&forecast::Error> {
+        self.last_error.as_ref()
+    }
+
+    /// Whether a refit is due for a history on `grid`: no model yet, or
+    /// `forecast.refit_every` of new history since the last fit.
+    pub fn refit_due(&self, grid: &Grid) -> bool {
+        match self.fitted {
+            None => true,
+            Some(f) => {
+                grid.end() - f.end()
+                    >= TimeDelta::seconds(self.policy.forecast.refit_every.secs_i64())
+            }
+        }
+    }
+
+    /// Which appointment types a fit on `grid` uses: the policy's list, else
+    /// every type booked from `max_lag` before the history to the horizon's
+    /// end; none without a `schedule:` section.
+    fn types_for(&self, grid: &Grid, appointments: &[Appointment]) -> Vec<String> {
+        let Some(spec) = &self.policy.schedule else {
+            return Vec::new();
+        };
+        if !spec.types.is_empty() {
+            return spec.types.clone();
+        }
+        let from = grid.start - TimeDelta::seconds(spec.max_lag.secs_i64());
+        let to = grid.end() + TimeDelta::seconds(self.policy.forecast.horizon.secs_i64());
+        schedule::types_of(starting_in(appointments, from, to))
+    }
+
+    /// Prepare a fit on `history` with the appointments known now (sorted by
+    /// start, as every schedule loader returns them).
+    pub fn refit_job(&self, history: SeriesView<'_>, appointments: &[Appointment]) -> RefitJob {
+        let types = self.types_for(&history.grid, appointments);
+        let covariates = (!types.is_empty()).then(|| {
+            let g = history.grid;
+            schedule::start_counts(starting_in(appointments, g.start, g.end()), &g, &types)
+        });
+        RefitJob {
+            engine: self.engine.clone(),
+            history: history.to_series(),
+            covariates,
+            types,
+        }
+    }
+
+    /// Take a finished fit; a failed one keeps the previous model.
+    pub fn apply(&mut self, r: Refitted) -> forecast::Result<()> {
+        match r.result {
+            Ok(engine) => {
+                self.engine = engine;
+                self.fitted = Some(r.grid);
+                self.types = r.types;
+                self.fit_failed = false;
+                self.generation += 1;
+                self.cached = None;
+                self.last_error = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.fit_failed = self.fitted.is_none();
+                self.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Fit on `history` now (the simulator and the CLI; the controller runs
+    /// [`Autoscaler::refit_job`] on a blocking thread instead).
+    pub fn refit(
+        &mut self,
+        history: SeriesView<'_>,
+        appointments: &[Appointment],
+    ) -> forecast::Result<()> {
+        let job = self.refit_job(history, appointments);
+        self.apply(job.run())
+    }
+
+    /// The forecast of the current fit over the policy's horizon, with the
+    /// appointments known now. Predicted once per fit and again only when the
+    /// booked appointments inside the horizon change: the models' forecasts
+    /// for the first `k` steps do not depend on how many steps follow, so
+    /// this equals predicting just as far as a decision needs.
+    pub fn forecast(
+        &mut self,
+        appointments: &[Appointment],
+    ) -> std::result::Result<&Forecast, NoForecast> {
+        let Some(grid) = self.fitted else {
+            return Err(if self.fit_failed {
+                NoForecast::FitFailed
+            } else {
+                NoForecast::NoModel
+            });
+        };
+        let p = &self.policy;
+        let horizon = (p.forecast.horizon.secs_i64() / p.step_secs()).max(1) as usize;
+        let future_grid = grid.following(horizon);
+        let future = (!self.types.is_empty()).then(|| {
+            schedule::start_counts(
+                starting_in(appointments, future_grid.start, future_grid.end()),
+                &future_grid,
+                &self.types,
+            )
+        });
+        let fresh = self
+            .cached
+            .as_ref()
+            .is_some_and(|c| c.generation == self.generation && c.future == future);
+        if !fresh {
+            match self
+                .engine
+                .predict(horizon, &[p.forecast.quantile], future.as_ref())
+            {
+                Ok(forecast) => {
+                    self.cached = Some(Cached {
+                        generation: self.generation,
+                        future,
+                        forecast,
+                    });
+                }
+                Err(e) => {
+                    self.cached = None;
+                    self.last_error = Some(e);
+                    return Err(NoForecast::PredictFailed);
+                }
+            }
+        }
+        self.cached
+            .as_ref()
+            .map(|c| &c.forecast)
+            .ok_or(NoForecast::PredictFailed)
+    }
+
+    /// Decide the replica count at `now`. With the metrics unavailable the
+    /// planner gets neither metrics nor a forecast (fitted on data it can no
+    /// longer check): it holds.
+    pub fn decide(
+        &mut self,
+        now: DateTime<Utc>,
+        obs: &Observation<'_>,
+        appointments: &[Appointment],
+    ) -> Decision {
+        let step = self.policy.step_secs();
+        if let Some(h) = &obs.history {
+            self.settle(h);
+        }
+        let lead = self.policy.windows().lead;
+        let level = self.policy.forecast.quantile;
+        let missing = match obs.history {
+            None => Some(NoForecast::MetricsUnavailable),
+            Some(_) => self.forecast(appointments).err(),
+        };
+        let forecast = self
+            .cached
+            .as_ref()
+            .map(|c| &c.forecast)
+            .filter(|_| missing.is_none());
+        let (view, no_forecast, view_error) = match forecast.map(|f| ForecastView::of(f, level)) {
+            Some(Ok(v)) => (Some(v), None, None),
+            Some(Err(e)) => (None, Some(NoForecast::PredictFailed), Some(e)),
+            None => (None, missing, None),
+        };
+        let arrival_rate = obs.history.and_then(|h| {
+            h.values
+                .last()
+                .filter(|v| v.is_finite())
+                .map(|v| v / step as f64)
+        });
+        let input = Input {
+            now,
+            current: obs.current,
+            ready: obs.ready,
+            utilisation: obs.history.and(obs.utilisation),
+            queue_depth: obs.history.and(obs.queue_depth),
+            arrival_rate,
+            forecast: view,
+            no_forecast,
+        };
+        let decision = plan::decide(&self.policy, &input, &self.state);
+        self.state.record(&self.policy, &decision);
+        if let Some(e) = view_error {
+            self.last_error = Some(e);
+        }
+        if let Some(v) = view {
+            let k = (now + lead - v.grid.start)
+                .num_seconds()
+                .div_euclid(v.grid.step_secs);
+            if let Some(value) = usize::try_from(k).ok().and_then(|k| v.values.get(k)) {
+                self.ledger.push_back((v.grid.time(k as usize), *value));
+                while self.ledger.len() > LEDGER_CAP {
+                    self.ledger.pop_front();
+                }
+            }
+        }
+        decision
+    }
+
+    /// Compare forecasts whose step the history now holds with the actual.
+    fn settle(&mut self, h: &SeriesView<'_>) {
+        while let Some(&(t, f)) = self.ledger.front() {
+            if t >= h.grid.end() {
+                break;
+            }
+            self.ledger.pop_front();
+            if let Some(actual) = h.grid.index_of(t).map(|i| h.values[i])
+                && actual.is_finite()
+            {
+                self.realised_error = Some(actual - f);
+            }
+        }
+    }
+
+    /// Forecasts waiting for their actual (for tests and telemetry).
+    pub fn pending(&self) -> impl Iterator<Item = &(DateTime<Utc>, f64)> {
+        self.ledger.iter()
+    }
+}
+
+/// The appointments (sorted by start) starting in `[from, to)`.
+fn starting_in(
+    appointments: &[Appointment],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> &[Appointment] {
+    let a = appointments.partition_point(|x| x.start < from);
+    let b = appointments.partition_point(|x| x.start < to).max(a);
+    &appointments[a..b]
+}

@@ -127,6 +127,39 @@ fn offset_clamped(grid: &Grid, t: DateTime<Utc>) -> usize {
     (i as usize).min(grid.len)
 }
 
+/// A borrowed series: a grid and its values (`NaN` = missing), e.g. the
+/// history up to a decision without copying it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SeriesView<'a> {
+    pub grid: Grid,
+    pub values: &'a [f64],
+}
+
+impl<'a> SeriesView<'a> {
+    /// A view of `values` on a grid of their length from `grid.start`.
+    pub fn new(grid: Grid, values: &'a [f64]) -> SeriesView<'a> {
+        SeriesView {
+            grid: Grid::new(grid.start, grid.step_secs, values.len()),
+            values,
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_series(&self) -> Series {
+        Series::new(self.grid, self.values.to_vec())
+    }
+}
+
+impl Series {
+    /// A borrowed view of the whole series.
+    pub fn view(&self) -> SeriesView<'_> {
+        SeriesView {
+            grid: self.grid,
+            values: &self.values,
+        }
+    }
+}
+
 /// Per-step counts of appointments by type, on a grid: the schedule's
 /// covariates for the forecaster.
 ///

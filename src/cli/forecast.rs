@@ -8,10 +8,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
-use crate::forecast::{Forecaster, engine_for};
-use crate::plan::{self, ForecastView, PlannerState};
-use crate::schedule::{start_counts, types_of};
-use crate::series::{Grid, Series};
+use crate::autoscale::{Autoscaler, Observation};
+use crate::plan::{self, ForecastView};
+use crate::series::{Grid, SeriesView};
 
 /// Arguments of `planscale forecast`.
 #[derive(Debug, clap::Args)]
@@ -96,78 +95,58 @@ pub fn run(args: &ForecastArgs, out: &mut dyn Write) -> anyhow::Result<ForecastR
     let step = grid.step_secs;
     let history_steps = (policy.forecast.history.secs_i64() / step).max(1) as usize;
     let from = end.saturating_sub(history_steps);
-    let hist = Series::new(
+    let hist = SeriesView::new(
         Grid::new(grid.time(from), step, 0),
-        series.values[from..end].to_vec(),
+        &series.values[from..end],
     );
     let horizon = (policy.forecast.horizon.secs_i64() / step).max(1) as usize;
-    let types = match &policy.schedule {
-        Some(spec) if !spec.types.is_empty() => spec.types.clone(),
-        _ => types_of(&schedule),
-    };
-    let (past, future) = if types.is_empty() {
-        (None, None)
-    } else {
-        (
-            Some(start_counts(&schedule, &hist.grid, &types)),
-            Some(start_counts(
-                &schedule,
-                &hist.grid.following(horizon),
-                &types,
-            )),
-        )
-    };
     let level = policy.forecast.quantile;
-    let mut engine = engine_for(&policy);
-    engine
-        .fit(&hist, past.as_ref())
-        .with_context(|| format!("cannot fit a forecast on {} points before {at}", hist.len()))?;
-    let f = engine.predict(horizon, &[level], future.as_ref())?;
-    let q = f.quantile(level).to_vec();
-    let per_second = policy.capacity.per_second();
+    // The autoscaler `simulate` and `run` use: the same fit, forecast and planner.
+    let mut scaler = Autoscaler::new(policy.clone());
+    scaler.refit(hist, &schedule).with_context(|| {
+        format!(
+            "cannot fit a forecast on {} points before {at}",
+            hist.values.len()
+        )
+    })?;
+    let f = match scaler.forecast(&schedule) {
+        Ok(f) => f.clone(),
+        Err(n) => match scaler.last_error() {
+            Some(e) => anyhow::bail!("cannot forecast from {at}: {e}"),
+            None => anyhow::bail!("cannot forecast from {at}: {}", n.explain()),
+        },
+    };
+    let view = ForecastView::of(&f, level)?;
+    let q = view.values.to_vec();
     let (min, max) = (policy.replicas.min, policy.replicas.max);
     let steps_per_hour = (3600 / step).max(1) as usize;
     let hours = (0..horizon.div_ceil(steps_per_hour))
         .map(|h| {
             let r = h * steps_per_hour..((h + 1) * steps_per_hour).min(horizon);
-            let peak = q[r.clone()].iter().copied().fold(0.0, f64::max) / step as f64;
-            let need = if per_second > 0.0 {
-                (peak / per_second - 1e-9).ceil().max(0.0) as u32
-            } else {
-                max
-            };
+            let (start, stop) = (f.grid.time(r.start), f.grid.time(r.end));
+            // What the planner provisions for the hour with no queue observed.
+            let need = plan::replicas_to_serve(&policy, &view, start, stop, None).unwrap_or(max);
             HourRow {
-                start: f.grid.time(r.start),
+                start,
                 point: f.point[r.clone()].iter().sum(),
                 quantile: q[r].iter().sum(),
                 replicas: need.clamp(min, max.max(min)),
             }
         })
         .collect();
-    let last_rate = hist
-        .values
-        .last()
-        .filter(|v| v.is_finite())
-        .map(|v| v / step as f64);
-    let input = plan::Input {
-        now: at,
+    let obs = Observation {
         current: min,
         ready: min,
         utilisation: None,
         queue_depth: None,
-        arrival_rate: last_rate,
-        forecast: Some(ForecastView {
-            grid: f.grid,
-            values: &q,
-            level,
-        }),
+        history: Some(hist),
     };
-    let d = plan::decide(&policy, &input, &PlannerState::default());
+    let d = scaler.decide(at, &obs, &schedule);
     let report = ForecastReport {
         policy: policy.name.clone(),
         at,
         step_secs: step,
-        history_points: hist.len(),
+        history_points: hist.values.len(),
         model: f.model.clone(),
         why: f.note.clone(),
         quantile_level: level,

@@ -246,6 +246,10 @@ pub fn simulation_inputs(
         .as_ref()
         .context("--policy needs --recording FILE (the recorded series to replay)")?;
     let recording = Recording::read(rec_path)?;
+    let mut policy = loaded.policy.clone();
+    if let (Some(p), None) = (&args.schedule, &policy.schedule) {
+        policy.schedule = Some(schedule_section_for(p)?);
+    }
     let schedule = match (&args.schedule, &loaded.policy.schedule) {
         (Some(p), spec) => read_schedule_file(p, spec.as_ref())?,
         (None, Some(spec)) => {
@@ -256,7 +260,37 @@ pub fn simulation_inputs(
         }
         (None, None) => Vec::new(),
     };
-    Ok((loaded.policy, recording, schedule))
+    Ok((policy, recording, schedule))
+}
+
+/// The `schedule:` section a policy without one gets for `--schedule FILE`:
+/// the file as its source, every other setting at its default (UTC, every
+/// appointment type, the default maximum lag). Said on stderr, because
+/// `planscale run` forecasts schedule-blind without the section.
+fn schedule_section_for(path: &std::path::Path) -> Result<crate::schedule::ScheduleSpec> {
+    use anyhow::Context;
+    let name = path.display().to_string();
+    let format = crate::schedule::Format::from_name(&name).with_context(|| {
+        format!(
+            "{name}: cannot tell the schedule format: expected a .csv, .ics or .json (FHIR) file"
+        )
+    })?;
+    let kind = match format {
+        crate::schedule::Format::Csv => "csv",
+        crate::schedule::Format::Ics => "ics",
+        crate::schedule::Format::Fhir => "fhir",
+    };
+    let yaml = format!(
+        "source: {{type: {kind}, path: {}}}\n",
+        serde_json::to_string(&name)?
+    );
+    let spec: crate::schedule::ScheduleSpec =
+        serde_yaml::from_str(&yaml).with_context(|| format!("--schedule {name}"))?;
+    eprintln!(
+        "note: the policy has no schedule: section; --schedule {name} is used as `schedule: {{source: {{type: {kind}, path: ...}}}}` with default settings (UTC, every type, max lag {}). planscale run forecasts schedule-blind without that section.",
+        spec.max_lag
+    );
+    Ok(spec)
 }
 
 /// Read a schedule file given on the command line; the format comes from its

@@ -171,15 +171,16 @@ pub async fn fetch(client: &PrometheusClient, columns: &[Column], grid: Grid) ->
     let mut out = Vec::with_capacity(columns.len());
     for c in columns {
         tracing::info!(series = %c.series, query = %c.query, points = grid.len, "recording");
-        let series = client
-            .query_range_one(&c.query, grid)
-            .await?
-            .ok_or_else(|| SourceError::NoSeries {
-                query: c.query.clone(),
-                field: c.field.clone(),
-                from: rfc3339(grid.start),
-                to: rfc3339(grid.end()),
-            })?;
+        let series =
+            client
+                .query_steps(&c.query, grid)
+                .await?
+                .ok_or_else(|| SourceError::NoSeries {
+                    query: c.query.clone(),
+                    field: c.field.clone(),
+                    from: rfc3339(grid.start),
+                    to: rfc3339(grid.end()),
+                })?;
         let values = series
             .values
             .into_iter()
@@ -437,7 +438,7 @@ mod tests {
     #[tokio::test]
     async fn non_finite_values_are_recorded_as_missing() {
         use crate::sources::fake_http::{FakeServer, Reply};
-        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1772409600,"2"],[1772409660,"+Inf"],[1772409720,"NaN"],[1772409780,"-Inf"]]}]}}"#;
+        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1772409660,"2"],[1772409720,"+Inf"],[1772409780,"NaN"],[1772409840,"-Inf"]]}]}}"#;
         let server = FakeServer::start(move |_, _| Reply::json(200, body)).await;
         let client = PrometheusConfig::new(&server.url).build().unwrap();
         let cols = vec![Column {
@@ -445,6 +446,7 @@ mod tests {
             series: "arrivals".into(),
             query: "q".into(),
         }];
+        // Steps stamped t0.. are evaluated at their ends, t0 + 1 min ...
         let rec = fetch(&client, &cols, Grid::new(t0(), 60, 4)).await.unwrap();
         let v = &rec.columns[0].1;
         assert_eq!(v[0], 2.0);

@@ -13,7 +13,6 @@
 //!   annotate the target `planscale.io/paused: "true"`: planscale then only
 //!   observes and explains (as in `forecast-only`).
 
-use std::collections::VecDeque;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -22,12 +21,11 @@ use tokio::sync::watch;
 use super::Result;
 use super::cluster::{Cluster, EventNote, Observed, TargetRef, hpa_floor};
 use super::sources::{MetricSource, Observation, ScheduleSource};
-use crate::forecast::{Covariates, Engine, Forecast, Forecaster, engine_for};
-use crate::plan::{self, Decision, ForecastView, Input, PlannerState};
+use crate::autoscale::{self, Autoscaler};
+use crate::plan::{Decision, Term};
 use crate::policy::{LoadedPolicy, Mode, Policy};
-use crate::schedule::{self, LastGood, Refresh};
-use crate::series::Grid;
-use crate::telemetry::{DecisionLabels, Metrics, PolicyLabels};
+use crate::schedule::{LastGood, Refresh};
+use crate::telemetry::{DecisionLabels, Metrics, NoForecastLabels, PolicyLabels};
 
 /// Concurrent model fits (the machine's cores, not the number of policies).
 static FIT_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
@@ -42,17 +40,39 @@ pub struct Ctx<C, M, S> {
     pub leader: watch::Receiver<bool>,
 }
 
+/// What a tick did with its decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    ScaleUp,
+    ScaleDown,
+    /// Nothing to change.
+    Hold,
+    /// A change was decided but not written (forecast-only, follower, paused).
+    WouldScale,
+}
+
+impl Action {
+    /// Bounded label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::ScaleUp => "scale_up",
+            Action::ScaleDown => "scale_down",
+            Action::Hold => "hold",
+            Action::WouldScale => "would_scale",
+        }
+    }
+}
+
 /// What one tick decided and did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TickReport {
     pub current: u32,
     pub desired: u32,
-    /// The winning term's label.
-    pub term: &'static str,
+    /// The winning term.
+    pub term: Term,
     /// Human-readable explanation.
     pub reason: String,
-    /// What was done: `scale_up`, `scale_down`, `hold`, `would_scale`.
-    pub action: &'static str,
+    pub action: Action,
     /// Whether this tick wrote to the cluster.
     pub wrote: bool,
     /// Forecast at the lead time at the policy's quantile, demand units per step.
@@ -60,25 +80,19 @@ pub struct TickReport {
     pub metrics_ok: bool,
     /// Whether the schedule used was the last good snapshot (source down).
     pub schedule_stale: bool,
+    /// The planner's decision, whole.
+    pub decision: Decision,
 }
 
-/// The loop state of one policy.
+/// The loop state of one policy: orchestration around the [`Autoscaler`]
+/// (the same step the simulator runs) — observe, decide, actuate, explain.
 pub struct PolicyRunner {
     pub loaded: LoadedPolicy,
     target: TargetRef,
-    /// The forecasting engine (the same the simulator uses): model choice by
-    /// backtest, schedule regression when the policy has a schedule.
-    model: Engine,
-    /// When the model was last fitted, and the grid of the history it saw.
-    fitted: Option<(DateTime<Utc>, Grid)>,
-    /// Appointment types used as covariates by the current fit (fixed between refits).
-    types: Vec<String>,
+    /// Forecast engine, appointment types, planner memory and error ledger.
+    scaler: Autoscaler,
     /// Last good appointments (the schedule source's snapshot).
     schedule: LastGood,
-    /// Forecasts waiting for their actual: (step time, forecast value).
-    pending: VecDeque<(DateTime<Utc>, f64)>,
-    /// The planner's memory (stabilisation, rate limits).
-    state: PlannerState,
     /// What this runner last wrote (to notice changes made by others).
     last_written: Option<u32>,
     /// Desired count of the last forecast-only Event (to not repeat it every tick).
@@ -99,15 +113,10 @@ pub fn backoff(failures: u32, interval: StdDuration) -> StdDuration {
 
 impl PolicyRunner {
     pub fn new(loaded: LoadedPolicy) -> Self {
-        let target = TargetRef::from(&loaded.policy.target);
         PolicyRunner {
-            target,
-            model: engine_for(&loaded.policy),
-            fitted: None,
-            types: Vec::new(),
+            target: TargetRef::from(&loaded.policy.target),
+            scaler: Autoscaler::new(loaded.policy.clone()),
             schedule: LastGood::new(),
-            pending: VecDeque::new(),
-            state: PlannerState::default(),
             last_written: None,
             last_explained: None,
             loaded,
@@ -127,11 +136,6 @@ impl PolicyRunner {
         StdDuration::from_secs(self.policy().scaling.interval.secs().max(1))
     }
 
-    /// Lead time: pod start-up (the planner provisions for `[now + lead, now + lead + interval]`).
-    fn lead(&self) -> TimeDelta {
-        TimeDelta::seconds(self.policy().capacity.startup.secs_i64())
-    }
-
     /// Run one iteration. An `Err` is an API failure: the caller backs off.
     #[tracing::instrument(skip(self, ctx), fields(policy = %self.loaded.policy.name))]
     pub async fn tick<C: Cluster, M: MetricSource, S: ScheduleSource>(
@@ -140,9 +144,30 @@ impl PolicyRunner {
         ctx: &Ctx<C, M, S>,
     ) -> Result<TickReport> {
         let name = self.policy().name.clone();
-        let labels = PolicyLabels {
-            policy: name.clone(),
-        };
+        let observed = self.observe_target(ctx).await?;
+        let obs = self.observe_metrics(now, ctx).await;
+        let schedule_stale = self.refresh_schedule(now, ctx).await;
+        if let Some(o) = &obs {
+            self.refit_if_due(o, ctx).await;
+        }
+        let decision = self.decide(now, &observed, obs.as_ref());
+        let reason = explain(&decision, obs.as_ref(), schedule_stale, self.policy());
+        let report = self
+            .act(
+                &observed,
+                &decision,
+                reason,
+                obs.is_some(),
+                schedule_stale,
+                ctx,
+            )
+            .await?;
+        self.export(&name, &observed, &report, obs.as_ref(), ctx);
+        Ok(report)
+    }
+
+    /// Read the target; note a count changed by someone else.
+    async fn observe_target<C: Cluster, M, S>(&self, ctx: &Ctx<C, M, S>) -> Result<Observed> {
         let mode = self.policy().scaling.mode;
         let observed = ctx
             .cluster
@@ -152,104 +177,96 @@ impl PolicyRunner {
             && w != observed.replicas
             && mode == Mode::Scale
         {
-            tracing::info!(policy = %name, was = w, now = observed.replicas,
+            tracing::info!(policy = %self.policy().name, was = w, now = observed.replicas,
                 "replica count changed outside planscale (by hand or another controller); deciding from the new count");
         }
+        Ok(observed)
+    }
 
-        let obs = match ctx.metrics.observe(&self.loaded, now).await {
+    /// The metrics now, or `None` (counted and logged) when unavailable.
+    async fn observe_metrics<C, M: MetricSource, S>(
+        &self,
+        now: DateTime<Utc>,
+        ctx: &Ctx<C, M, S>,
+    ) -> Option<Observation> {
+        match ctx.metrics.observe(&self.loaded, now).await {
             Ok(o) => Some(o),
             Err(e) => {
-                tracing::warn!(policy = %name, error = %e, "metrics unavailable: holding the replica count");
-                ctx.telemetry.error(&name, e.kind());
+                tracing::warn!(policy = %self.policy().name, error = %e, "metrics unavailable: holding the replica count");
+                ctx.telemetry.error(&self.policy().name, e.kind());
                 None
             }
-        };
-        let schedule_stale = self.refresh_schedule(now, ctx).await;
-
-        let q = self.policy().forecast.quantile;
-        let step = self.policy().step_secs() as f64;
-        let mut forecast = None;
-        if let Some(o) = &obs {
-            self.refit_if_due(now, o, ctx).await;
-            self.settle_pending(o, ctx);
-            forecast = match self.predict(now) {
-                Some(Ok(f)) => Some(f),
-                Some(Err(e)) => {
-                    tracing::warn!(policy = %name, error = %e, "forecast failed; deciding without it");
-                    ctx.telemetry
-                        .error(&name, &format!("forecast_{}", e.kind()));
-                    None
-                }
-                None => None,
-            };
-            if let Some(last) = o.history.values.last().filter(|v| v.is_finite()) {
-                ctx.telemetry.observed.get_or_create(&labels).set(*last);
-            }
         }
-        let view = forecast.as_ref().map(|f| ForecastView {
-            grid: f.grid,
-            values: f.quantile(q),
-            level: q,
-        });
-        // With the metrics down the planner gets neither metrics nor a forecast
-        // (fitted on data it can no longer check): it holds.
-        let input = Input {
-            now,
+    }
+
+    /// The appointments known now (the last good snapshot when the source is down).
+    fn appointments(&self) -> &[crate::schedule::Appointment] {
+        self.schedule.appointments().unwrap_or(&[])
+    }
+
+    /// The planner's decision through the autoscaler: the one step the
+    /// simulator runs too.
+    fn decide(
+        &mut self,
+        now: DateTime<Utc>,
+        observed: &Observed,
+        obs: Option<&Observation>,
+    ) -> Decision {
+        let input = autoscale::Observation {
             current: observed.replicas,
             ready: observed.ready,
-            utilisation: obs.as_ref().and_then(|o| o.utilisation),
-            queue_depth: obs.as_ref().and_then(|o| o.queue_depth),
-            arrival_rate: obs.as_ref().and_then(|o| {
-                o.history
-                    .values
-                    .last()
-                    .filter(|v| v.is_finite())
-                    .map(|v| v / step)
-            }),
-            forecast: view,
+            utilisation: obs.and_then(|o| o.utilisation),
+            queue_depth: obs.and_then(|o| o.queue_depth),
+            history: obs.map(|o| o.history.view()),
         };
-        let decision = plan::decide(self.policy(), &input, &self.state);
-        self.state.record(&self.loaded.policy, &decision);
-        let forecast_at_lead = view.and_then(|v| {
-            let at = self.step_time(now + self.lead());
-            v.grid.index_of(at).and_then(|i| v.values.get(i).copied())
-        });
-        if let Some(f) = forecast_at_lead {
-            self.pending
-                .push_back((self.step_time(now + self.lead()), f));
-            while self.pending.len() > 10_000 {
-                self.pending.pop_front();
-            }
+        let appointments = self.schedule.appointments().unwrap_or(&[]);
+        let d = self.scaler.decide(now, &input, appointments);
+        if let Some(e) = self
+            .scaler
+            .last_error()
+            .filter(|_| d.no_forecast == Some(crate::plan::NoForecast::PredictFailed))
+        {
+            tracing::warn!(policy = %self.policy().name, error = %e, "forecast failed; deciding without it");
         }
+        d
+    }
 
-        let mut reason = decision.to_string();
-        if let Some(r) = input.arrival_rate {
-            reason.push_str(&format!("; current arrivals {:.3}/min", r * 60.0));
-        }
-        if obs.is_none() {
-            reason.push_str(
-                "; metrics unavailable: holding (no scale-down, no scale-up from stale data)",
-            );
-        }
-        if schedule_stale {
-            reason.push_str("; schedule source unavailable: last good snapshot used");
-        }
-        let report = self
-            .act(
-                &observed,
-                &decision,
-                reason,
-                forecast_at_lead,
-                obs.is_some(),
-                schedule_stale,
-                ctx,
-            )
-            .await?;
+    /// Per-policy metrics of this tick.
+    fn export<C, M, S>(
+        &self,
+        name: &str,
+        observed: &Observed,
+        report: &TickReport,
+        obs: Option<&Observation>,
+        ctx: &Ctx<C, M, S>,
+    ) {
         let m = &ctx.telemetry;
-        if let Some(f) = forecast_at_lead {
+        let labels = PolicyLabels {
+            policy: name.to_string(),
+        };
+        if let Some(last) = obs
+            .and_then(|o| o.history.values.last().copied())
+            .filter(|v| v.is_finite())
+        {
+            m.observed.get_or_create(&labels).set(last);
+        }
+        if let Some(f) = report.forecast {
             m.forecast.get_or_create(&labels).set(f);
         }
-        m.forecast_quantile.get_or_create(&labels).set(q);
+        if let Some(e) = self.scaler.realised_error() {
+            m.forecast_error.get_or_create(&labels).set(e);
+        }
+        if let Some(n) = report.decision.no_forecast {
+            m.no_forecast
+                .get_or_create(&NoForecastLabels {
+                    policy: name.to_string(),
+                    reason: n.kind().to_string(),
+                })
+                .inc();
+        }
+        m.forecast_quantile
+            .get_or_create(&labels)
+            .set(self.policy().forecast.quantile);
         m.desired_replicas
             .get_or_create(&labels)
             .set(i64::from(report.desired));
@@ -258,12 +275,11 @@ impl PolicyRunner {
             .set(i64::from(observed.replicas));
         m.decisions
             .get_or_create(&DecisionLabels {
-                policy: name,
-                term: report.term.to_string(),
-                action: report.action.to_string(),
+                policy: name.to_string(),
+                term: report.term.kind().to_string(),
+                action: report.action.kind().to_string(),
             })
             .inc();
-        Ok(report)
     }
 
     /// Refresh the appointments; on failure keep the last good snapshot.
@@ -291,114 +307,37 @@ impl PolicyRunner {
         }
     }
 
-    async fn refit_if_due<C, M, S>(
-        &mut self,
-        now: DateTime<Utc>,
-        o: &Observation,
-        ctx: &Ctx<C, M, S>,
-    ) {
-        let every = TimeDelta::seconds(self.policy().forecast.refit_every.secs() as i64);
-        let due = match self.fitted {
-            None => true,
-            Some((at, _)) => now - at >= every,
-        };
-        if !due {
+    /// Refit when the autoscaler says so. Fitting (model choice by backtest)
+    /// is CPU-bound: it runs off the async workers so Lease renewals and
+    /// probes are never starved, at most FIT_SLOTS at a time; a failed fit
+    /// keeps the old model.
+    async fn refit_if_due<C, M, S>(&mut self, o: &Observation, ctx: &Ctx<C, M, S>) {
+        if o.history.is_empty() || !self.scaler.refit_due(&o.history.grid) {
             return;
         }
-        let appointments = self.schedule.appointments().unwrap_or(&[]);
-        let types = match &self.policy().schedule {
-            Some(spec) if !spec.types.is_empty() => spec.types.clone(),
-            Some(_) => schedule::types_of(appointments),
-            None => Vec::new(),
-        };
-        let past = (!types.is_empty())
-            .then(|| schedule::start_counts(appointments, &o.history.grid, &types));
-        // Fitting (model choice by backtest) is CPU-bound: run it off the async
-        // workers so Lease renewals and probes are never starved, at most
-        // FIT_SLOTS at a time, on a copy so that a failed fit keeps the old model.
+        let job = self.scaler.refit_job(o.history.view(), self.appointments());
         let _slot = FIT_SLOTS.acquire().await;
-        let mut candidate = self.model.clone();
-        let history = o.history.clone();
-        let fitted = tokio::task::spawn_blocking(move || {
-            let r = candidate.fit(&history, past.as_ref());
-            r.map(|()| candidate)
-        })
-        .await
-        .unwrap_or_else(|join| {
-            Err(crate::forecast::Error::Invalid(format!(
-                "fit task failed: {join}"
-            )))
-        });
-        match fitted {
-            Ok(model) => {
-                self.model = model;
-                self.fitted = Some((now, o.history.grid));
-                self.types = types;
+        let done = match tokio::task::spawn_blocking(move || job.run()).await {
+            Ok(done) => done,
+            Err(join) => {
+                tracing::warn!(policy = %self.policy().name, error = %join, "fit task failed; keeping the previous model");
+                ctx.telemetry.error(&self.policy().name, "forecast_invalid");
+                return;
             }
-            Err(e) => {
-                tracing::warn!(policy = %self.policy().name, error = %e, "forecast fit failed; keeping the previous model");
-                ctx.telemetry
-                    .error(&self.policy().name, &format!("forecast_{}", e.kind()));
-            }
+        };
+        if let Err(e) = self.scaler.apply(done) {
+            tracing::warn!(policy = %self.policy().name, error = %e, "forecast fit failed; keeping the previous model");
+            ctx.telemetry
+                .error(&self.policy().name, &format!("forecast_{}", e.kind()));
         }
     }
 
-    /// Compare forecasts whose step is now observed with the actual value.
-    fn settle_pending<C, M, S>(&mut self, o: &Observation, ctx: &Ctx<C, M, S>) {
-        while let Some(&(t, f)) = self.pending.front() {
-            if t >= o.history.grid.end() {
-                break;
-            }
-            self.pending.pop_front();
-            if let Some(actual) = o.history.grid.index_of(t).map(|i| o.history.values[i])
-                && actual.is_finite()
-            {
-                ctx.telemetry
-                    .forecast_error
-                    .get_or_create(&PolicyLabels {
-                        policy: self.policy().name.clone(),
-                    })
-                    .set(actual - f);
-            }
-        }
-    }
-
-    /// The start of the forecast step containing `t` (on the fitted grid).
-    fn step_time(&self, t: DateTime<Utc>) -> DateTime<Utc> {
-        let step = self.policy().step_secs();
-        let anchor = self.fitted.map(|(_, g)| g.end()).unwrap_or(t);
-        let k = (t - anchor).num_seconds().div_euclid(step);
-        anchor + TimeDelta::seconds(k * step)
-    }
-
-    /// Predict from the fitted model far enough for the planner
-    /// (`plan::forecast_reach`: start-up, one interval, the queue allowance's lookahead).
-    fn predict(&self, now: DateTime<Utc>) -> Option<crate::forecast::Result<Forecast>> {
-        let (_, grid) = self.fitted?;
-        let end = grid.end();
-        let p = self.policy();
-        let to = now + crate::plan::forecast_reach(p);
-        let steps = ((to - end).num_seconds().div_euclid(p.step_secs()) + 2).max(1) as usize;
-        // Cap the horizon (a model not refitted for long must not predict years).
-        let cap = (p.forecast.horizon.secs_i64() / p.step_secs()).max(1) as usize + 2;
-        let steps = steps.min(cap);
-        let future: Option<Covariates> = (!self.types.is_empty()).then(|| {
-            let appointments = self.schedule.appointments().unwrap_or(&[]);
-            schedule::start_counts(appointments, &grid.following(steps), &self.types)
-        });
-        Some(
-            self.model
-                .predict(steps, &[p.forecast.quantile], future.as_ref()),
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
+    /// Apply the decision as the mode says, with an Event for each write.
     async fn act<C: Cluster, M, S>(
         &mut self,
         observed: &Observed,
         d: &Decision,
         reason: String,
-        forecast: Option<f64>,
         metrics_ok: bool,
         schedule_stale: bool,
         ctx: &Ctx<C, M, S>,
@@ -408,13 +347,14 @@ impl PolicyRunner {
         let mut report = TickReport {
             current: observed.replicas,
             desired: d.desired,
-            term: d.term.kind(),
+            term: d.term,
             reason: reason.clone(),
-            action: "hold",
+            action: Action::Hold,
             wrote: false,
-            forecast,
+            forecast: d.forecast_at_lead,
             metrics_ok,
             schedule_stale,
+            decision: d.clone(),
         };
         let may_write = leader && !observed.paused;
         match mode {
@@ -423,12 +363,12 @@ impl PolicyRunner {
                 self.last_written = Some(d.desired);
                 report.wrote = applied.attempts > 0;
                 report.action = if d.desired > applied.from {
-                    "scale_up"
+                    Action::ScaleUp
                 } else {
-                    "scale_down"
+                    Action::ScaleDown
                 };
                 if report.wrote {
-                    let event_reason = if report.action == "scale_up" {
+                    let event_reason = if report.action == Action::ScaleUp {
                         "ScaledUp"
                     } else {
                         "ScaledDown"
@@ -444,9 +384,9 @@ impl PolicyRunner {
                         let applied = ctx.cluster.set_hpa_floor(&self.target, d.desired).await?;
                         report.wrote = applied.attempts > 0;
                         report.action = if applied.to > applied.from {
-                            "scale_up"
+                            Action::ScaleUp
                         } else {
-                            "scale_down"
+                            Action::ScaleDown
                         };
                         if report.wrote {
                             let event_reason = if applied.to > applied.from {
@@ -466,7 +406,7 @@ impl PolicyRunner {
             }
             _ => {
                 if d.desired != observed.replicas {
-                    report.action = "would_scale";
+                    report.action = Action::WouldScale;
                     // Explain once per new desired count, not every interval.
                     if leader && self.last_explained != Some(d.desired) {
                         self.last_explained = Some(d.desired);
@@ -488,7 +428,7 @@ impl PolicyRunner {
             }
         }
         tracing::info!(policy = %self.policy().name, mode = %mode, current = observed.replicas,
-            desired = d.desired, term = d.term.kind(), action = report.action, wrote = report.wrote,
+            desired = d.desired, term = d.term.kind(), action = report.action.kind(), wrote = report.wrote,
             reason = %reason, "decision");
         Ok(report)
     }
@@ -517,6 +457,27 @@ impl PolicyRunner {
             ctx.telemetry.error(&self.policy().name, err.kind());
         }
     }
+}
+
+/// The decision in words, with what the loop knows beside it.
+fn explain(d: &Decision, obs: Option<&Observation>, schedule_stale: bool, p: &Policy) -> String {
+    let mut reason = d.to_string();
+    let step = p.step_secs() as f64;
+    if let Some(r) = obs
+        .and_then(|o| o.history.values.last().copied())
+        .filter(|v| v.is_finite())
+    {
+        reason.push_str(&format!("; current arrivals {:.3}/min", r / step * 60.0));
+    }
+    if obs.is_none() {
+        reason.push_str(
+            "; metrics unavailable: holding (no scale-down, no scale-up from stale data)",
+        );
+    }
+    if schedule_stale {
+        reason.push_str("; schedule source unavailable: last good snapshot used");
+    }
+    reason
 }
 
 #[cfg(test)]
@@ -690,7 +651,7 @@ mod tests {
         ctx.metrics.set("test", observation(now));
         let mut r = PolicyRunner::new(policy(Mode::Scale));
         let rep = r.tick(now, &ctx).await.unwrap();
-        assert_eq!(rep.term, "predictive", "{rep:?}");
+        assert_eq!(rep.term, Term::Predictive, "{rep:?}");
         assert!(rep.desired > 1 && rep.wrote, "{rep:?}");
         assert_eq!(cluster.st().writes, vec![rep.desired]);
         let ev = &cluster.st().events[0];
@@ -711,7 +672,7 @@ mod tests {
         ctx.metrics.set("test", observation(now));
         let mut r = PolicyRunner::new(policy(Mode::ForecastOnly));
         let rep = r.tick(now, &ctx).await.unwrap();
-        assert_eq!(rep.action, "would_scale");
+        assert_eq!(rep.action, Action::WouldScale);
         assert!(!rep.wrote && rep.desired > 1);
         r.tick(now + TimeDelta::minutes(1), &ctx).await.unwrap();
         let st = cluster.st();
@@ -728,7 +689,7 @@ mod tests {
         ctx.metrics.set("test", observation(now));
         let mut r = PolicyRunner::new(policy(Mode::Scale));
         let rep = r.tick(now, &ctx).await.unwrap();
-        assert!(!rep.wrote && rep.action == "would_scale");
+        assert!(!rep.wrote && rep.action == Action::WouldScale);
         assert!(cluster.st().writes.is_empty() && cluster.st().events.is_empty());
         tx.send(true).unwrap();
         let rep = r.tick(now + TimeDelta::minutes(1), &ctx).await.unwrap();
@@ -871,8 +832,8 @@ mod tests {
         // The profile is exact on this periodic history: the error is small.
         assert!(err.abs() < 5.0, "{err}");
         assert!(
-            r.pending
-                .iter()
+            r.scaler
+                .pending()
                 .all(|(t, _)| *t >= later - TimeDelta::minutes(10))
         );
     }

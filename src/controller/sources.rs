@@ -15,8 +15,9 @@ use crate::series::Series;
 /// What the metric source observed for one policy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
-    /// Work arriving per step, on the policy's forecast step, ending with the
-    /// last complete step at or before now (`NaN` = missing).
+    /// Work arriving per step, on the policy's forecast step, each point
+    /// stamped by its step's start, ending with the newest complete step: the
+    /// one that ends at or before now (`NaN` = missing).
     pub history: Series,
     /// Current CPU utilisation of the workload as a fraction, if measured.
     pub utilisation: Option<f64>,

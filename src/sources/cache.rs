@@ -22,13 +22,15 @@ pub trait RangeSource {
     -> impl Future<Output = Result<Option<Series>>> + Send;
 }
 
+/// Prometheus answers for the steps of the grid: each step's value is the
+/// query at the step's end ([`PrometheusClient::query_steps`]).
 impl RangeSource for PrometheusClient {
     fn range(
         &self,
         query: &str,
         grid: Grid,
     ) -> impl Future<Output = Result<Option<Series>>> + Send {
-        self.query_range_one(query, grid)
+        self.query_steps(query, grid)
     }
 }
 
@@ -152,9 +154,10 @@ impl HistoryCache {
         TimeDelta::seconds(self.config.step_secs)
     }
 
-    /// Bring the cache up to `now`: the newest grid point is the last multiple
-    /// of the step at or before `now`. On error the cache is left as it was,
-    /// and the next refresh fetches what this one missed.
+    /// Bring the cache up to `now`: the newest point is the newest complete
+    /// step, the one that ends at the last multiple of the step at or before
+    /// `now` (points are stamped by their step's start). On error the cache
+    /// is left as it was, and the next refresh fetches what this one missed.
     pub async fn refresh<S: RangeSource>(
         &mut self,
         source: &S,
@@ -162,8 +165,9 @@ impl HistoryCache {
     ) -> Result<Refresh> {
         let step = self.config.step_secs;
         let cap = self.config.capacity;
-        let last =
-            DateTime::from_timestamp(now.timestamp().div_euclid(step) * step, 0).unwrap_or(now);
+        let last = DateTime::from_timestamp(now.timestamp().div_euclid(step) * step, 0)
+            .unwrap_or(now)
+            - self.step();
         let first = last - self.step() * (cap as i32 - 1);
 
         let (from, full) = match (self.start, self.last_time()) {
@@ -319,18 +323,19 @@ mod tests {
             .await
             .unwrap();
         assert!(r.full);
-        assert_eq!(src.last_asked(), Grid::new(t(9, 1), 60, 60));
-        assert_eq!(c.last_time(), Some(t(10, 0)));
+        // The newest complete step is 9:59 (it ends at 10:00).
+        assert_eq!(src.last_asked(), Grid::new(t(9, 0), 60, 60));
+        assert_eq!(c.last_time(), Some(t(9, 59)));
 
         let r = c.refresh(&src, t(10, 3)).await.unwrap();
         assert!(!r.full);
         // The last 2 cached points again, and 3 new ones.
-        assert_eq!(src.last_asked(), Grid::new(t(9, 59), 60, 5));
+        assert_eq!(src.last_asked(), Grid::new(t(9, 58), 60, 5));
         assert_eq!(c.series().len(), 60);
-        assert_eq!(c.series().grid.start, t(9, 4));
+        assert_eq!(c.series().grid.start, t(9, 3));
         assert_eq!(c.points_fetched(), 65);
         assert_matches_source(&c, minutes);
-        assert_eq!(c.latest(), Some((t(10, 3), minutes(t(10, 3)))));
+        assert_eq!(c.latest(), Some((t(10, 2), minutes(t(10, 2)))));
     }
 
     #[tokio::test]
@@ -346,11 +351,11 @@ mod tests {
         });
         let mut c = HistoryCache::new("jobs", config());
         c.refresh(&src, t(10, 0)).await.unwrap();
-        assert!(c.series().values[54].is_nan());
+        assert!(c.series().values[55].is_nan());
         *late.lock().unwrap() = false;
         c.refresh(&src, t(10, 1)).await.unwrap();
         // From the recent gap at 9:55 on, not from the old one at 9:20.
-        assert_eq!(src.last_asked(), Grid::new(t(9, 55), 60, 7));
+        assert_eq!(src.last_asked(), Grid::new(t(9, 55), 60, 6));
         assert_eq!(c.series().missing(), 1);
         assert!(c.series().values[c.series().grid.index_of(t(9, 20)).unwrap()].is_nan());
         assert_matches_source(&c, |ts| {
@@ -374,8 +379,8 @@ mod tests {
         assert_eq!(c.series(), before);
         *src.down.lock().unwrap() = false;
         c.refresh(&src, t(10, 10)).await.unwrap();
-        assert_eq!(src.last_asked(), Grid::new(t(9, 59), 60, 12));
-        assert_eq!(c.last_time(), Some(t(10, 10)));
+        assert_eq!(src.last_asked(), Grid::new(t(9, 58), 60, 12));
+        assert_eq!(c.last_time(), Some(t(10, 9)));
         assert_eq!(c.series().missing(), 0);
         assert_matches_source(&c, minutes);
     }
@@ -387,7 +392,7 @@ mod tests {
         c.refresh(&src, t(10, 0)).await.unwrap();
         let r = c.refresh(&src, t(12, 0)).await.unwrap();
         assert!(r.full);
-        assert_eq!(src.last_asked(), Grid::new(t(11, 1), 60, 60));
+        assert_eq!(src.last_asked(), Grid::new(t(11, 0), 60, 60));
         assert_matches_source(&c, minutes);
     }
 
@@ -398,7 +403,7 @@ mod tests {
         c.refresh(&src, t(10, 0)).await.unwrap();
         let r = c.refresh(&src, t(9, 30)).await.unwrap();
         assert_eq!(r.fetched, None);
-        assert_eq!(c.last_time(), Some(t(10, 0)));
+        assert_eq!(c.last_time(), Some(t(9, 59)));
         assert_eq!(src.asked.lock().unwrap().len(), 1);
     }
 
@@ -433,7 +438,7 @@ mod tests {
         // Past the recording's end the points are missing, not invented.
         c.refresh(&rec, t(10, 40)).await.unwrap();
         assert_eq!(c.latest(), Some((t(10, 29), minutes(t(10, 29)))));
-        assert_eq!(c.series().missing(), 11); // 10:30 to 10:40
+        assert_eq!(c.series().missing(), 10); // 10:30 to 10:39
         let mut unknown = HistoryCache::new("nope", config());
         unknown.refresh(&rec, t(10, 0)).await.unwrap();
         assert_eq!(unknown.series().missing(), 60);

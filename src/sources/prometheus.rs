@@ -130,6 +130,22 @@ impl PrometheusClient {
         }
     }
 
+    /// The values of the steps of `grid`, on planscale's time convention
+    /// (docs/ARCHITECTURE.md, "Time"): a point stamped `T` holds the step
+    /// `[T, T + step)`. Prometheus stamps a window by its end —
+    /// `increase(jobs_total[5m])` evaluated at `T` covers `(T − 5m, T]` — so
+    /// the step stamped `T` is the query evaluated at `T + step` (a gauge is
+    /// read at its step's end). This is the one place the two conventions
+    /// meet: the history cache and `planscale record` read through it.
+    pub async fn query_steps(&self, query: &str, grid: Grid) -> Result<Option<Series>> {
+        let step = chrono::TimeDelta::seconds(grid.step_secs);
+        let at_ends = Grid::new(grid.start + step, grid.step_secs, grid.len);
+        Ok(self
+            .query_range_one(query, at_ends)
+            .await?
+            .map(|s| Series::new(grid, s.values)))
+    }
+
     /// Evaluate `query` at the instant `at`. A scalar result is one sample
     /// without labels.
     pub async fn query(&self, query: &str, at: DateTime<Utc>) -> Result<Vec<InstantSample>> {

@@ -59,6 +59,14 @@ pub struct DecisionLabels {
     pub action: String,
 }
 
+/// Labels of a decision without a predictive term: the policy and why.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NoForecastLabels {
+    pub policy: String,
+    /// `no_model`, `metrics_unavailable`, `fit_failed`, `predict_failed`, `not_covering`.
+    pub reason: String,
+}
+
 /// Labels of one error: the policy (empty for controller-wide errors) and its kind.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
@@ -85,6 +93,8 @@ pub struct Metrics {
     pub current_replicas: Family<PolicyLabels, Gauge>,
     /// Decisions, by winning term and action.
     pub decisions: Family<DecisionLabels, Counter>,
+    /// Decisions that had no predictive term, by reason.
+    pub no_forecast: Family<NoForecastLabels, Counter>,
     /// Duration of one per-policy loop iteration, in seconds.
     pub loop_duration: Family<PolicyLabels, Histogram>,
     /// Errors by kind.
@@ -107,6 +117,7 @@ impl Default for Metrics {
             desired_replicas: Family::default(),
             current_replicas: Family::default(),
             decisions: Family::default(),
+            no_forecast: Family::default(),
             loop_duration: Family::new_with_constructor(|| {
                 // 1 ms .. ~16 s: a loop is a few API calls and a forecast.
                 Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
@@ -158,6 +169,11 @@ impl Metrics {
             "decisions",
             "Decisions by winning planner term and action",
             self.decisions.clone(),
+        );
+        registry.register(
+            "decisions_without_forecast",
+            "Decisions that had no predictive term, by reason",
+            self.no_forecast.clone(),
         );
         registry.register(
             "loop_duration_seconds",

@@ -90,7 +90,7 @@ pub fn evaluate(
             let scale = accuracy::mase_scale(&train.values, period);
             mase += accuracy::mase(actual, &f.point, scale.max(1e-9));
             smape += accuracy::smape(actual, &f.point);
-            let p90 = f.quantile(0.9);
+            let p90 = f.quantile(0.9)?;
             let n = actual.iter().filter(|v| v.is_finite()).count();
             cov += accuracy::coverage_below(actual, p90) * n as f64;
             pin += accuracy::pinball(actual, p90, 0.9) * n as f64;

@@ -776,7 +776,13 @@ mod tests {
             .sum::<f64>()
             / 24.0;
         assert!(mae < 0.5, "MAE {mae}");
-        assert!(f.quantile(0.9).iter().zip(&f.point).all(|(q, p)| q >= p));
+        assert!(
+            f.quantile(0.9)
+                .unwrap()
+                .iter()
+                .zip(&f.point)
+                .all(|(q, p)| q >= p)
+        );
         // Without the booked future, a schedule-blind model stands in and says so.
         let blind = e.predict(24, &[0.9], None).unwrap();
         assert_ne!(blind.model, SCHEDULE_MODEL);

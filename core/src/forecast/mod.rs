@@ -70,15 +70,20 @@ pub struct Forecast {
 }
 
 impl Forecast {
-    /// Values of quantile `q` (the nearest level at or above it, else the highest);
-    /// the point forecast when no quantiles are present.
-    pub fn quantile(&self, q: f64) -> &[f64] {
+    /// Values of quantile level `q`. A level the forecast was not asked for is
+    /// an error, never a silent stand-in of another level or the point.
+    pub fn quantile(&self, q: f64) -> Result<&[f64]> {
         self.quantiles
             .iter()
-            .find(|(level, _)| *level >= q - 1e-9)
-            .or(self.quantiles.last())
+            .find(|(level, _)| (*level - q).abs() < 1e-9)
             .map(|(_, v)| v.as_slice())
-            .unwrap_or(&self.point)
+            .ok_or_else(|| {
+                let have: Vec<String> = self.quantiles.iter().map(|(l, _)| l.to_string()).collect();
+                Error::Invalid(format!(
+                    "expected quantile level {q} in the forecast, found levels [{}]",
+                    have.join(", ")
+                ))
+            })
     }
 }
 

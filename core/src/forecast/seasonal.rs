@@ -179,7 +179,7 @@ mod tests {
         let f = m.predict(4, &[0.9], None).unwrap();
         assert_eq!(f.point, vec![3.0, 4.0, 1.0, 2.0]);
         assert_eq!(f.grid.start, h.grid.end());
-        assert_eq!(f.quantile(0.9), &[3.0, 4.0, 1.0, 2.0]);
+        assert_eq!(f.quantile(0.9).unwrap(), &[3.0, 4.0, 1.0, 2.0]);
     }
 
     #[test]
@@ -209,7 +209,13 @@ mod tests {
         let mut m = SeasonalProfile::new(&[24], 2);
         m.fit(&series(vals), None).unwrap();
         let f = m.predict(24, &[0.5, 0.9], None).unwrap();
-        assert!(f.quantile(0.9).iter().zip(&f.point).all(|(q, p)| q >= p));
+        assert!(
+            f.quantile(0.9)
+                .unwrap()
+                .iter()
+                .zip(&f.point)
+                .all(|(q, p)| q >= p)
+        );
         assert!(m.predict(1, &[1.5], None).is_err());
     }
 }

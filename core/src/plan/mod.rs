@@ -26,18 +26,38 @@ use std::fmt;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
+use crate::forecast::{self, Forecast};
 use crate::policy::Policy;
 use crate::series::Grid;
 
-/// A borrowed view of a forecast: the quantile the planner provisions for.
+/// A borrowed view of a forecast as the planner reads it: the whole
+/// distribution the forecast carries (point and every quantile level) and
+/// the level the policy provisions for.
 #[derive(Debug, Clone, Copy)]
 pub struct ForecastView<'a> {
     /// The grid of the forecast values (future steps).
     pub grid: Grid,
+    /// Point forecast (median for counts, else mean), demand units per step.
+    pub point: &'a [f64],
+    /// Every quantile level of the forecast, ascending, each with one value per step.
+    pub quantiles: &'a [(f64, Vec<f64>)],
     /// Forecast of the policy's quantile, demand units per step.
     pub values: &'a [f64],
     /// The quantile level of `values`.
     pub level: f64,
+}
+
+impl<'a> ForecastView<'a> {
+    /// View `f` at quantile `level`; an error when the forecast lacks that level.
+    pub fn of(f: &'a Forecast, level: f64) -> forecast::Result<ForecastView<'a>> {
+        Ok(ForecastView {
+            grid: f.grid,
+            point: &f.point,
+            quantiles: &f.quantiles,
+            values: f.quantile(level)?,
+            level,
+        })
+    }
 }
 
 impl ForecastView<'_> {
@@ -148,6 +168,49 @@ pub struct Input<'a> {
     pub arrival_rate: Option<f64>,
     /// The latest forecast, if there is a usable one.
     pub forecast: Option<ForecastView<'a>>,
+    /// Why there is no forecast, when `forecast` is `None`.
+    pub no_forecast: Option<NoForecast>,
+}
+
+/// Why a decision has no predictive term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoForecast {
+    /// No model has been fitted yet (no history seen).
+    NoModel,
+    /// The metrics are unavailable: a forecast fitted on data that can no
+    /// longer be checked is not used.
+    MetricsUnavailable,
+    /// The last fit failed and no earlier model exists.
+    FitFailed,
+    /// The model could not predict (see the error counter).
+    PredictFailed,
+    /// The forecast does not cover the window from `now + startup`.
+    NotCovering,
+}
+
+impl NoForecast {
+    /// Bounded label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NoForecast::NoModel => "no_model",
+            NoForecast::MetricsUnavailable => "metrics_unavailable",
+            NoForecast::FitFailed => "fit_failed",
+            NoForecast::PredictFailed => "predict_failed",
+            NoForecast::NotCovering => "not_covering",
+        }
+    }
+
+    /// In words, for Events and logs.
+    pub fn explain(&self) -> &'static str {
+        match self {
+            NoForecast::NoModel => "no forecast model fitted yet",
+            NoForecast::MetricsUnavailable => "metrics unavailable, the forecast is not used",
+            NoForecast::FitFailed => "the forecast fit failed",
+            NoForecast::PredictFailed => "the forecast failed",
+            NoForecast::NotCovering => "the forecast does not cover the lead window",
+        }
+    }
 }
 
 /// The term that set the replica count.
@@ -235,6 +298,11 @@ pub struct Decision {
     pub quantile: f64,
     pub utilisation: Option<f64>,
     pub queue_depth: Option<f64>,
+    /// Why the predictive term is missing, when it is.
+    pub no_forecast: Option<NoForecast>,
+    /// The forecast at the policy's quantile for the step containing
+    /// `now + startup`, demand units per step.
+    pub forecast_at_lead: Option<f64>,
 }
 
 impl Decision {
@@ -282,6 +350,9 @@ impl fmt::Display for Decision {
         }
         if let Some(l) = self.limit {
             write!(f, "; limited by {}", l.kind())?;
+        }
+        if let Some(n) = self.no_forecast {
+            write!(f, "; no predictive term: {}", n.explain())?;
         }
         write!(f, ")")
     }
@@ -354,31 +425,38 @@ fn replicas_for(rate: f64, per_replica: f64) -> u32 {
     n.clamp(0.0, f64::from(u32::MAX)) as u32
 }
 
-/// How far past `now` a forecast must reach for [`decide`] to use the queue
-/// allowance in full: start-up, one interval, and twice the allowance. A
-/// shorter forecast is still used, for the window up to `now + startup +
-/// interval` alone.
-pub fn forecast_reach(policy: &Policy) -> TimeDelta {
-    TimeDelta::seconds(policy.capacity.startup.secs_i64())
-        + TimeDelta::seconds(policy.scaling.interval.secs_i64().max(1))
-        + lookahead(allowance_secs(policy))
+/// The HPA floor (minReplicas) for a wanted count in `hpa-floor` mode: never
+/// below the HPA's own minimum, never above its maximum.
+pub fn hpa_floor(wanted: u32, original_min: u32, max: u32) -> u32 {
+    wanted.max(original_min).min(max.max(1))
 }
 
-/// The queueing allowance in seconds: `queue_allowance × slo.max_wait`.
-fn allowance_secs(policy: &Policy) -> f64 {
-    policy.slo.max_wait.secs() as f64 * policy.scaling.queue_allowance
-}
-
-/// How far past the decision's own window the predictive term looks.
-fn lookahead(allow: f64) -> TimeDelta {
-    TimeDelta::milliseconds((2.0 * allow * 1000.0) as i64)
+/// Replicas the predictive term provisions for work arriving in `[from, to)`
+/// with `queue` units already waiting at `from`: the deadline condition of
+/// [`decide`]'s predictive term, with the queueing allowance only when the
+/// queue is observed (`Some`). `None` when the forecast does not cover it.
+/// `planscale forecast` sizes its hourly rows with it.
+pub fn replicas_to_serve(
+    policy: &Policy,
+    f: &ForecastView<'_>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    queue: Option<f64>,
+) -> Option<u32> {
+    let allow = if queue.is_some() {
+        policy.windows().allowance_secs
+    } else {
+        0.0
+    };
+    rate_within_wait(f, from, to, queue.unwrap_or(0.0), allow)
+        .map(|r| replicas_for(r, policy.capacity.per_second()))
 }
 
 /// Decide the replica count. Pure: the same inputs give the same decision.
 pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decision {
     let per = policy.capacity.per_second();
-    let startup = TimeDelta::seconds(policy.capacity.startup.secs_i64());
-    let interval = TimeDelta::seconds(policy.scaling.interval.secs_i64().max(1));
+    let w = policy.windows();
+    let (startup, interval) = (w.lead, w.window);
     let now = input.now;
     let (min, max) = (policy.replicas.min, policy.replicas.max.max(1));
     let current = input.current;
@@ -391,9 +469,14 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
     let s = &policy.scaling;
     let queue_depth = input.queue_depth.filter(|q| q.is_finite() && *q >= 0.0);
     let allow = if queue_depth.is_some() {
-        allowance_secs(policy)
+        w.allowance_secs
     } else {
         0.0
+    };
+    let lookahead = if allow > 0.0 {
+        w.lookahead
+    } else {
+        TimeDelta::zero()
     };
     // The queue the predictive term and the scale-down guard plan with:
     // without an allowance the term is the peak forecast rate alone and the
@@ -413,7 +496,7 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
         });
         let provision = |end| rate_within_wait(&f, now + startup, end, queue_then, allow);
         // When the lookahead runs past the forecast, the window alone.
-        provision(now + startup + interval + lookahead(allow))
+        provision(now + startup + interval + lookahead)
             .or_else(|| provision(now + startup + interval))
             .map(|r| replicas_for(r, per))
     });
@@ -553,6 +636,19 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
         quantile: input.forecast.map_or(policy.forecast.quantile, |f| f.level),
         utilisation: input.utilisation,
         queue_depth: input.queue_depth,
+        forecast_at_lead: input.forecast.and_then(|f| {
+            let k = (now + startup - f.grid.start)
+                .num_seconds()
+                .div_euclid(f.grid.step_secs);
+            usize::try_from(k)
+                .ok()
+                .and_then(|k| f.values.get(k).copied())
+        }),
+        no_forecast: match (&input.forecast, predictive) {
+            (None, _) => Some(input.no_forecast.unwrap_or(NoForecast::NoModel)),
+            (Some(_), None) => Some(NoForecast::NotCovering),
+            (Some(_), Some(_)) => None,
+        },
     }
 }
 
@@ -592,9 +688,12 @@ mod tests {
             arrival_rate: Some(0.0),
             forecast: f.map(|(g, v)| ForecastView {
                 grid: *g,
+                point: v,
+                quantiles: &[],
                 values: v,
                 level: 0.9,
             }),
+            no_forecast: None,
         }
     }
 
@@ -803,6 +902,8 @@ mod tests {
         let (g, v) = forecast(&[60.0, f64::NAN, 120.0]);
         let f = ForecastView {
             grid: g,
+            point: &v,
+            quantiles: &[],
             values: &v,
             level: 0.9,
         };

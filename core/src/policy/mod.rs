@@ -90,6 +90,26 @@ impl Capacity {
     }
 }
 
+/// The windows a decision at `now` plans for (see `docs/ARCHITECTURE.md`,
+/// "Planner"). From [`Policy::windows`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Windows {
+    /// Lead time, `capacity.startup`: the earliest a replica requested now
+    /// can serve is `now + lead`.
+    pub lead: chrono::TimeDelta,
+    /// `scaling.interval`: the window after the lead that this decision alone
+    /// provisions for (the next decision covers the one after).
+    pub window: chrono::TimeDelta,
+    /// How long work may queue before it starts, `scaling.queue_allowance ×
+    /// slo.max_wait`, in seconds (used while the queue depth is observed).
+    pub allowance_secs: f64,
+    /// How far past the window the predictive term looks: twice the allowance.
+    pub lookahead: chrono::TimeDelta,
+    /// How far past `now` the forecast must reach for the planner to use the
+    /// allowance in full: `lead + window + lookahead`.
+    pub reach: chrono::TimeDelta,
+}
+
 /// Where the demand is measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -556,13 +576,16 @@ impl Policy {
                 "expected a positive duration, found 0s".into(),
             );
         }
-        let lead = c.startup.secs() + s.interval.secs() * 2;
-        if f.horizon.secs() < lead {
+        // The forecast is made at a refit and used until the next one: it must
+        // reach from the fit, one refit period back, past the decision's window.
+        let w = self.windows();
+        let need = f.refit_every.secs_i64() + (w.lead + w.window).num_seconds();
+        if f.horizon.secs_i64() < need {
             err(
                 "forecast.horizon",
                 format!(
-                    "expected at least capacity.startup + 2 x scaling.interval ({}) so the planner can look past the lead time, found {}",
-                    Duration::from_secs(lead),
+                    "expected at least forecast.refit_every + capacity.startup + scaling.interval ({}) so a forecast reaches past the lead time until the next refit, found {}",
+                    Duration::from_secs(need.max(0) as u64),
                     f.horizon
                 ),
             );
@@ -631,6 +654,22 @@ impl Policy {
     /// Forecast step in seconds.
     pub fn step_secs(&self) -> i64 {
         self.forecast.step.secs_i64().max(1)
+    }
+
+    /// The time windows every decision plans for: the one definition the
+    /// planner, the autoscaler (how far to forecast) and validation use.
+    pub fn windows(&self) -> Windows {
+        let lead = chrono::TimeDelta::seconds(self.capacity.startup.secs_i64());
+        let window = chrono::TimeDelta::seconds(self.scaling.interval.secs_i64().max(1));
+        let allowance_secs = self.slo.max_wait.secs() as f64 * self.scaling.queue_allowance;
+        let lookahead = chrono::TimeDelta::milliseconds((2.0 * allowance_secs * 1000.0) as i64);
+        Windows {
+            lead,
+            window,
+            allowance_secs,
+            lookahead,
+            reach: lead + window + lookahead,
+        }
     }
 
     /// Seasonal periods in steps (those that divide evenly).

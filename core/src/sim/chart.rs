@@ -6,7 +6,7 @@ use chrono::TimeDelta;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use super::{BUCKET_TICKS, Report, TICK_SECS};
+use super::{BUCKET_SECS, Report};
 
 /// Colours per strategy, in report order.
 const COLOURS: [RGBColor; 6] = [
@@ -49,7 +49,7 @@ pub fn render_svg(report: &Report) -> Result<String, String> {
         let root = SVGBackend::with_string(&mut svg, (1400, 900)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let panels = root.split_evenly((3, 1));
-        let bucket_h = (BUCKET_TICKS as i64 * TICK_SECS) as f64 / 3600.0;
+        let bucket_h = BUCKET_SECS as f64 / 3600.0;
         let n = report.demand.len();
         let days = n as f64 * bucket_h / 24.0;
         let x = |i: usize| i as f64 * bucket_h / 24.0;

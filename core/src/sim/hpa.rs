@@ -74,6 +74,12 @@ impl Hpa {
         }
     }
 
+    /// Set `minReplicas` (planscale's `hpa-floor` mode raises and lowers it);
+    /// the next sync applies it.
+    pub fn set_min(&mut self, min: u32) {
+        self.cfg.min = min;
+    }
+
     /// Run a sync if one is due at `now` (seconds). Returns the new replica
     /// count when it differs from `current`.
     pub fn sync(

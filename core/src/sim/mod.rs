@@ -3,8 +3,10 @@
 //! the Kubernetes `hpa`, `static:N`, and the perfect-foresight `oracle` — and
 //! report how each did. Deterministic: a virtual clock, no RNG, no I/O.
 //!
-//! Time runs in ticks of 15 s (the HPA's sync period). Arrivals recorded per
-//! step are spread evenly over the step's ticks. Measurements cover the window
+//! Time runs in ticks that divide every period the run needs exactly: the
+//! HPA's 15-second sync, the recording's step, the policy's interval,
+//! start-up and SLO wait (15 s for the shipped policies; 5 s for a 10-second
+//! interval). Arrivals recorded per step are spread evenly over its ticks. Measurements cover the window
 //! after the warm-up, which every strategy also runs through, so the
 //! predictive strategy has history to learn from when measuring starts.
 
@@ -18,18 +20,25 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::forecast::{Forecast, Forecaster};
-use crate::plan::{self, ForecastView, PlannerState};
-use crate::policy::Policy;
-use crate::schedule::{self, Appointment};
-use crate::series::{Grid, Series};
+use crate::autoscale::{Autoscaler, Observation};
+use crate::plan::Decision;
+use crate::policy::{Mode, Policy};
+use crate::schedule::Appointment;
+use crate::series::{Grid, Series, SeriesView};
 
 use cluster::{Cluster, TickOutcome, Waits};
 use hpa::{Hpa, HpaConfig};
 pub use report::{Report, StrategyResult};
 
-/// Seconds per simulation tick (the HPA's default sync period).
-pub const TICK_SECS: i64 = 15;
+/// The HPA's sync period (s): the longest simulation tick.
+pub const HPA_SYNC_SECS: i64 = 15;
+
+/// Seconds per chart bucket and report demand bucket (15 minutes).
+pub const BUCKET_SECS: i64 = 900;
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
 
 /// Errors of the simulation layer.
 #[derive(Debug, thiserror::Error)]
@@ -40,9 +49,7 @@ pub enum Error {
         "the recording's step ({recording}s) differs from the policy's forecast.step ({policy}s)"
     )]
     StepMismatch { recording: i64, policy: i64 },
-    #[error(
-        "the recording has a step of {0}s, which is not a whole multiple of the {TICK_SECS}s tick"
-    )]
+    #[error("the recording has a step of {0}s; expected a positive whole number of seconds")]
     BadStep(i64),
     #[error("the recording ({len} steps) is not longer than the warm-up ({warmup} steps)")]
     TooShort { len: usize, warmup: usize },
@@ -106,6 +113,9 @@ pub struct Scenario {
     pub schedule: Vec<Appointment>,
     /// Time run before measuring starts.
     pub warmup_secs: i64,
+    /// Seconds after the recording's start of the first decision (the
+    /// controller's loop starts whenever it starts, not on a step boundary).
+    pub phase_secs: i64,
 }
 
 impl Scenario {
@@ -121,7 +131,7 @@ impl Scenario {
             .series(name)
             .ok_or_else(|| Error::MissingSeries(name.clone(), recording.names().join(", ")))?;
         let step = arrivals.grid.step_secs;
-        if step % TICK_SECS != 0 {
+        if step <= 0 {
             return Err(Error::BadStep(step));
         }
         if step != policy.step_secs() {
@@ -140,11 +150,14 @@ impl Scenario {
                 warmup: warmup_steps,
             });
         }
+        let mut schedule = schedule;
+        schedule.sort();
         Ok(Scenario {
             policy,
             arrivals,
             schedule,
             warmup_secs,
+            phase_secs: 0,
         })
     }
 }
@@ -152,49 +165,74 @@ impl Scenario {
 /// Per-tick quantities shared by every run.
 struct Ticks {
     grid: Grid,
-    n: usize,
-    per_step: usize,
+    /// Seconds per tick.
+    tick_secs: i64,
+    n_ticks: usize,
+    ticks_per_step: usize,
     /// Arrivals per tick (missing values count as no arrivals).
     arrivals: Vec<f64>,
-    per_pod: f64,
-    startup: u64,
-    wait: u64,
-    measure_from: u64,
+    per_pod_per_tick: f64,
+    startup_ticks: u64,
+    wait_ticks: u64,
+    measure_from_tick: u64,
+    phase_ticks: usize,
+    interval_ticks: usize,
 }
 
 impl Ticks {
     fn new(s: &Scenario) -> Ticks {
         let grid = s.arrivals.grid;
-        let per_step = (grid.step_secs / TICK_SECS) as usize;
+        let p = &s.policy;
+        let tick_secs = [
+            grid.step_secs,
+            p.scaling.interval.secs_i64(),
+            p.capacity.startup.secs_i64(),
+            p.slo.max_wait.secs_i64(),
+            s.phase_secs.max(0),
+        ]
+        .into_iter()
+        .fold(HPA_SYNC_SECS, gcd)
+        .max(1);
+        let ticks_per_step = (grid.step_secs / tick_secs) as usize;
         let arrivals: Vec<f64> = s
             .arrivals
             .values
             .iter()
             .flat_map(|v| {
                 let v = if v.is_finite() { *v } else { 0.0 };
-                std::iter::repeat_n(v / per_step as f64, per_step)
+                std::iter::repeat_n(v / ticks_per_step as f64, ticks_per_step)
             })
             .collect();
-        let p = &s.policy;
         Ticks {
             grid,
-            n: arrivals.len(),
-            per_step,
+            tick_secs,
+            n_ticks: arrivals.len(),
+            ticks_per_step,
             arrivals,
-            per_pod: p.capacity.per_second() * TICK_SECS as f64,
-            startup: p.capacity.startup.secs().div_ceil(TICK_SECS as u64),
-            wait: p.slo.max_wait.secs() / TICK_SECS as u64,
-            measure_from: (s.warmup_secs.max(0) / TICK_SECS) as u64,
+            per_pod_per_tick: p.capacity.per_second() * tick_secs as f64,
+            startup_ticks: (p.capacity.startup.secs_i64() / tick_secs) as u64,
+            wait_ticks: (p.slo.max_wait.secs_i64() / tick_secs) as u64,
+            measure_from_tick: (s.warmup_secs.max(0) / tick_secs) as u64,
+            phase_ticks: (s.phase_secs.max(0) / tick_secs) as usize,
+            interval_ticks: (p.scaling.interval.secs_i64().max(1) / tick_secs).max(1) as usize,
         }
     }
 
     fn time(&self, k: usize) -> DateTime<Utc> {
-        self.grid.start + TimeDelta::seconds(k as i64 * TICK_SECS)
+        self.grid.start + TimeDelta::seconds(k as i64 * self.tick_secs)
+    }
+
+    fn hpa_sync_ticks(&self) -> usize {
+        (HPA_SYNC_SECS / self.tick_secs) as usize
+    }
+
+    fn bucket_ticks(&self) -> usize {
+        (BUCKET_SECS / self.tick_secs) as usize
     }
 }
 
-/// A strategy's controller inside the simulation.
-trait Controller {
+/// A strategy's scaler inside the simulation.
+trait Scaler {
     /// Called every tick before serving, with the last tick's outcome; returns
     /// a new requested count to apply now.
     fn act(&mut self, k: usize, cluster: &Cluster, last: TickOutcome) -> Option<u32>;
@@ -214,18 +252,16 @@ pub struct Run {
     pub notes: Vec<String>,
 }
 
-/// Ticks per chart bucket (15 minutes).
-pub const BUCKET_TICKS: usize = 60;
-
-fn run(t: &Ticks, initial: u32, ctl: &mut dyn Controller) -> Run {
-    let mut cluster = Cluster::new(initial, t.startup);
-    let mut waits = Waits::new(t.measure_from);
+fn run(t: &Ticks, initial: u32, ctl: &mut dyn Scaler) -> Run {
+    let mut cluster = Cluster::new(initial, t.startup_ticks);
+    let mut waits = Waits::new(t.measure_from_tick);
     let mut last = TickOutcome::default();
     let (mut replica_ticks, mut events, mut peak) = (0u64, 0u32, 0u32);
     let mut timeline = Vec::new();
     let (mut sum_req, mut max_age, mut in_bucket) = (0u64, 0u64, 0usize);
-    for k in 0..t.n {
-        let measuring = k as u64 >= t.measure_from;
+    let bucket = t.bucket_ticks();
+    for k in 0..t.n_ticks {
+        let measuring = k as u64 >= t.measure_from_tick;
         if let Some(n) = ctl.act(k, &cluster, last)
             && n != cluster.requested()
         {
@@ -234,7 +270,7 @@ fn run(t: &Ticks, initial: u32, ctl: &mut dyn Controller) -> Run {
                 events += 1;
             }
         }
-        last = cluster.tick(k as u64, t.arrivals[k], t.per_pod, &mut waits);
+        last = cluster.tick(k as u64, t.arrivals[k], t.per_pod_per_tick, &mut waits);
         let req = cluster.requested();
         if measuring {
             replica_ticks += u64::from(req);
@@ -242,16 +278,16 @@ fn run(t: &Ticks, initial: u32, ctl: &mut dyn Controller) -> Run {
             sum_req += u64::from(req);
             max_age = max_age.max(cluster.head_age(k as u64 + 1));
             in_bucket += 1;
-            if in_bucket == BUCKET_TICKS {
+            if in_bucket == bucket {
                 timeline.push((
                     sum_req as f64 / in_bucket as f64,
-                    (max_age as i64 * TICK_SECS) as f64,
+                    (max_age as i64 * t.tick_secs) as f64,
                 ));
                 (sum_req, max_age, in_bucket) = (0, 0, 0);
             }
         }
     }
-    cluster.drain_unserved(t.n as u64, &mut waits);
+    cluster.drain_unserved(t.n_ticks as u64, &mut waits);
     Run {
         waits,
         replica_ticks,
@@ -265,7 +301,7 @@ fn run(t: &Ticks, initial: u32, ctl: &mut dyn Controller) -> Run {
 
 struct StaticCtl(u32);
 
-impl Controller for StaticCtl {
+impl Scaler for StaticCtl {
     fn act(&mut self, _k: usize, cluster: &Cluster, _last: TickOutcome) -> Option<u32> {
         (cluster.requested() != self.0).then_some(self.0)
     }
@@ -273,34 +309,81 @@ impl Controller for StaticCtl {
 
 struct PlanCtl(Vec<u32>);
 
-impl Controller for PlanCtl {
+impl Scaler for PlanCtl {
     fn act(&mut self, k: usize, _cluster: &Cluster, _last: TickOutcome) -> Option<u32> {
         self.0.get(k).copied()
     }
 }
 
-struct HpaCtl(Hpa);
+/// The HPA, syncing every 15 s on the utilisation of ready pods since its
+/// last sync.
+struct HpaCtl {
+    hpa: Hpa,
+    tick_secs: i64,
+    sync_ticks: usize,
+    served: f64,
+    capacity: f64,
+}
 
-impl Controller for HpaCtl {
-    fn act(&mut self, k: usize, cluster: &Cluster, last: TickOutcome) -> Option<u32> {
-        let util = (last.capacity > 0.0).then(|| last.served / last.capacity);
-        self.0
-            .sync(k as i64 * TICK_SECS, cluster.requested(), last.ready, util)
+impl HpaCtl {
+    fn new(p: &Policy, t: &Ticks) -> HpaCtl {
+        let cfg = HpaConfig::kubernetes_default(
+            p.replicas.min,
+            p.replicas.max,
+            p.scaling.reactive_target,
+        );
+        HpaCtl {
+            hpa: Hpa::new(cfg),
+            tick_secs: t.tick_secs,
+            sync_ticks: t.hpa_sync_ticks(),
+            served: 0.0,
+            capacity: 0.0,
+        }
     }
 }
 
-/// The predictive strategy: the forecaster refitted on its cadence and the
-/// planner deciding every interval — the code the controller runs.
+impl Scaler for HpaCtl {
+    fn act(&mut self, k: usize, cluster: &Cluster, last: TickOutcome) -> Option<u32> {
+        self.served += last.served;
+        self.capacity += last.capacity;
+        if k % self.sync_ticks != 0 {
+            return None;
+        }
+        let util = (self.capacity > 0.0).then(|| self.served / self.capacity);
+        (self.served, self.capacity) = (0.0, 0.0);
+        self.hpa.sync(
+            k as i64 * self.tick_secs,
+            cluster.requested(),
+            last.ready,
+            util,
+        )
+    }
+}
+
+/// What the predictive strategy saw and decided at one interval (for the
+/// equivalence test against the controller and for explanations).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceEntry {
+    pub at: DateTime<Utc>,
+    pub current: u32,
+    pub ready: u32,
+    pub utilisation: Option<f64>,
+    pub queue_depth: f64,
+    pub decision: Decision,
+}
+
+/// The predictive strategy: the controller's [`Autoscaler`] refitted on its
+/// cadence and deciding every interval. In `hpa-floor` mode its decision is
+/// the floor (minReplicas) of a simulated HPA that scales above it; in
+/// `scale` and `forecast-only` mode it sets the replica count (forecast-only
+/// is shown as what `scale` would do).
 struct PredictiveCtl<'a> {
     s: &'a Scenario,
     t: &'a Ticks,
-    model: Box<dyn Forecaster>,
-    types: Vec<String>,
-    state: PlannerState,
-    forecast: Option<Forecast>,
-    last_fit_step: Option<usize>,
-    interval_ticks: usize,
-    refit_steps: usize,
+    scaler: Autoscaler,
+    history_steps: usize,
+    /// `hpa-floor` mode: the HPA the floor is set on.
+    hpa: Option<HpaCtl>,
     /// Served and capacity since the last decision, for the utilisation.
     served: f64,
     capacity: f64,
@@ -312,25 +395,19 @@ struct PredictiveCtl<'a> {
     /// Forecast errors by message, with how many fits gave each.
     errors: BTreeMap<String, u32>,
     fits: u32,
+    trace: Option<Vec<TraceEntry>>,
 }
 
 impl<'a> PredictiveCtl<'a> {
-    fn new(s: &'a Scenario, t: &'a Ticks) -> Self {
+    fn new(s: &'a Scenario, t: &'a Ticks, trace: bool) -> Self {
         let p = &s.policy;
-        let types = match &p.schedule {
-            Some(spec) if !spec.types.is_empty() => spec.types.clone(),
-            _ => schedule::types_of(&s.schedule),
-        };
+        let hpa = (p.scaling.mode == Mode::HpaFloor).then(|| HpaCtl::new(p, t));
         PredictiveCtl {
             s,
             t,
-            model: forecaster_for(p),
-            types,
-            state: PlannerState::default(),
-            forecast: None,
-            last_fit_step: None,
-            interval_ticks: (p.scaling.interval.secs_i64() / TICK_SECS).max(1) as usize,
-            refit_steps: (p.forecast.refit_every.secs_i64() / t.grid.step_secs).max(1) as usize,
+            scaler: Autoscaler::new(p.clone()),
+            history_steps: (p.forecast.history.secs_i64() / t.grid.step_secs).max(1) as usize,
+            hpa,
             served: 0.0,
             capacity: 0.0,
             terms: BTreeMap::new(),
@@ -338,6 +415,7 @@ impl<'a> PredictiveCtl<'a> {
             cold_starts: 0,
             errors: BTreeMap::new(),
             fits: 0,
+            trace: trace.then(Vec::new),
         }
     }
 
@@ -345,6 +423,15 @@ impl<'a> PredictiveCtl<'a> {
     /// the engine was in cold start, and forecast errors.
     fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
+        match self.s.policy.scaling.mode {
+            Mode::HpaFloor => notes.push(
+                "hpa-floor mode: planscale sets the floor (minReplicas) of an HPA with the Kubernetes defaults, which scales above it".into(),
+            ),
+            Mode::ForecastOnly => notes.push(
+                "forecast-only mode: shown as what scale mode would do (forecast-only writes nothing)".into(),
+            ),
+            Mode::Scale => {}
+        }
         if !self.models.is_empty() {
             let used: Vec<String> = self
                 .models
@@ -369,114 +456,103 @@ impl<'a> PredictiveCtl<'a> {
         notes
     }
 
-    /// Refit on the completed steps before step `i`, if due.
-    fn refit(&mut self, i: usize) {
-        if i == 0 || self.last_fit_step.is_some_and(|l| i - l < self.refit_steps) {
+    /// The history at tick `k`: the complete steps before it, as far back as
+    /// the policy's history reaches.
+    fn history(&self, k: usize) -> SeriesView<'a> {
+        let i = k / self.t.ticks_per_step;
+        let from = i.saturating_sub(self.history_steps);
+        let g = self.t.grid;
+        SeriesView::new(
+            Grid::new(g.time(from), g.step_secs, 0),
+            &self.s.arrivals.values[from..i],
+        )
+    }
+
+    /// Refit when due, as the controller does before deciding.
+    fn refit_if_due(&mut self, history: SeriesView<'_>) {
+        if history.values.is_empty() || !self.scaler.refit_due(&history.grid) {
             return;
         }
-        let p = &self.s.policy;
-        let grid = self.t.grid;
-        let history_steps = (p.forecast.history.secs_i64() / grid.step_secs).max(1) as usize;
-        let from = i.saturating_sub(history_steps);
-        let hist = Series::new(
-            Grid::new(grid.time(from), grid.step_secs, 0),
-            self.s.arrivals.values[from..i].to_vec(),
-        );
-        let horizon = (p.forecast.horizon.secs_i64() / grid.step_secs).max(1) as usize;
-        let (past, future) = if self.types.is_empty() {
-            (None, None)
-        } else {
-            (
-                Some(schedule::start_counts(
-                    &self.s.schedule,
-                    &hist.grid,
-                    &self.types,
-                )),
-                Some(schedule::start_counts(
-                    &self.s.schedule,
-                    &hist.grid.following(horizon),
-                    &self.types,
-                )),
-            )
-        };
-        self.last_fit_step = Some(i);
         self.fits += 1;
-        let result = self.model.fit(&hist, past.as_ref()).and_then(|_| {
-            self.model
-                .predict(horizon, &[p.forecast.quantile], future.as_ref())
+        let result = self.scaler.refit(history, &self.s.schedule).and_then(|()| {
+            self.scaler
+                .forecast(&self.s.schedule)
+                .map(|f| (f.model.clone(), f.note.starts_with("cold start")))
+                .map_err(|_| {
+                    self.scaler
+                        .last_error()
+                        .cloned()
+                        .unwrap_or_else(|| crate::forecast::Error::Invalid("no forecast".into()))
+                })
         });
         match result {
-            Ok(f) => {
-                if f.note.starts_with("cold start") {
+            Ok((model, cold)) => {
+                if cold {
                     self.cold_starts += 1;
                 }
-                *self.models.entry(f.model.clone()).or_insert(0) += 1;
-                self.forecast = Some(f);
+                *self.models.entry(model).or_insert(0) += 1;
             }
             Err(e) => {
                 *self
                     .errors
                     .entry(format!("forecast unavailable: {e}"))
                     .or_insert(0) += 1;
-                self.forecast = None;
             }
         }
     }
 }
 
-impl Controller for PredictiveCtl<'_> {
+impl Scaler for PredictiveCtl<'_> {
     fn act(&mut self, k: usize, cluster: &Cluster, last: TickOutcome) -> Option<u32> {
         self.served += last.served;
         self.capacity += last.capacity;
-        if k % self.t.per_step == 0 {
-            self.refit(k / self.t.per_step);
-        }
-        if k % self.interval_ticks != 0 {
-            return None;
-        }
-        let p = &self.s.policy;
-        let i = k / self.t.per_step;
-        // The arrival rate observed over the last completed step.
-        let arrival_rate = i
-            .checked_sub(1)
-            .map(|j| self.s.arrivals.values[j])
-            .filter(|v| v.is_finite())
-            .map(|v| v / self.t.grid.step_secs as f64);
-        let utilisation = (self.capacity > 0.0).then(|| self.served / self.capacity);
-        (self.served, self.capacity) = (0.0, 0.0);
-        let values;
-        let view = match &self.forecast {
-            Some(f) => {
-                values = f.quantile(p.forecast.quantile);
-                Some(ForecastView {
-                    grid: f.grid,
-                    values,
-                    level: p.forecast.quantile,
-                })
+        let t = self.t;
+        let decide_now = k >= t.phase_ticks && (k - t.phase_ticks) % t.interval_ticks == 0;
+        let mut wanted = None;
+        if decide_now {
+            let history = self.history(k);
+            self.refit_if_due(history);
+            let utilisation = (self.capacity > 0.0).then(|| self.served / self.capacity);
+            (self.served, self.capacity) = (0.0, 0.0);
+            let obs = Observation {
+                current: cluster.requested(),
+                ready: cluster.ready(k as u64),
+                utilisation,
+                queue_depth: Some(cluster.queue_depth()),
+                history: Some(history),
+            };
+            let now = t.time(k);
+            let d = self.scaler.decide(now, &obs, &self.s.schedule);
+            if k as u64 >= t.measure_from_tick {
+                *self.terms.entry(d.term.kind().to_string()).or_insert(0) += 1;
             }
-            None => None,
-        };
-        let input = plan::Input {
-            now: self.t.time(k),
-            current: cluster.requested(),
-            ready: cluster.ready(k as u64),
-            utilisation,
-            queue_depth: Some(cluster.queue_depth()),
-            arrival_rate,
-            forecast: view,
-        };
-        let d = plan::decide(p, &input, &self.state);
-        self.state.record(p, &d);
-        if k as u64 >= self.t.measure_from {
-            *self.terms.entry(d.term.kind().to_string()).or_insert(0) += 1;
+            if let Some(tr) = &mut self.trace {
+                tr.push(TraceEntry {
+                    at: now,
+                    current: obs.current,
+                    ready: obs.ready,
+                    utilisation,
+                    queue_depth: cluster.queue_depth(),
+                    decision: d.clone(),
+                });
+            }
+            match &mut self.hpa {
+                Some(h) => {
+                    let p = &self.s.policy;
+                    h.hpa.set_min(crate::plan::hpa_floor(
+                        d.desired,
+                        p.replicas.min,
+                        p.replicas.max,
+                    ));
+                }
+                None => wanted = d.is_change().then_some(d.desired),
+            }
         }
-        d.is_change().then_some(d.desired)
+        match &mut self.hpa {
+            Some(h) => h.act(k, cluster, last),
+            None => wanted,
+        }
     }
-}
-
-/// The forecaster the predictive strategy and the controller use for a policy.
-pub fn forecaster_for(policy: &Policy) -> Box<dyn Forecaster> {
-    Box::new(crate::forecast::engine_for(policy))
 }
 
 /// Simulate the strategies on the scenario. `progress` is told the fraction done.
@@ -495,18 +571,11 @@ pub fn simulate(s: &Scenario, strategies: &[Strategy], progress: &mut dyn FnMut(
         let slot = strategies.iter().position(|x| x == strat).unwrap_or(done);
         let (name, r) = match strat {
             Strategy::Predictive => {
-                let mut ctl = PredictiveCtl::new(s, &t);
-                let mut r = run(&t, min, &mut ctl);
-                r.notes = ctl.notes();
-                r.terms = ctl.terms;
-                predictive_attainment = Some(r.waits.within(t.wait));
+                let (r, _) = run_predictive(s, &t, false);
+                predictive_attainment = Some(r.waits.within(t.wait_ticks));
                 ("predictive".to_string(), r)
             }
-            Strategy::Hpa => {
-                let cfg = HpaConfig::kubernetes_default(min, max, p.scaling.reactive_target);
-                let mut ctl = HpaCtl(Hpa::new(cfg));
-                ("hpa".to_string(), run(&t, min, &mut ctl))
-            }
+            Strategy::Hpa => ("hpa".to_string(), run(&t, min, &mut HpaCtl::new(p, &t))),
             Strategy::Static(n) => {
                 let n = (*n).clamp(min, max);
                 (format!("static:{n}"), run(&t, n, &mut StaticCtl(n)))
@@ -515,9 +584,9 @@ pub fn simulate(s: &Scenario, strategies: &[Strategy], progress: &mut dyn FnMut(
             Strategy::Oracle => {
                 let plan = oracle::plan(
                     &t.arrivals,
-                    t.per_pod,
-                    t.wait as usize,
-                    t.startup as usize,
+                    t.per_pod_per_tick,
+                    t.wait_ticks as usize,
+                    t.startup_ticks as usize,
                     min,
                     max,
                 );
@@ -529,7 +598,21 @@ pub fn simulate(s: &Scenario, strategies: &[Strategy], progress: &mut dyn FnMut(
         progress((done + 1) as f64 / total);
     }
     runs.extend(by_name.into_values());
-    report::build(s, &t.grid, t.measure_from, t.wait, runs)
+    report::build(s, &t, runs)
+}
+
+fn run_predictive(s: &Scenario, t: &Ticks, trace: bool) -> (Run, Vec<TraceEntry>) {
+    let mut ctl = PredictiveCtl::new(s, t, trace);
+    let mut r = run(t, s.policy.replicas.min, &mut ctl);
+    r.notes = ctl.notes();
+    r.terms = std::mem::take(&mut ctl.terms);
+    (r, ctl.trace.unwrap_or_default())
+}
+
+/// The predictive strategy alone, with what it saw and decided at every
+/// interval: the replay the controller's loop is compared against.
+pub fn predictive_trace(s: &Scenario) -> Vec<TraceEntry> {
+    run_predictive(s, &Ticks::new(s), true).1
 }
 
 /// The smallest static count whose attainment reaches `target` (predictive's),
@@ -537,7 +620,7 @@ pub fn simulate(s: &Scenario, strategies: &[Strategy], progress: &mut dyn FnMut(
 fn static_match(t: &Ticks, min: u32, max: u32, target: Option<f64>) -> (String, Run) {
     let attain = |n: u32| {
         let r = run(t, n, &mut StaticCtl(n));
-        (r.waits.within(t.wait), r)
+        (r.waits.within(t.wait_ticks), r)
     };
     let Some(target) = target else {
         let (_, r) = attain(max);
@@ -597,6 +680,7 @@ mod tests {
             arrivals: series,
             schedule: Vec::new(),
             warmup_secs: 7 * 86_400,
+            phase_secs: 0,
         }
     }
 

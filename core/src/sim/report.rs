@@ -9,8 +9,7 @@ use std::fmt::Write as _;
 use chrono::{SecondsFormat, TimeDelta};
 use serde::Serialize;
 
-use super::{Run, Scenario, TICK_SECS};
-use crate::series::Grid;
+use super::{BUCKET_SECS, Run, Scenario, Ticks};
 
 /// One strategy's results over the measured window.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -73,30 +72,26 @@ fn round(x: f64, digits: i32) -> f64 {
     if r == 0.0 { 0.0 } else { r }
 }
 
-pub(super) fn build(
-    s: &Scenario,
-    grid: &Grid,
-    measure_from: u64,
-    wait_ticks: u64,
-    runs: Vec<(String, super::Run)>,
-) -> Report {
+pub(super) fn build(s: &Scenario, t: &Ticks, runs: Vec<(String, super::Run)>) -> Report {
     let p = &s.policy;
-    let from = grid.start + TimeDelta::seconds(measure_from as i64 * TICK_SECS);
+    let (grid, measure_from, wait_ticks, tick) =
+        (&t.grid, t.measure_from_tick, t.wait_ticks, t.tick_secs);
+    let from = grid.start + TimeDelta::seconds(measure_from as i64 * tick);
     let to = grid.end();
     let oracle_hours = runs
         .iter()
         .find(|(n, _)| n == "oracle")
-        .map(|(_, r)| r.replica_ticks as f64 * TICK_SECS as f64 / 3600.0);
+        .map(|(_, r)| r.replica_ticks as f64 * tick as f64 / 3600.0);
     let strategies = runs
         .into_iter()
         .map(|(name, r): (String, Run)| {
-            let hours = r.replica_ticks as f64 * TICK_SECS as f64 / 3600.0;
+            let hours = r.replica_ticks as f64 * tick as f64 / 3600.0;
             StrategyResult {
                 name,
                 slo_attainment: round(r.waits.within(wait_ticks), 6),
-                p50_wait_seconds: (r.waits.quantile(0.5) as i64 * TICK_SECS) as f64,
-                p95_wait_seconds: (r.waits.quantile(0.95) as i64 * TICK_SECS) as f64,
-                max_wait_seconds: (r.waits.max() as i64 * TICK_SECS) as f64,
+                p50_wait_seconds: (r.waits.quantile(0.5) as i64 * tick) as f64,
+                p95_wait_seconds: (r.waits.quantile(0.95) as i64 * tick) as f64,
+                max_wait_seconds: (r.waits.max() as i64 * tick) as f64,
                 replica_hours: round(hours, 2),
                 scale_events: r.scale_events,
                 peak_replicas: r.peak,
@@ -110,9 +105,8 @@ pub(super) fn build(
         })
         .collect();
     // Demand per 15-minute bucket over the window, in units per minute.
-    let first_step = (measure_from as i64 * TICK_SECS / grid.step_secs) as usize;
-    let steps_per_bucket =
-        ((super::BUCKET_TICKS as i64 * TICK_SECS) / grid.step_secs).max(1) as usize;
+    let first_step = (measure_from as i64 * tick / grid.step_secs) as usize;
+    let steps_per_bucket = (BUCKET_SECS / grid.step_secs).max(1) as usize;
     let values = &s.arrivals.values[first_step.min(s.arrivals.len())..];
     let demand = values
         .chunks(steps_per_bucket)
@@ -131,7 +125,7 @@ pub(super) fn build(
             days: round((to - from).num_seconds() as f64 / 86_400.0, 3),
         },
         step_seconds: grid.step_secs,
-        tick_seconds: TICK_SECS,
+        tick_seconds: tick,
         startup_seconds: p.capacity.startup.secs(),
         slo_max_wait_seconds: p.slo.max_wait.secs(),
         capacity_per_replica_per_minute: round(p.capacity.per_second() * 60.0, 6),
