@@ -76,11 +76,12 @@ impl RefitJob {
     }
 }
 
-/// The forecast made from the current fit, and the future covariates it used.
+/// The forecast made from the current fit, and the booked appointments
+/// inside its horizon that it used.
 #[derive(Clone)]
 struct Cached {
     generation: u64,
-    future: Option<Covariates>,
+    booked: Vec<Appointment>,
     forecast: Forecast,
 }
 
@@ -151,16 +152,16 @@ impl Autoscaler {
         self.last_error.as_ref()
     }
 
-    /// Whether a refit is due for a history on `grid`: no model yet, or
-    /// `forecast.refit_every` of new history since the last fit.
-    pub fn refit_due(&self, grid: &Grid) -> bool {
-        match self.fitted {
-            None => true,
-            Some(f) => {
-                grid.end() - f.end()
-                    >= TimeDelta::seconds(self.policy.forecast.refit_every.secs_i64())
-            }
-        }
+    /// Whether a refit is due for `history`: it holds a value, and there is
+    /// no model yet or `forecast.refit_every` of new history since the last
+    /// fit (judged by the history's grid, not the wall clock, so a replay
+    /// refits at the same steps as the live loop).
+    pub fn refit_due(&self, history: &SeriesView<'_>) -> bool {
+        let every = TimeDelta::seconds(self.policy.forecast.refit_every.secs_i64());
+        let due = self
+            .fitted
+            .is_none_or(|f| history.grid.end() - f.end() >= every);
+        due && history.values.iter().rev().any(|v| v.is_finite())
     }
 
     /// Which appointment types a fit on `grid` uses: the policy's list, else
@@ -245,18 +246,18 @@ impl Autoscaler {
         let p = &self.policy;
         let horizon = (p.forecast.horizon.secs_i64() / p.step_secs()).max(1) as usize;
         let future_grid = grid.following(horizon);
-        let future = (!self.types.is_empty()).then(|| {
-            schedule::start_counts(
-                starting_in(appointments, future_grid.start, future_grid.end()),
-                &future_grid,
-                &self.types,
-            )
-        });
+        let booked = if self.types.is_empty() {
+            &[][..]
+        } else {
+            starting_in(appointments, future_grid.start, future_grid.end())
+        };
         let fresh = self
             .cached
             .as_ref()
-            .is_some_and(|c| c.generation == self.generation && c.future == future);
+            .is_some_and(|c| c.generation == self.generation && c.booked == booked);
         if !fresh {
+            let future = (!self.types.is_empty())
+                .then(|| schedule::start_counts(booked, &future_grid, &self.types));
             match self
                 .engine
                 .predict(horizon, &[p.forecast.quantile], future.as_ref())
@@ -264,7 +265,7 @@ impl Autoscaler {
                 Ok(forecast) => {
                     self.cached = Some(Cached {
                         generation: self.generation,
-                        future,
+                        booked: booked.to_vec(),
                         forecast,
                     });
                 }

@@ -312,7 +312,7 @@ impl PolicyRunner {
     /// probes are never starved, at most FIT_SLOTS at a time; a failed fit
     /// keeps the old model.
     async fn refit_if_due<C, M, S>(&mut self, o: &Observation, ctx: &Ctx<C, M, S>) {
-        if o.history.is_empty() || !self.scaler.refit_due(&o.history.grid) {
+        if !self.scaler.refit_due(&o.history.view()) {
             return;
         }
         let job = self.scaler.refit_job(o.history.view(), self.appointments());

@@ -470,7 +470,7 @@ impl<'a> PredictiveCtl<'a> {
 
     /// Refit when due, as the controller does before deciding.
     fn refit_if_due(&mut self, history: SeriesView<'_>) {
-        if history.values.is_empty() || !self.scaler.refit_due(&history.grid) {
+        if !self.scaler.refit_due(&history) {
             return;
         }
         self.fits += 1;
