@@ -79,16 +79,19 @@ async fn instant_queries_and_the_history_cache_read_backfilled_data() {
         .refresh(&client, at(310) + TimeDelta::seconds(20))
         .await
         .unwrap();
-    assert_eq!(r.fetched, Some(Grid::new(at(299), 60, 12)));
+    // The newest complete step ends at 6:10 (the minute 310); points are
+    // stamped by their step's start, and the step stamped T is the sample
+    // at its end, T + 1 min (docs/ARCHITECTURE.md, "Time").
+    assert_eq!(r.fetched, Some(Grid::new(at(298), 60, 12)));
     let s = cache.series();
-    assert_eq!(s.grid.start, at(191));
+    assert_eq!(s.grid.start, at(190));
     assert_eq!(s.len(), 120);
     for (k, v) in s.values.iter().enumerate() {
-        assert_eq!(*v, depth(191 + k as i64), "point {k}");
+        assert_eq!(*v, depth(190 + k as i64 + 1), "point {k}");
     }
     // Past the end of the data: the new points are missing, the old ones kept.
     cache.refresh(&client, at(MINUTES + 5)).await.unwrap();
-    assert_eq!(cache.latest(), Some((at(MINUTES - 1), depth(MINUTES - 1))));
+    assert_eq!(cache.latest(), Some((at(MINUTES - 2), depth(MINUTES - 1))));
 }
 
 #[tokio::test]

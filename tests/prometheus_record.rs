@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use planscale::recording::Recording;
 use prometheus_support::{Gauge, Options, Prometheus, Proxy, openmetrics};
 
-/// 2026-03-02T00:00:00Z, the first sample.
+/// 2026-03-02T00:00:00Z, the start of the first step (its sample is a minute later).
 const T0: i64 = 1_772_409_600;
 /// Eight days of one-minute samples: 11,520 points, more than the 11,000 a
 /// single query_range may return.
@@ -40,7 +40,9 @@ fn cpu(i: i64) -> f64 {
 }
 
 fn clinic_data() -> String {
-    let minutes = || (0..POINTS).map(|i| (i, T0 + i * 60));
+    // Minute i's value is sampled at its end, T0 + (i + 1) min: planscale
+    // stamps a step by its start and reads it at its end (docs/ARCHITECTURE.md, "Time").
+    let minutes = || (0..POINTS).map(|i| (i, T0 + (i + 1) * 60));
     openmetrics(&[
         Gauge {
             name: "planning_jobs_arrived",
@@ -200,7 +202,8 @@ fn record_writes_back_every_backfilled_value_over_more_than_11000_steps() {
     let rec = Recording::read(&out5).unwrap();
     assert_eq!(rec.grid.len, 36);
     for (k, v) in rec.columns[0].1.iter().enumerate() {
-        let i = 9 * 60 + 5 * k as i64;
+        // The 5-minute step from 09:00 + 5k is read at its end: minute 9:00 + 5k + 4's sample.
+        let i = 9 * 60 + 5 * k as i64 + 4;
         assert_same("arrivals", k, *v, arrivals(i));
     }
 }
@@ -354,8 +357,12 @@ fn record_then_simulate_end_to_end_on_the_backfilled_data() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(report_dir.join("report.json")).unwrap()).unwrap();
     // The work the simulation replays after the 2-day warm-up is the
-    // backfilled arrivals at the 5-minute points, all of them.
-    let expected: f64 = (2 * 24 * 60..POINTS).step_by(5).filter_map(arrivals).sum();
+    // backfilled arrivals read at the 5-minute steps' ends (the sample of
+    // minute 5k + 4 for the step stamped 5k), all of them.
+    let expected: f64 = (2 * 24 * 60 + 4..POINTS)
+        .step_by(5)
+        .filter_map(arrivals)
+        .sum();
     let work = report["work_total"].as_f64().unwrap();
     assert!(
         (work - expected).abs() < 1e-3,
