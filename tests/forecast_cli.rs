@@ -7,9 +7,7 @@ use planscale::cli::forecast::{ForecastArgs, run};
 #[test]
 fn forecasts_the_bundled_example_with_model_reason_and_replicas() {
     let args = ForecastArgs {
-        policy: None,
-        recording: None,
-        schedule: None,
+        inputs: Default::default(),
         at: Some(Utc.with_ymd_and_hms(2026, 4, 20, 6, 0, 0).unwrap()),
         json: true,
     };
@@ -32,9 +30,7 @@ fn forecasts_the_bundled_example_with_model_reason_and_replicas() {
 #[test]
 fn an_instant_outside_the_recording_is_a_clear_error() {
     let args = ForecastArgs {
-        policy: None,
-        recording: None,
-        schedule: None,
+        inputs: Default::default(),
         at: Some(Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap()),
         json: false,
     };

@@ -3,7 +3,6 @@
 //! the planner would provision for it.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -15,15 +14,8 @@ use crate::series::{Grid, SeriesView};
 /// Arguments of `planscale forecast`.
 #[derive(Debug, clap::Args)]
 pub struct ForecastArgs {
-    /// Policy file (default: the bundled auto-contouring policy).
-    #[arg(long)]
-    pub policy: Option<PathBuf>,
-    /// Recording (CSV, or Prometheus query_range JSON); required with --policy.
-    #[arg(long)]
-    pub recording: Option<PathBuf>,
-    /// Schedule file (default: the policy's schedule source, if any).
-    #[arg(long)]
-    pub schedule: Option<PathBuf>,
+    #[command(flatten)]
+    pub inputs: crate::cli::InputArgs,
     /// Forecast from this instant (RFC 3339; default: the end of the recording).
     /// History is what the recording holds before it.
     #[arg(long)]
@@ -66,15 +58,7 @@ pub struct ForecastReport {
 
 /// Runs the command and writes the table or JSON to `out`.
 pub fn run(args: &ForecastArgs, out: &mut dyn Write) -> anyhow::Result<ForecastReport> {
-    let sim_args = crate::cli::SimulateArgs {
-        policy: args.policy.clone(),
-        recording: args.recording.clone(),
-        schedule: args.schedule.clone(),
-        out: PathBuf::new(),
-        strategies: String::new(),
-        warmup: String::new(),
-    };
-    let (policy, recording, schedule) = crate::cli::simulation_inputs(&sim_args)?;
+    let (policy, recording, schedule) = crate::cli::simulation_inputs(&args.inputs)?;
     let column = &policy.demand.arrivals.series;
     let series = recording.series(column).with_context(|| {
         format!("the recording has no column {column:?} (policy field demand.arrivals.series)")

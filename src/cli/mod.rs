@@ -60,17 +60,24 @@ pub enum Command {
     Run(run::RunArgs),
 }
 
-#[derive(Debug, clap::Args)]
-pub struct SimulateArgs {
+/// What `simulate` and `forecast` replay: a policy, a recording and a schedule.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct InputArgs {
     /// Policy file (default: the bundled auto-contouring policy).
     #[arg(long)]
     pub policy: Option<PathBuf>,
     /// Recording (CSV, or Prometheus query_range JSON); required with --policy.
     #[arg(long)]
     pub recording: Option<PathBuf>,
-    /// Schedule CSV (default: the policy's schedule source, if any).
+    /// Schedule file: CSV, iCalendar or FHIR JSON (default: the policy's schedule source, if any).
     #[arg(long)]
     pub schedule: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub inputs: InputArgs,
     /// Output directory for report.json, report.md and chart.svg.
     #[arg(long, default_value = "planscale-report")]
     pub out: PathBuf,
@@ -218,7 +225,7 @@ pub mod bundled {
 
 /// Load the inputs of `simulate`: the bundled example or the given files.
 pub fn simulation_inputs(
-    args: &SimulateArgs,
+    args: &InputArgs,
 ) -> Result<(
     crate::policy::Policy,
     crate::recording::Recording,
@@ -335,7 +342,7 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> Result<crate::sim::
     if strategies.is_empty() {
         anyhow::bail!("--strategies: expected at least one strategy");
     }
-    let (policy, recording, schedule) = simulation_inputs(args)?;
+    let (policy, recording, schedule) = simulation_inputs(&args.inputs)?;
     let scenario = crate::sim::Scenario::new(policy, &recording, schedule, warmup.secs_i64())?;
     let bar = progress_bar();
     let report = crate::sim::simulate(&scenario, &strategies, &mut |f| bar.tick(f));
