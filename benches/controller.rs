@@ -15,48 +15,15 @@ mod common;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use planscale::controller::cluster::{Applied, EventNote, Observed};
+use planscale::controller::memory::MemoryCluster;
 use planscale::controller::runner::Ctx;
 use planscale::controller::sources::{MemoryMetrics, MemorySchedule};
-use planscale::controller::{Cluster, Observation, PolicyRunner, Result, TargetRef};
+use planscale::controller::{Observation, PolicyRunner};
 use planscale::policy::{Duration, LoadedPolicy};
 use tokio::sync::watch;
 
 /// Policies in one loop iteration (the figure).
 const POLICIES: usize = 50;
-
-/// A cluster in memory: every target has 4 ready replicas; writes succeed.
-struct MemoryCluster;
-
-impl Cluster for MemoryCluster {
-    async fn observe(&self, _t: &TargetRef, _hpa: bool) -> Result<Observed> {
-        Ok(Observed {
-            replicas: 4,
-            ready: 4,
-            ..Observed::default()
-        })
-    }
-    async fn set_replicas(&self, _t: &TargetRef, n: u32) -> Result<Applied> {
-        Ok(Applied {
-            from: 4,
-            to: n,
-            attempts: 1,
-        })
-    }
-    async fn set_hpa_floor(&self, _t: &TargetRef, floor: u32) -> Result<Applied> {
-        Ok(Applied {
-            from: 1,
-            to: floor,
-            attempts: 1,
-        })
-    }
-    async fn restore_hpa_floor(&self, _t: &TargetRef) -> Result<Option<Applied>> {
-        Ok(None)
-    }
-    async fn event(&self, _t: &TargetRef, _uid: Option<String>, _e: &EventNote) -> Result<()> {
-        Ok(())
-    }
-}
 
 /// The loop's context with in-memory sources.
 type MemoryCtx = Ctx<MemoryCluster, MemoryMetrics, MemorySchedule>;
@@ -100,7 +67,7 @@ fn setup(
         .collect();
     let (tx, rx) = watch::channel(true);
     let ctx = Ctx {
-        cluster: MemoryCluster,
+        cluster: MemoryCluster::with(4),
         metrics,
         schedule,
         telemetry: planscale::telemetry::Metrics::default(),

@@ -23,60 +23,21 @@
 mod prometheus_support;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use planscale::autoscale::{self, Autoscaler};
-use planscale::controller::cluster::{Applied, EventNote, Observed};
+use planscale::controller::memory::MemoryCluster;
 use planscale::controller::prom::PrometheusMetrics;
 use planscale::controller::runner::Ctx;
 use planscale::controller::sources::{MemorySchedule, MetricSource, Observation, PolicySchedule};
-use planscale::controller::{Cluster, PolicyRunner, Result, TargetRef};
+use planscale::controller::{PolicyRunner, Result};
 use planscale::example::{Department, write_schedule_csv};
 use planscale::policy::{LoadedPolicy, Policy};
 use planscale::recording::Recording;
 use planscale::sim::{self, Scenario, TraceEntry};
 use prometheus_support::{Gauge, Options, Prometheus, openmetrics};
 use tokio::sync::watch;
-
-/// An in-memory cluster whose target shows what the test sets.
-#[derive(Clone, Default)]
-struct ShownCluster(Arc<Mutex<Observed>>);
-
-impl ShownCluster {
-    fn show(&self, replicas: u32, ready: u32) {
-        let mut o = self.0.lock().unwrap();
-        o.replicas = replicas;
-        o.ready = ready;
-    }
-}
-
-impl Cluster for ShownCluster {
-    async fn observe(&self, _t: &TargetRef, _hpa: bool) -> Result<Observed> {
-        Ok(self.0.lock().unwrap().clone())
-    }
-    async fn set_replicas(&self, _t: &TargetRef, n: u32) -> Result<Applied> {
-        let from = self.0.lock().unwrap().replicas;
-        Ok(Applied {
-            from,
-            to: n,
-            attempts: 1,
-        })
-    }
-    async fn set_hpa_floor(&self, _t: &TargetRef, floor: u32) -> Result<Applied> {
-        Ok(Applied {
-            from: 1,
-            to: floor,
-            attempts: 1,
-        })
-    }
-    async fn restore_hpa_floor(&self, _t: &TargetRef) -> Result<Option<Applied>> {
-        Ok(None)
-    }
-    async fn event(&self, _t: &TargetRef, _uid: Option<String>, _e: &EventNote) -> Result<()> {
-        Ok(())
-    }
-}
 
 /// The real Prometheus source for the history; utilisation and queue depth
 /// as the simulated cluster had them at this interval (they depend on the
@@ -154,7 +115,7 @@ fn backfill(rec: &Recording, column: &str) -> Prometheus {
 /// Replay the simulator's trace through the controller's loop; return the
 /// first interval where they disagree.
 async fn replay(lp: &LoadedPolicy, url: &str, trace: &[TraceEntry]) -> Option<String> {
-    let cluster = ShownCluster::default();
+    let cluster = MemoryCluster::default();
     let metrics = LiveHistory {
         prometheus: PrometheusMetrics::new(url).unwrap(),
         shown: Mutex::new((None, None)),
@@ -344,7 +305,7 @@ fn right_after_a_refit_the_live_forecast_covers_the_window() {
     for offset in [0, 150, 299] {
         let now = step_start + TimeDelta::seconds(offset);
         // Live: a fresh runner refits on its first tick, then decides.
-        let cluster = ShownCluster::default();
+        let cluster = MemoryCluster::default();
         cluster.show(2, 2);
         let (_tx, leader) = watch::channel(true);
         let ctx = Ctx {

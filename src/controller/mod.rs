@@ -15,6 +15,7 @@
 
 pub mod cluster;
 pub mod election;
+pub mod memory;
 pub mod prom;
 pub mod reload;
 pub mod run;

@@ -482,94 +482,14 @@ fn explain(d: &Decision, obs: Option<&Observation>, schedule_stale: bool, p: &Po
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use chrono::TimeZone;
 
     use super::*;
-    use crate::controller::cluster::{Applied, HpaObserved};
+    use crate::controller::cluster::HpaObserved;
+    use crate::controller::memory::MemoryCluster;
     use crate::controller::sources::{MemoryMetrics, MemorySchedule};
-    use crate::controller::{Error, Result};
     use crate::policy::Policy;
     use crate::series::{Grid, Series};
-
-    /// An in-memory cluster: one target, its HPA, and what was written.
-    #[derive(Clone, Default)]
-    struct FakeCluster(Arc<Mutex<FakeState>>);
-
-    #[derive(Default)]
-    struct FakeState {
-        observed: Observed,
-        writes: Vec<u32>,
-        floors: Vec<u32>,
-        events: Vec<EventNote>,
-        fail_observe: bool,
-    }
-
-    impl FakeCluster {
-        fn with(replicas: u32) -> Self {
-            let f = FakeCluster::default();
-            f.0.lock().unwrap().observed = Observed {
-                replicas,
-                ready: replicas,
-                ..Observed::default()
-            };
-            f
-        }
-        fn st(&self) -> std::sync::MutexGuard<'_, FakeState> {
-            self.0.lock().unwrap()
-        }
-    }
-
-    impl Cluster for FakeCluster {
-        async fn observe(&self, _t: &TargetRef, _hpa: bool) -> Result<Observed> {
-            let s = self.st();
-            if s.fail_observe {
-                return Err(Error::kube(
-                    "get",
-                    "Deployment planning/worker",
-                    kube::Error::Api(Box::new(
-                        kube::core::Status::failure("boom", "InternalError").with_code(500),
-                    )),
-                ));
-            }
-            Ok(s.observed.clone())
-        }
-        async fn set_replicas(&self, _t: &TargetRef, n: u32) -> Result<Applied> {
-            let mut s = self.st();
-            let from = s.observed.replicas;
-            s.observed.replicas = n;
-            s.writes.push(n);
-            Ok(Applied {
-                from,
-                to: n,
-                attempts: 1,
-            })
-        }
-        async fn set_hpa_floor(&self, _t: &TargetRef, floor: u32) -> Result<Applied> {
-            let mut s = self.st();
-            let h = s.observed.hpa.expect("hpa");
-            let to = hpa_floor(floor, h.original_min.unwrap_or(h.min), h.max);
-            s.observed.hpa = Some(HpaObserved {
-                min: to,
-                original_min: Some(h.original_min.unwrap_or(h.min)),
-                ..h
-            });
-            s.floors.push(to);
-            Ok(Applied {
-                from: h.min,
-                to,
-                attempts: 1,
-            })
-        }
-        async fn restore_hpa_floor(&self, _t: &TargetRef) -> Result<Option<Applied>> {
-            Ok(None)
-        }
-        async fn event(&self, _t: &TargetRef, _uid: Option<String>, e: &EventNote) -> Result<()> {
-            self.st().events.push(e.clone());
-            Ok(())
-        }
-    }
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 2, 6, 0, 0).unwrap()
@@ -610,10 +530,10 @@ mod tests {
     }
 
     fn ctx(
-        cluster: FakeCluster,
+        cluster: MemoryCluster,
         leader: bool,
     ) -> (
-        Ctx<FakeCluster, MemoryMetrics, MemorySchedule>,
+        Ctx<MemoryCluster, MemoryMetrics, MemorySchedule>,
         watch::Sender<bool>,
     ) {
         let (tx, rx) = watch::channel(leader);
@@ -645,7 +565,7 @@ mod tests {
 
     #[tokio::test]
     async fn scale_mode_scales_ahead_of_the_forecast_spike_and_explains() {
-        let cluster = FakeCluster::with(1);
+        let cluster = MemoryCluster::with(1);
         let (ctx, _tx) = ctx(cluster.clone(), true);
         let now = before_spike();
         ctx.metrics.set("test", observation(now));
@@ -653,8 +573,8 @@ mod tests {
         let rep = r.tick(now, &ctx).await.unwrap();
         assert_eq!(rep.term, Term::Predictive, "{rep:?}");
         assert!(rep.desired > 1 && rep.wrote, "{rep:?}");
-        assert_eq!(cluster.st().writes, vec![rep.desired]);
-        let ev = &cluster.st().events[0];
+        assert_eq!(cluster.state().writes, vec![rep.desired]);
+        let ev = &cluster.state().events[0];
         assert_eq!(ev.reason, "ScaledUp");
         assert!(
             ev.note.contains("predictive term") && ev.note.contains("forecast p90"),
@@ -666,7 +586,7 @@ mod tests {
 
     #[tokio::test]
     async fn forecast_only_writes_nothing_but_explains_once() {
-        let cluster = FakeCluster::with(1);
+        let cluster = MemoryCluster::with(1);
         let (ctx, _tx) = ctx(cluster.clone(), true);
         let now = before_spike();
         ctx.metrics.set("test", observation(now));
@@ -675,7 +595,7 @@ mod tests {
         assert_eq!(rep.action, Action::WouldScale);
         assert!(!rep.wrote && rep.desired > 1);
         r.tick(now + TimeDelta::minutes(1), &ctx).await.unwrap();
-        let st = cluster.st();
+        let st = cluster.state();
         assert!(st.writes.is_empty());
         assert_eq!(st.events.len(), 1, "one explanation per new desired count");
         assert_eq!(st.events[0].reason, "WouldScale");
@@ -683,14 +603,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_follower_does_not_write() {
-        let cluster = FakeCluster::with(1);
+        let cluster = MemoryCluster::with(1);
         let (ctx, tx) = ctx(cluster.clone(), false);
         let now = before_spike();
         ctx.metrics.set("test", observation(now));
         let mut r = PolicyRunner::new(policy(Mode::Scale));
         let rep = r.tick(now, &ctx).await.unwrap();
         assert!(!rep.wrote && rep.action == Action::WouldScale);
-        assert!(cluster.st().writes.is_empty() && cluster.st().events.is_empty());
+        assert!(cluster.state().writes.is_empty() && cluster.state().events.is_empty());
         tx.send(true).unwrap();
         let rep = r.tick(now + TimeDelta::minutes(1), &ctx).await.unwrap();
         assert!(rep.wrote);
@@ -698,29 +618,29 @@ mod tests {
 
     #[tokio::test]
     async fn paused_target_is_left_to_the_person() {
-        let cluster = FakeCluster::with(1);
-        cluster.st().observed.paused = true;
+        let cluster = MemoryCluster::with(1);
+        cluster.state().observed.paused = true;
         let (ctx, _tx) = ctx(cluster.clone(), true);
         let now = before_spike();
         ctx.metrics.set("test", observation(now));
         let mut r = PolicyRunner::new(policy(Mode::Scale));
         let rep = r.tick(now, &ctx).await.unwrap();
         assert!(!rep.wrote);
-        assert!(cluster.st().writes.is_empty());
-        assert!(cluster.st().events[0].note.contains("paused"));
+        assert!(cluster.state().writes.is_empty());
+        assert!(cluster.state().events[0].note.contains("paused"));
     }
 
     #[tokio::test]
     async fn metrics_down_holds_no_scale_down_and_no_scale_up_from_stale_data() {
-        let cluster = FakeCluster::with(8);
+        let cluster = MemoryCluster::with(8);
         let (ctx, _tx) = ctx(cluster.clone(), true);
         let mut r = PolicyRunner::new(policy(Mode::Scale));
         // Night: with metrics the planner would go down from 8 eventually ...
         let night = t0() - TimeDelta::hours(4);
         ctx.metrics.set("test", observation(night));
         r.tick(night, &ctx).await.unwrap();
-        let held = cluster.st().observed.replicas;
-        cluster.st().writes.clear();
+        let held = cluster.state().observed.replicas;
+        cluster.state().writes.clear();
         // ... and before the spike it would go up; with Prometheus down it holds both ways.
         ctx.metrics.set_down(true);
         for (i, now) in [night + TimeDelta::hours(1), before_spike()]
@@ -732,13 +652,13 @@ mod tests {
             assert_eq!(rep.desired, held, "tick {i}: {rep:?}");
             assert!(rep.reason.contains("metrics unavailable"), "{}", rep.reason);
         }
-        assert!(cluster.st().writes.is_empty());
-        assert_eq!(cluster.st().observed.replicas, held);
+        assert!(cluster.state().writes.is_empty());
+        assert_eq!(cluster.state().observed.replicas, held);
     }
 
     #[tokio::test]
     async fn schedule_down_uses_the_last_good_snapshot() {
-        let cluster = FakeCluster::with(1);
+        let cluster = MemoryCluster::with(1);
         let (ctx, _tx) = ctx(cluster.clone(), true);
         let mut lp = policy(Mode::ForecastOnly);
         lp.policy.schedule = Some(
@@ -758,8 +678,8 @@ mod tests {
 
     #[tokio::test]
     async fn api_errors_fail_the_tick_so_the_caller_backs_off() {
-        let cluster = FakeCluster::with(1);
-        cluster.st().fail_observe = true;
+        let cluster = MemoryCluster::with(1);
+        cluster.state().fail_observe = true;
         let (ctx, _tx) = ctx(cluster.clone(), true);
         let mut r = PolicyRunner::new(policy(Mode::Scale));
         let e = r.tick(before_spike(), &ctx).await.unwrap_err();
@@ -773,8 +693,8 @@ mod tests {
 
     #[tokio::test]
     async fn hpa_floor_raises_ahead_of_the_spike_and_lowers_after() {
-        let cluster = FakeCluster::with(2);
-        cluster.st().observed.hpa = Some(HpaObserved {
+        let cluster = MemoryCluster::with(2);
+        cluster.state().observed.hpa = Some(HpaObserved {
             min: 2,
             max: 10,
             original_min: None,
@@ -785,29 +705,29 @@ mod tests {
         ctx.metrics.set("test", observation(now));
         let rep = r.tick(now, &ctx).await.unwrap();
         assert!(rep.wrote, "{rep:?}");
-        let raised = *cluster.st().floors.last().unwrap();
+        let raised = *cluster.state().floors.last().unwrap();
         assert!(raised > 2 && raised <= 10, "{raised}");
         assert!(
-            cluster.st().writes.is_empty(),
+            cluster.state().writes.is_empty(),
             "hpa-floor never touches the scale subresource"
         );
-        assert_eq!(cluster.st().events[0].reason, "RaisedHpaFloor");
+        assert_eq!(cluster.state().events[0].reason, "RaisedHpaFloor");
         // Afternoon, long after the spike: the floor comes down, never below the HPA's own 2.
-        cluster.st().observed.replicas = raised;
+        cluster.state().observed.replicas = raised;
         let mut later = now + TimeDelta::hours(6);
         for _ in 0..40 {
             ctx.metrics.set("test", observation(later));
             r.tick(later, &ctx).await.unwrap();
             later += TimeDelta::minutes(1);
-            let f = cluster.st().observed.hpa.unwrap().min;
-            cluster.st().observed.replicas = f;
+            let f = cluster.state().observed.hpa.unwrap().min;
+            cluster.state().observed.replicas = f;
         }
-        let floors = cluster.st().floors.clone();
+        let floors = cluster.state().floors.clone();
         assert!(*floors.last().unwrap() < raised, "{floors:?}");
         assert!(floors.iter().all(|f| *f >= 2), "{floors:?}");
         assert!(
             cluster
-                .st()
+                .state()
                 .events
                 .iter()
                 .any(|e| e.reason == "LoweredHpaFloor")
@@ -816,7 +736,7 @@ mod tests {
 
     #[tokio::test]
     async fn realised_forecast_error_is_exported_once_the_step_is_observed() {
-        let cluster = FakeCluster::with(1);
+        let cluster = MemoryCluster::with(1);
         let (ctx, _tx) = ctx(cluster.clone(), true);
         let mut r = PolicyRunner::new(policy(Mode::ForecastOnly));
         let now = before_spike();
