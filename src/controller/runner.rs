@@ -657,6 +657,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_decision_without_a_predictive_term_says_why_and_is_counted() {
+        let cluster = MemoryCluster::with(1);
+        let (ctx, _tx) = ctx(cluster.clone(), true);
+        let mut r = PolicyRunner::new(policy(Mode::Scale));
+        ctx.metrics.set_down(true);
+        let rep = r.tick(before_spike(), &ctx).await.unwrap();
+        assert_eq!(
+            rep.decision.no_forecast,
+            Some(crate::plan::NoForecast::MetricsUnavailable)
+        );
+        assert!(
+            rep.reason
+                .contains("no predictive term: metrics unavailable"),
+            "{}",
+            rep.reason
+        );
+        let labels = crate::telemetry::NoForecastLabels {
+            policy: "test".into(),
+            reason: "metrics_unavailable".into(),
+        };
+        assert_eq!(ctx.telemetry.no_forecast.get_or_create(&labels).get(), 1);
+        // With metrics back the forecast is there and nothing more is counted.
+        ctx.metrics.set_down(false);
+        ctx.metrics.set("test", observation(before_spike()));
+        let rep = r.tick(before_spike(), &ctx).await.unwrap();
+        assert_eq!(rep.decision.no_forecast, None, "{}", rep.reason);
+        assert!(rep.decision.terms.predictive.is_some());
+        assert_eq!(ctx.telemetry.no_forecast.get_or_create(&labels).get(), 1);
+    }
+
+    #[tokio::test]
     async fn schedule_down_uses_the_last_good_snapshot() {
         let cluster = MemoryCluster::with(1);
         let (ctx, _tx) = ctx(cluster.clone(), true);
