@@ -100,6 +100,12 @@ pub struct ExampleArgs {
     /// Output directory (created); `recording.csv` and `schedule.csv` are written there.
     #[arg(long)]
     pub out: PathBuf,
+    /// Recording step (default: the department's, 5m); e.g. `1m` for a 1-minute recording.
+    #[arg(long)]
+    pub step: Option<String>,
+    /// Days to generate (default: the department's, 56 for `clinic`).
+    #[arg(long)]
+    pub days: Option<u32>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -185,6 +191,20 @@ pub fn example(args: &ExampleArgs, out: &mut dyn Write) -> Result<()> {
         "centre" => crate::example::Department::second(),
         other => anyhow::bail!("unknown department {other:?}: expected `clinic` or `centre`"),
     };
+    let mut dep = dep;
+    if let Some(step) = &args.step {
+        let d = crate::policy::Duration::parse(step).map_err(|e| anyhow::anyhow!("--step: {e}"))?;
+        if d.secs() == 0 || 86_400 % d.secs() != 0 {
+            anyhow::bail!("--step: expected a positive duration that divides a day, found {step}");
+        }
+        dep.step_secs = d.secs_i64();
+    }
+    if let Some(days) = args.days {
+        if days == 0 {
+            anyhow::bail!("--days: expected at least 1, found 0");
+        }
+        dep.days = days;
+    }
     let g = dep.generate(args.seed);
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;

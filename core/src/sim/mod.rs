@@ -556,48 +556,74 @@ impl Scaler for PredictiveCtl<'_> {
 }
 
 /// Simulate the strategies on the scenario. `progress` is told the fraction done.
+///
+/// The predictive strategy (by far the most expensive) runs on a second
+/// thread while the others run on this one; `static:match` needs its
+/// attainment and runs last. Every run is deterministic, so the report does
+/// not depend on which finishes first.
 pub fn simulate(s: &Scenario, strategies: &[Strategy], progress: &mut dyn FnMut(f64)) -> Report {
     let t = Ticks::new(s);
     let p = &s.policy;
     let (min, max) = (p.replicas.min, p.replicas.max);
-    let mut runs: Vec<(String, Run)> = Vec::new();
-    let total = strategies.len().max(1) as f64;
-    let mut predictive_attainment = None;
-    // Predictive first: static:match needs its attainment.
-    let mut order: Vec<Strategy> = strategies.to_vec();
-    order.sort_by_key(|s| !matches!(s, Strategy::Predictive));
-    let mut by_name: BTreeMap<usize, (String, Run)> = BTreeMap::new();
-    for (done, strat) in order.iter().enumerate() {
-        let slot = strategies.iter().position(|x| x == strat).unwrap_or(done);
-        let (name, r) = match strat {
-            Strategy::Predictive => {
-                let (r, _) = run_predictive(s, &t, false);
-                predictive_attainment = Some(r.waits.within(t.wait_ticks));
-                ("predictive".to_string(), r)
-            }
-            Strategy::Hpa => ("hpa".to_string(), run(&t, min, &mut HpaCtl::new(p, &t))),
-            Strategy::Static(n) => {
-                let n = (*n).clamp(min, max);
-                (format!("static:{n}"), run(&t, n, &mut StaticCtl(n)))
-            }
-            Strategy::StaticMatch => static_match(&t, min, max, predictive_attainment),
-            Strategy::Oracle => {
-                let plan = oracle::plan(
-                    &t.arrivals,
-                    t.per_pod_per_tick,
-                    t.wait_ticks as usize,
-                    t.startup_ticks as usize,
-                    min,
-                    max,
-                );
-                let initial = plan.first().copied().unwrap_or(min);
-                ("oracle".to_string(), run(&t, initial, &mut PlanCtl(plan)))
-            }
-        };
-        by_name.insert(slot, (name, r));
-        progress((done + 1) as f64 / total);
+    // A strategy named twice is run and reported once.
+    let mut unique: Vec<Strategy> = Vec::with_capacity(strategies.len());
+    for x in strategies {
+        if !unique.contains(x) {
+            unique.push(*x);
+        }
     }
-    runs.extend(by_name.into_values());
+    let strategies = &unique[..];
+    let total = strategies.len().max(1) as f64;
+    let mut done = 0usize;
+    let mut results: Vec<Option<(String, Run)>> = vec![None; strategies.len()];
+    let predictive_at = strategies.iter().position(|x| *x == Strategy::Predictive);
+    let mut predictive_attainment = None;
+    std::thread::scope(|scope| {
+        let predictive = predictive_at.map(|_| scope.spawn(|| run_predictive(s, &t, false).0));
+        for (slot, strat) in strategies.iter().enumerate() {
+            let r = match strat {
+                Strategy::Predictive | Strategy::StaticMatch => continue,
+                Strategy::Hpa => ("hpa".to_string(), run(&t, min, &mut HpaCtl::new(p, &t))),
+                Strategy::Static(n) => {
+                    let n = (*n).clamp(min, max);
+                    (format!("static:{n}"), run(&t, n, &mut StaticCtl(n)))
+                }
+                Strategy::Oracle => {
+                    let plan = oracle::plan(
+                        &t.arrivals,
+                        t.per_pod_per_tick,
+                        t.wait_ticks as usize,
+                        t.startup_ticks as usize,
+                        min,
+                        max,
+                    );
+                    let initial = plan.first().copied().unwrap_or(min);
+                    ("oracle".to_string(), run(&t, initial, &mut PlanCtl(plan)))
+                }
+            };
+            results[slot] = Some(r);
+            done += 1;
+            progress(done as f64 / total);
+        }
+        if let (Some(slot), Some(handle)) = (predictive_at, predictive) {
+            // A panic in the predictive run is a bug: surface it here.
+            let r = handle
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            predictive_attainment = Some(r.waits.within(t.wait_ticks));
+            results[slot] = Some(("predictive".to_string(), r));
+            done += 1;
+            progress(done as f64 / total);
+        }
+    });
+    for (slot, strat) in strategies.iter().enumerate() {
+        if *strat == Strategy::StaticMatch && results[slot].is_none() {
+            results[slot] = Some(static_match(&t, min, max, predictive_attainment));
+            done += 1;
+            progress(done as f64 / total);
+        }
+    }
+    let runs = results.into_iter().flatten().collect();
     report::build(s, &t, runs)
 }
 
