@@ -224,7 +224,9 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
     ))
 }
 
-/// The grid of `[from, to)` at `step_secs`: points `from + k * step` before `to`.
+/// The grid of the complete steps in `[from, to)` at `step_secs`: points
+/// `from + k * step` whose step ends by `to` (a step still running at `to`,
+/// e.g. with `--to now`, is not recorded half-full).
 pub fn grid_between(from: DateTime<Utc>, to: DateTime<Utc>, step_secs: i64) -> Result<Grid> {
     if to <= from {
         return Err(RecordError::Arg {
@@ -238,7 +240,17 @@ pub fn grid_between(from: DateTime<Utc>, to: DateTime<Utc>, step_secs: i64) -> R
     }
     let span_ms = (to - from).num_milliseconds();
     let step_ms = step_secs * 1000;
-    let len = ((span_ms + step_ms - 1) / step_ms) as usize;
+    let len = (span_ms / step_ms) as usize;
+    if len == 0 {
+        return Err(RecordError::Arg {
+            flag: "to",
+            message: format!(
+                "expected at least one whole step of {step_secs}s after --from ({}), found {}",
+                rfc3339(from),
+                rfc3339(to)
+            ),
+        });
+    }
     Ok(Grid::new(from, step_secs, len))
 }
 
@@ -426,11 +438,14 @@ mod tests {
     }
 
     #[test]
-    fn the_grid_covers_from_up_to_but_not_including_to() {
+    fn the_grid_covers_the_complete_steps_from_up_to_to() {
         let g = grid_between(t0(), t0() + TimeDelta::hours(1), 60).unwrap();
         assert_eq!((g.start, g.len), (t0(), 60));
+        // The step from 00:01 is still running at 00:01:01: not recorded.
         let g = grid_between(t0(), t0() + TimeDelta::seconds(61), 60).unwrap();
-        assert_eq!(g.len, 2);
+        assert_eq!(g.len, 1);
+        let e = grid_between(t0(), t0() + TimeDelta::seconds(59), 60).unwrap_err();
+        assert!(e.to_string().contains("at least one whole step"), "{e}");
         let e = grid_between(t0(), t0(), 60).unwrap_err().to_string();
         assert!(e.starts_with("--to: expected a time after --from"), "{e}");
     }
