@@ -200,3 +200,74 @@ async fn scrape_of_prometheus_own_metrics() {
         .find(|(l, _)| l["handler"] == "/api/v1/query");
     assert_eq!(query_group.map(|(_, v)| *v), Some(3.0), "{by_handler:?}");
 }
+
+/// The live metric source's instant queries: several series or none where one
+/// is needed are errors naming the query (and the label sets), counted by
+/// kind, and the policy holds as for missing metrics — never a silent "missing"
+/// that switches off the reactive and backlog terms.
+#[tokio::test]
+async fn an_instant_query_with_several_series_or_none_is_an_error_naming_it() {
+    use planscale::controller::MetricSource;
+    use planscale::controller::prom::PrometheusMetrics;
+    use planscale::policy::{LoadedPolicy, Policy};
+
+    let mut series = vec![Gauge {
+        name: "contour_jobs_waiting",
+        labels: r#"site="main""#,
+        samples: (0..MINUTES).map(|i| (T0 + 60 * i, depth(i))).collect(),
+    }];
+    series.push(Gauge {
+        name: "contour_jobs_waiting",
+        labels: r#"site="annex""#,
+        samples: (0..MINUTES).map(|i| (T0 + 60 * i, 1.0)).collect(),
+    });
+    let prom = Prometheus::start(Options {
+        openmetrics: Some(openmetrics(&series)),
+        lookback: Some("30s"),
+        ..Options::default()
+    });
+    let source = PrometheusMetrics::new(&prom.url).unwrap();
+    let loaded = |queue: &str| {
+        let mut p = Policy::test();
+        p.forecast.step = planscale::duration::Duration::from_mins(1);
+        p.forecast.history = planscale::duration::Duration::from_hours(2);
+        p.demand.arrivals.query = Some(r#"contour_jobs_waiting{site="main"}"#.into());
+        p.demand.queue_depth = Some(planscale::policy::SeriesRef {
+            series: "queue".into(),
+            query: Some(queue.into()),
+        });
+        LoadedPolicy {
+            path: "/p/test.yaml".into(),
+            policy: p,
+        }
+    };
+    let now = at(300);
+    // One series: its value.
+    let o = source
+        .observe(&loaded(r#"contour_jobs_waiting{site="main"}"#), now)
+        .await
+        .unwrap();
+    assert_eq!(o.queue_depth, Some(depth(300)));
+    // Two series: an error naming the query and both label sets.
+    let e = source
+        .observe(&loaded("contour_jobs_waiting"), now)
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert_eq!(e.kind(), "many_series", "{text}");
+    assert!(
+        text.contains(r#"site="main""#) && text.contains(r#"site="annex""#),
+        "{text}"
+    );
+    // None: an error naming the query and the policy field.
+    let e = source
+        .observe(&loaded("contour_jobs_waitin"), now)
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert_eq!(e.kind(), "no_series", "{text}");
+    assert!(
+        text.contains("contour_jobs_waitin") && text.contains("demand.queue_depth.query"),
+        "{text}"
+    );
+}

@@ -49,22 +49,20 @@ impl PrometheusMetrics {
         }
     }
 
+    /// The current value of an instant query (`field` names it in errors):
+    /// one series or an error naming the query and what it found.
     async fn instant(
         &self,
         name: &str,
+        field: &str,
         query: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<f64>> {
         let Some(q) = query else { return Ok(None) };
-        let samples = self
-            .client
-            .query(q, now)
+        self.client
+            .query_field(q, now, field)
             .await
-            .map_err(|e| metrics_error(name, &e))?;
-        Ok(match samples.as_slice() {
-            [one] if one.value.is_finite() => Some(one.value),
-            _ => None,
-        })
+            .map_err(|e| metrics_error(name, &e))
     }
 }
 
@@ -104,6 +102,7 @@ impl MetricSource for PrometheusMetrics {
         let utilisation = self
             .instant(
                 name,
+                "demand.cpu.query",
                 p.demand.cpu.as_ref().and_then(|s| s.query.as_deref()),
                 now,
             )
@@ -111,6 +110,7 @@ impl MetricSource for PrometheusMetrics {
         let queue_depth = self
             .instant(
                 name,
+                "demand.queue_depth.query",
                 p.demand
                     .queue_depth
                     .as_ref()

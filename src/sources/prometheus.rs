@@ -146,6 +146,26 @@ impl PrometheusClient {
             .map(|s| Series::new(grid, s.values)))
     }
 
+    /// The one value of `query` at `at`, for the policy field `field`: no
+    /// series or several are errors naming the query (and the label sets),
+    /// never a silent "missing"; a non-finite value is missing (`None`).
+    pub async fn query_field(
+        &self,
+        query: &str,
+        at: DateTime<Utc>,
+        field: &str,
+    ) -> Result<Option<f64>> {
+        match self.query_one(query, at).await? {
+            None => Err(SourceError::NoSeries {
+                query: query.to_string(),
+                field: field.to_string(),
+                from: at.to_rfc3339(),
+                to: at.to_rfc3339(),
+            }),
+            Some(v) => Ok(Some(v).filter(|v| v.is_finite())),
+        }
+    }
+
     /// Evaluate `query` at the instant `at`. A scalar result is one sample
     /// without labels.
     pub async fn query(&self, query: &str, at: DateTime<Utc>) -> Result<Vec<InstantSample>> {
