@@ -51,6 +51,7 @@ pub struct RefitJob {
     history: Series,
     covariates: Option<Covariates>,
     types: Vec<String>,
+    schedule_warning: Option<String>,
 }
 
 /// The result of a [`RefitJob`], for [`Autoscaler::apply`].
@@ -58,6 +59,7 @@ pub struct Refitted {
     result: forecast::Result<Engine>,
     grid: Grid,
     types: Vec<String>,
+    schedule_warning: Option<String>,
 }
 
 impl RefitJob {
@@ -72,6 +74,7 @@ impl RefitJob {
             result,
             grid,
             types: self.types,
+            schedule_warning: self.schedule_warning,
         }
     }
 }
@@ -104,6 +107,8 @@ pub struct Autoscaler {
     ledger: VecDeque<(DateTime<Utc>, f64)>,
     realised_error: Option<f64>,
     last_error: Option<forecast::Error>,
+    /// Why the schedule gave the last fit nothing, if it did.
+    schedule_warning: Option<String>,
 }
 
 /// Ledger entries kept at most (a forecast whose step never arrives).
@@ -124,6 +129,7 @@ impl Autoscaler {
             ledger: VecDeque::new(),
             realised_error: None,
             last_error: None,
+            schedule_warning: None,
         }
     }
 
@@ -145,6 +151,13 @@ impl Autoscaler {
     /// one lead time earlier, for the newest step that has been observed.
     pub fn realised_error(&self) -> Option<f64> {
         self.realised_error
+    }
+
+    /// When the last fit found none of the policy's appointment types in the
+    /// schedule over its history and horizon: what the schedule holds and
+    /// what the policy asked for (the forecast is then schedule-blind there).
+    pub fn schedule_warning(&self) -> Option<&str> {
+        self.schedule_warning.as_deref()
     }
 
     /// The error of the last fit or prediction, if it failed.
@@ -187,16 +200,58 @@ impl Autoscaler {
             let g = history.grid;
             schedule::start_counts(starting_in(appointments, g.start, g.end()), &g, &types)
         });
+        let schedule_warning = self.schedule_warning_for(&history.grid, appointments, &types);
         RefitJob {
             engine: self.engine.clone(),
             history: history.to_series(),
             covariates,
             types,
+            schedule_warning,
         }
+    }
+
+    /// A warning when the policy has a schedule but none of its types is
+    /// booked from the history's start to the horizon's end.
+    fn schedule_warning_for(
+        &self,
+        grid: &Grid,
+        appointments: &[Appointment],
+        types: &[String],
+    ) -> Option<String> {
+        let spec = self.policy.schedule.as_ref()?;
+        let horizon = TimeDelta::seconds(self.policy.forecast.horizon.secs_i64());
+        let (from, to) = (grid.start, grid.end() + horizon);
+        let window = starting_in(appointments, from, to);
+        let wanted = |a: &&Appointment| types.is_empty() || types.contains(&a.kind);
+        if window.iter().any(|a| wanted(&a)) {
+            return None;
+        }
+        let asked = if spec.types.is_empty() {
+            "any type".to_string()
+        } else {
+            format!("types [{}]", spec.types.join(", "))
+        };
+        let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
+        let holds = match (appointments.first(), appointments.last()) {
+            (Some(a), Some(b)) => format!(
+                "it holds {} appointments of types [{}] from {} to {}",
+                appointments.len(),
+                schedule::types_of(appointments).join(", "),
+                day(a.start),
+                day(b.start)
+            ),
+            _ => "it holds no appointments".to_string(),
+        };
+        Some(format!(
+            "the schedule has no appointments of {asked} from {} to {} (the history and the forecast horizon); {holds}: the forecast there is schedule-blind",
+            day(from),
+            day(to)
+        ))
     }
 
     /// Take a finished fit; a failed one keeps the previous model.
     pub fn apply(&mut self, r: Refitted) -> forecast::Result<()> {
+        self.schedule_warning = r.schedule_warning;
         match r.result {
             Ok(engine) => {
                 self.engine = engine;
@@ -376,4 +431,104 @@ fn starting_in(
     let a = appointments.partition_point(|x| x.start < from);
     let b = appointments.partition_point(|x| x.start < to).max(a);
     &appointments[a..b]
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::duration::Duration;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()
+    }
+
+    /// Two days of 5-minute counts: 4 jobs an hour after each CT-SIM booking.
+    fn history(appts: &[Appointment]) -> Series {
+        let grid = Grid::new(t0(), 300, 2 * 288);
+        let mut v = vec![0.0; grid.len];
+        for a in appts {
+            if let Some(i) = grid.index_of(a.start + TimeDelta::hours(1)) {
+                v[i] += 4.0;
+            }
+        }
+        Series::new(grid, v)
+    }
+
+    fn booking(kind: &str, at: DateTime<Utc>) -> Appointment {
+        Appointment {
+            start: at,
+            end: at + TimeDelta::minutes(30),
+            kind: kind.into(),
+            resource: None,
+        }
+    }
+
+    fn policy() -> Policy {
+        let mut p = Policy::test();
+        p.forecast.step = Duration::from_mins(5);
+        p.forecast.horizon = Duration::from_hours(12);
+        p.schedule = Some(
+            serde_yaml::from_str("source: {type: csv, path: book.csv}\ntypes: [CT-SIM]\n").unwrap(),
+        );
+        p
+    }
+
+    #[test]
+    fn a_schedule_without_the_policys_types_is_named_with_what_it_holds() {
+        let mut a = Autoscaler::new(policy());
+        let other_year: Vec<Appointment> = (0..20)
+            .map(|d| booking("LINAC", t0() - TimeDelta::days(400) + TimeDelta::days(d)))
+            .collect();
+        let h = history(&[]);
+        a.refit(h.view(), &other_year).unwrap();
+        let w = a.schedule_warning().expect("a warning");
+        assert!(w.contains("types [CT-SIM]"), "{w}");
+        assert!(w.contains("20 appointments of types [LINAC]"), "{w}");
+        assert!(w.contains("2025-01-26 to 2025-02-14"), "{w}");
+        assert!(w.contains("2026-03-02 to 2026-03-04"), "{w}");
+
+        let booked: Vec<Appointment> = (0..40)
+            .map(|k| booking("CT-SIM", t0() + TimeDelta::hours(k)))
+            .collect();
+        a.refit(history(&booked).view(), &booked).unwrap();
+        assert_eq!(a.schedule_warning(), None);
+    }
+
+    #[test]
+    fn refits_follow_the_history_not_the_clock() {
+        let mut a = Autoscaler::new(policy());
+        let h = history(&[]);
+        let empty = SeriesView::new(h.grid, &[]);
+        assert!(!a.refit_due(&empty), "nothing to fit");
+        let all_nan = vec![f64::NAN; 10];
+        assert!(!a.refit_due(&SeriesView::new(h.grid, &all_nan)));
+        assert!(a.refit_due(&h.view()));
+        a.refit(h.view(), &[]).unwrap();
+        assert!(!a.refit_due(&h.view()));
+        // Refit every hour of new history (the policy's refit_every).
+        let longer = Series::new(h.grid, [h.values.clone(), vec![0.0; 11]].concat());
+        assert!(!a.refit_due(&longer.view()));
+        let hour = Series::new(h.grid, [h.values.clone(), vec![0.0; 12]].concat());
+        assert!(a.refit_due(&hour.view()));
+    }
+
+    #[test]
+    fn without_metrics_there_is_no_forecast_and_the_decision_says_so() {
+        let mut a = Autoscaler::new(policy());
+        let h = history(&[]);
+        a.refit(h.view(), &[]).unwrap();
+        let obs = Observation {
+            current: 3,
+            ready: 3,
+            utilisation: Some(0.2),
+            queue_depth: Some(0.0),
+            history: None,
+        };
+        let d = a.decide(h.grid.end(), &obs, &[]);
+        assert_eq!(d.no_forecast, Some(NoForecast::MetricsUnavailable));
+        assert_eq!(d.desired, 3, "holds: {d}");
+        assert_eq!((d.utilisation, d.queue_depth), (None, None));
+    }
 }

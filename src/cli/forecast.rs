@@ -46,6 +46,10 @@ pub struct ForecastReport {
     pub history_points: usize,
     pub model: String,
     pub why: String,
+    /// Set when the schedule holds none of the policy's types over the
+    /// history and horizon (what it holds and what was asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_warning: Option<String>,
     pub quantile_level: f64,
     /// Per step: point and quantile (demand units per step).
     pub point: Vec<f64>,
@@ -100,6 +104,10 @@ pub fn run(args: &ForecastArgs, out: &mut dyn Write) -> anyhow::Result<ForecastR
             None => anyhow::bail!("cannot forecast from {at}: {}", n.explain()),
         },
     };
+    let schedule_warning = scaler.schedule_warning().map(str::to_string);
+    if let Some(w) = &schedule_warning {
+        eprintln!("warning: {}: {w}", policy.name);
+    }
     let view = ForecastView::of(&f, level)?;
     let q = view.values.to_vec();
     let (min, max) = (policy.replicas.min, policy.replicas.max);
@@ -133,6 +141,7 @@ pub fn run(args: &ForecastArgs, out: &mut dyn Write) -> anyhow::Result<ForecastR
         history_points: hist.values.len(),
         model: f.model.clone(),
         why: f.note.clone(),
+        schedule_warning,
         quantile_level: level,
         point: f.point.clone(),
         quantile: q,

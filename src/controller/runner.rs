@@ -325,10 +325,22 @@ impl PolicyRunner {
                 return;
             }
         };
+        let warned_before = self.scaler.schedule_warning().is_some();
         if let Err(e) = self.scaler.apply(done) {
             tracing::warn!(policy = %self.policy().name, error = %e, "forecast fit failed; keeping the previous model");
             ctx.telemetry
                 .error(&self.policy().name, &format!("forecast_{}", e.kind()));
+        }
+        match self.scaler.schedule_warning() {
+            Some(w) if !warned_before => {
+                tracing::warn!(policy = %self.policy().name, "{w}");
+                ctx.telemetry
+                    .error(&self.policy().name, "schedule_no_types");
+            }
+            None if warned_before => {
+                tracing::info!(policy = %self.policy().name, "the schedule has the policy's appointment types again");
+            }
+            _ => {}
         }
     }
 

@@ -395,6 +395,8 @@ struct PredictiveCtl<'a> {
     /// Forecast errors by message, with how many fits gave each.
     errors: BTreeMap<String, u32>,
     fits: u32,
+    /// Fits whose schedule held none of the policy's types, and the first such warning.
+    schedule_blind: (u32, Option<String>),
     trace: Option<Vec<TraceEntry>>,
 }
 
@@ -415,6 +417,7 @@ impl<'a> PredictiveCtl<'a> {
             cold_starts: 0,
             errors: BTreeMap::new(),
             fits: 0,
+            schedule_blind: (0, None),
             trace: trace.then(Vec::new),
         }
     }
@@ -453,6 +456,12 @@ impl<'a> PredictiveCtl<'a> {
         for (e, c) in &self.errors {
             notes.push(format!("{e} (in {c} of {} fits)", self.fits));
         }
+        if let (n, Some(first)) = &self.schedule_blind {
+            notes.push(format!(
+                "warning: in {n} of {} fits {first} (first seen)",
+                self.fits
+            ));
+        }
         notes
     }
 
@@ -474,7 +483,12 @@ impl<'a> PredictiveCtl<'a> {
             return;
         }
         self.fits += 1;
-        let result = self.scaler.refit(history, &self.s.schedule).and_then(|()| {
+        let refitted = self.scaler.refit(history, &self.s.schedule);
+        if let Some(w) = self.scaler.schedule_warning() {
+            self.schedule_blind.0 += 1;
+            self.schedule_blind.1.get_or_insert_with(|| w.to_string());
+        }
+        let result = refitted.and_then(|()| {
             self.scaler
                 .forecast(&self.s.schedule)
                 .map(|f| (f.model.clone(), f.note.starts_with("cold start")))
