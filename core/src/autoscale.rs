@@ -428,6 +428,10 @@ fn starting_in(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> &[Appointment] {
+    debug_assert!(
+        appointments.is_sorted_by_key(|a| a.start),
+        "appointments must be sorted by start"
+    );
     let a = appointments.partition_point(|x| x.start < from);
     let b = appointments.partition_point(|x| x.start < to).max(a);
     &appointments[a..b]

@@ -265,6 +265,8 @@ pub fn simulation_inputs(
             Some(p) => crate::schedule::read_csv(p)?,
             None => crate::schedule::parse_csv(bundled::SCHEDULE, bundled::SCHEDULE_PATH)?,
         };
+        let mut schedule = schedule;
+        schedule.sort();
         return Ok((policy, recording, schedule));
     };
     let loaded = Policy::load(policy_path)?;
@@ -287,6 +289,8 @@ pub fn simulation_inputs(
         }
         (None, None) => Vec::new(),
     };
+    let mut schedule = schedule;
+    schedule.sort();
     Ok((policy, recording, schedule))
 }
 

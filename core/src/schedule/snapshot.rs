@@ -44,7 +44,11 @@ impl LastGood {
     /// never holds patient text).
     pub fn refresh(&mut self, result: Result<Loaded>, now: DateTime<Utc>) -> Refresh {
         match result {
-            Ok(l) => {
+            Ok(mut l) => {
+                // Sorted by start, as the autoscaler reads windows of it.
+                if !l.appointments.is_sorted() {
+                    l.appointments.sort();
+                }
                 self.current = Some(l);
                 self.fetched_at = Some(now);
                 self.failures = 0;
