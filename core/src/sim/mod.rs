@@ -750,6 +750,65 @@ mod tests {
     }
 
     #[test]
+    fn hpa_floor_mode_is_simulated_as_a_floor_under_the_hpa() {
+        let mut s = scenario();
+        s.policy.scaling.mode = Mode::HpaFloor;
+        let r = simulate(&s, &[Strategy::Predictive, Strategy::Hpa], &mut |_| {});
+        let (floor, hpa) = (&r.strategies[0], &r.strategies[1]);
+        assert!(
+            floor.notes.iter().any(|n| n.starts_with("hpa-floor mode")),
+            "{:?}",
+            floor.notes
+        );
+        // The floor raised ahead of the spike serves it better than the HPA alone.
+        assert!(
+            floor.slo_attainment > hpa.slo_attainment,
+            "{} vs {}",
+            floor.slo_attainment,
+            hpa.slo_attainment
+        );
+        assert!(
+            floor
+                .decisions_by_term
+                .get("predictive")
+                .is_some_and(|n| *n > 0)
+        );
+    }
+
+    #[test]
+    fn a_10_second_interval_is_simulated_at_10_seconds() {
+        let mut s = scenario();
+        s.policy.scaling.interval = Duration::from_secs(10);
+        let t = Ticks::new(&s);
+        assert_eq!(
+            (t.tick_secs, t.interval_ticks, t.hpa_sync_ticks()),
+            (5, 2, 3)
+        );
+        s.policy.scaling.interval = Duration::from_mins(1);
+        s.policy.capacity.startup = Duration::from_secs(100);
+        let t = Ticks::new(&s);
+        assert_eq!(
+            (t.tick_secs, t.startup_ticks),
+            (5, 20),
+            "start-up is not rounded up"
+        );
+        let trace = predictive_trace(&Scenario {
+            phase_secs: 45,
+            ..scenario()
+        });
+        assert_eq!(
+            trace[0].at,
+            s.arrivals.grid.start + TimeDelta::seconds(45),
+            "decisions start at the phase"
+        );
+        assert!(
+            trace
+                .windows(2)
+                .all(|w| w[1].at - w[0].at == TimeDelta::minutes(1))
+        );
+    }
+
+    #[test]
     fn same_inputs_same_report() {
         let s = scenario();
         let a = simulate(&s, &Strategy::defaults(), &mut |_| {});
