@@ -16,6 +16,7 @@
 //! With too little history for a backtest the engine uses the simplest model
 //! that applies, and the forecast's note says so (cold start).
 
+use super::backtest::{self, Prediction};
 use super::kernel::{ScheduleRegression, lag_bins};
 use super::seasonal::empirical_quantile;
 use super::{
@@ -49,7 +50,9 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
-    /// Settings for hourly data with daily and weekly cycles (M4 Hourly: h = 48).
+    /// Small hand-made settings for hourly data with daily and weekly cycles,
+    /// for unit and property tests of the engine's mechanics. Not what a
+    /// policy builds: accuracy is measured with [`EngineConfig::for_policy`].
     pub fn hourly(horizon: usize) -> Self {
         EngineConfig {
             periods: vec![24, 168],
@@ -64,33 +67,41 @@ impl EngineConfig {
     }
 }
 
-/// Builds the engine a policy asks for: periods, horizon and maximum lag in
-/// steps of `policy.forecast.step`; a day between model re-selections.
+/// Builds the engine a policy asks for ([`EngineConfig::for_policy`]).
 pub fn engine_for(policy: &Policy) -> Engine {
-    let step = policy.forecast.step.secs().max(1) as usize;
-    let steps = |secs: u64| (secs as usize).div_ceil(step).max(1);
-    let mut periods: Vec<usize> = policy
-        .forecast
-        .seasonal_periods
-        .iter()
-        .map(|d| steps(d.secs()))
-        .filter(|p| *p >= 2)
-        .collect();
-    periods.sort_unstable();
-    periods.dedup();
-    let horizon = steps(policy.forecast.horizon.secs());
-    let day = steps(86_400);
-    let cfg = EngineConfig {
-        periods,
-        horizon,
-        max_lag: policy.schedule.as_ref().map(|s| steps(s.max_lag.secs())),
-        origins: 6,
-        origin_spacing: (day / 2).max(1),
-        reselect_every: day,
-        ridge: 1e-3,
-        models: None,
-    };
-    Engine::new(cfg)
+    Engine::new(EngineConfig::for_policy(policy))
+}
+
+impl EngineConfig {
+    /// The settings a policy asks for: periods, horizon and maximum lag in
+    /// steps of `policy.forecast.step`; 6 backtest origins half a day apart;
+    /// a day between model re-selections. What the controller, `simulate`
+    /// and `planscale forecast` run, and what the evaluations measure.
+    pub fn for_policy(policy: &Policy) -> Self {
+        let step = policy.forecast.step.secs().max(1) as usize;
+        let steps = |secs: u64| (secs as usize).div_ceil(step).max(1);
+        let mut periods: Vec<usize> = policy
+            .forecast
+            .seasonal_periods
+            .iter()
+            .map(|d| steps(d.secs()))
+            .filter(|p| *p >= 2)
+            .collect();
+        periods.sort_unstable();
+        periods.dedup();
+        let horizon = steps(policy.forecast.horizon.secs());
+        let day = steps(86_400);
+        EngineConfig {
+            periods,
+            horizon,
+            max_lag: policy.schedule.as_ref().map(|s| steps(s.max_lag.secs())),
+            origins: 6,
+            origin_spacing: (day / 2).max(1),
+            reselect_every: day,
+            ridge: 1e-3,
+            models: None,
+        }
+    }
 }
 
 /// Which model the engine uses, and why.
@@ -232,43 +243,33 @@ impl Engine {
         let n = f.y.len();
         let h = self.cfg.horizon.max(1);
         let offset = f.y.iter().map(|v| v.abs()).sum::<f64>() / n as f64 * 0.1 + 1e-9;
-        let cuts: Vec<usize> = (0..self.cfg.origins)
-            .filter_map(|o| n.checked_sub(h + o * self.cfg.origin_spacing))
-            .filter(|c| *c >= h.min(n / 2).max(n / 2) && *c > 0)
-            .collect();
+        let cuts = backtest::trailing_origins(n, h, self.cfg.origins, self.cfg.origin_spacing);
         let counts = f.counts.as_deref();
         type Scored = (String, f64, Vec<Vec<f64>>, Vec<Vec<f64>>);
         let mut scores: Vec<Scored> = Vec::new();
         if !cuts.is_empty() {
             for name in self.candidates(cuts[cuts.len() - 1], counts.is_some()) {
-                let mut sum = 0.0;
-                let mut cnt = 0usize;
+                let Some(bt) = backtest::run(h, &cuts, |cut| {
+                    self.run(name, f, cut, h, counts).map(Prediction::point)
+                }) else {
+                    continue;
+                };
+                let mae = bt.mae(&f.y);
+                if !mae.is_finite() {
+                    continue;
+                }
                 let mut res = vec![Vec::new(); h];
                 let mut act = vec![Vec::new(); h];
-                let mut ok = true;
-                for &cut in &cuts {
-                    match self.run(name, f, cut, h, counts) {
-                        Some(p) if p.iter().all(|v| v.is_finite()) => {
-                            for (j, (a, b)) in f.y[cut..cut + h].iter().zip(&p).enumerate() {
-                                let b = b.max(0.0);
-                                sum += (a - b).abs();
-                                cnt += 1;
-                                let r = (a - b) / (b.abs() + offset).sqrt();
-                                res[j].push(r);
-                                if b > offset {
-                                    act[j].push(r);
-                                }
-                            }
-                        }
-                        _ => {
-                            ok = false;
-                            break;
+                for held in &bt.held {
+                    for (j, (a, b)) in bt.actual(&f.y, held).iter().zip(&held.point).enumerate() {
+                        let r = (a - b) / (b.abs() + offset).sqrt();
+                        res[j].push(r);
+                        if *b > offset {
+                            act[j].push(r);
                         }
                     }
                 }
-                if ok && cnt > 0 && sum.is_finite() {
-                    scores.push((name.to_string(), sum / cnt as f64, res, act));
-                }
+                scores.push((name.to_string(), mae, res, act));
             }
         }
         scores.sort_by(|a, b| a.1.total_cmp(&b.1));

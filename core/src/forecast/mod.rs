@@ -7,9 +7,9 @@
 //! handled explicitly.
 
 pub mod accuracy;
-pub mod auto;
 pub mod backtest;
 mod engine;
+pub mod evaluation;
 pub mod kernel;
 pub mod reference;
 mod seasonal;
