@@ -705,13 +705,7 @@ mod tests {
         Engine::new(cfg)
     }
 
-    /// A pseudo-random stream in [0, 1), deterministic.
-    fn lcg(state: &mut u64) -> f64 {
-        *state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (*state >> 11) as f64 / (1u64 << 53) as f64
-    }
+    use super::super::uniform as lcg;
 
     /// Hourly demand caused by appointments of two types, with a booked future.
     fn clinic(days: usize) -> (Vec<f64>, Vec<Vec<f64>>) {

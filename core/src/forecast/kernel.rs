@@ -15,6 +15,8 @@
 //! `max_lag` apart, which keeps a refit on eight weeks of 5-minute data in the
 //! milliseconds.
 
+use super::reference::CompensatedSum;
+
 /// Fitted response kernels, per type, per lag step (`kernel[type][lag]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Kernel {
@@ -321,20 +323,32 @@ impl ScheduleRegression {
 /// Per-phase means of `sums / cnt`, pooled over the `2·hw + 1` neighbouring
 /// phases (circularly): each phase's baseline is the mean of every residual
 /// in its window, so a profile built from few cycles is not mostly noise.
+///
+/// O(period) whatever `hw`: the window slides around the circle (a
+/// compensated running sum, see [`CompensatedSum`]; counts are exact).
 fn smoothed_profile(sums: &[f64], cnt: &[usize], hw: usize) -> Vec<f64> {
     let period = sums.len();
+    if period == 0 {
+        return Vec::new();
+    }
     let hw = hw.min(period.saturating_sub(1) / 2);
-    (0..period)
-        .map(|ph| {
-            let (mut s, mut c) = (0.0, 0usize);
-            for d in 0..=2 * hw {
-                let j = (ph + period + d - hw) % period;
-                s += sums[j];
-                c += cnt[j];
-            }
-            if c > 0 { s / c as f64 } else { 0.0 }
-        })
-        .collect()
+    // The window of phase 0: phases −hw ..= hw, circularly.
+    let at = |d: usize| (d + period - hw) % period;
+    let (mut s, mut c) = (CompensatedSum::default(), 0usize);
+    for d in 0..=2 * hw {
+        s.add(sums[at(d)]);
+        c += cnt[at(d)];
+    }
+    let mut out = Vec::with_capacity(period);
+    for ph in 0..period {
+        out.push(if c > 0 { s.value() / c as f64 } else { 0.0 });
+        // Slide: phase ph − hw leaves, ph + hw + 1 enters.
+        let (leave, enter) = (at(ph), at(ph + 2 * hw + 1));
+        s.add(-sums[leave]);
+        s.add(sums[enter]);
+        c = c + cnt[enter] - cnt[leave];
+    }
+    out
 }
 
 /// `Xᵀx` for a series `x` on the history grid: per type and bin, Σ over usable
@@ -535,6 +549,63 @@ mod tests {
         }
         for (a, b) in ne.xtx.iter().zip(&xtx).chain(ne.xty.iter().zip(&xty)) {
             assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        }
+    }
+
+    /// The direct definition, O(period·hw): the reference for the sliding one.
+    fn smoothed_profile_direct(sums: &[f64], cnt: &[usize], hw: usize) -> Vec<f64> {
+        let period = sums.len();
+        let hw = hw.min(period.saturating_sub(1) / 2);
+        (0..period)
+            .map(|ph| {
+                let (mut s, mut c) = (0.0, 0usize);
+                for d in 0..=2 * hw {
+                    let j = (ph + period + d - hw) % period;
+                    s += sums[j];
+                    c += cnt[j];
+                }
+                if c > 0 { s / c as f64 } else { 0.0 }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sliding_baseline_profile_equals_the_direct_one() {
+        let mut state = 5u64;
+        let mut rnd = || super::super::uniform(&mut state);
+        assert!(smoothed_profile(&[], &[], 3).is_empty());
+        for case in 0..400 {
+            let period = 1 + (rnd() * 300.0) as usize;
+            let hw = (rnd() * 40.0) as usize;
+            // Whole-number sums (exact either way), residual sums of both
+            // signs, and phases without any value (count 0, sum 0).
+            let cnt: Vec<usize> = (0..period)
+                .map(|_| {
+                    if rnd() < 0.2 {
+                        0
+                    } else {
+                        1 + (rnd() * 4.0) as usize
+                    }
+                })
+                .collect();
+            let sums: Vec<f64> = cnt
+                .iter()
+                .map(|c| match (c, case % 2) {
+                    (0, _) => 0.0,
+                    (_, 0) => (rnd() * 20.0).floor(),
+                    _ => (rnd() - 0.3) * 7.0 * *c as f64,
+                })
+                .collect();
+            let fast = smoothed_profile(&sums, &cnt, hw);
+            let slow = smoothed_profile_direct(&sums, &cnt, hw);
+            for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
+                if case % 2 == 0 {
+                    assert_eq!(a, b, "case {case} period {period} hw {hw} phase {i}");
+                } else {
+                    assert!((a - b).abs() < 1e-12, "case {case} phase {i}: {a} vs {b}");
+                }
+            }
+            assert_eq!(fast.len(), period);
         }
     }
 

@@ -102,6 +102,15 @@ pub trait Forecaster {
     ) -> Result<Forecast>;
 }
 
+/// A deterministic pseudo-random stream in [0, 1) for the unit tests.
+#[cfg(test)]
+pub(crate) fn uniform(state: &mut u64) -> f64 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (*state >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// Checks shared by every model: returns the number of finite values.
 pub fn validate_history(history: &Series) -> Result<usize> {
     if history.values.iter().any(|v| v.is_infinite()) {
