@@ -159,6 +159,8 @@ const SES_ALPHAS: [f64; 9] = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0];
 const HOLT_ALPHAS: [f64; 7] = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9];
 const HOLT_BETAS: [f64; 4] = [0.01, 0.05, 0.1, 0.2];
 const HOLT_PHIS: [f64; 4] = [0.8, 0.9, 0.95, 0.98];
+/// Steps between [`damped_holt`]'s checks whether an α can still win.
+const PRUNE_EVERY: usize = 256;
 
 /// Simple exponential smoothing with α chosen on a grid by one-step SSE.
 ///
@@ -204,13 +206,22 @@ pub fn damped_holt(x: &[f64], h: usize) -> Vec<f64> {
         let mut l = [x[0]; K];
         let mut b = [x[1] - x[0]; K];
         let mut sse = [0.0; K];
-        for v in &x[1..] {
-            for k in 0..K {
-                let f = l[k] + phi[k] * b[k];
-                let e = v - f;
-                sse[k] += e * e;
-                l[k] = f + alpha * e;
-                b[k] = phi[k] * b[k] + ab[k] * e;
+        for block in x[1..].chunks(PRUNE_EVERY) {
+            for v in block {
+                for k in 0..K {
+                    // φ·b once: the forecast's and the trend's term are one product.
+                    let pb = phi[k] * b[k];
+                    let f = l[k] + pb;
+                    let e = v - f;
+                    sse[k] += e * e;
+                    l[k] = f + alpha * e;
+                    b[k] = pb + ab[k] * e;
+                }
+            }
+            // A sum of squares only grows: once every recursion of this α is
+            // above the best so far, none of them can be chosen.
+            if sse.iter().all(|s| *s > best.0) {
+                break;
             }
         }
         for k in 0..K {
@@ -324,7 +335,7 @@ mod tests {
         let mut s = 9u64;
         let mut rnd = || super::super::uniform(&mut s);
         for case in 0..200 {
-            let n = 1 + (rnd() * 300.0) as usize;
+            let n = 1 + (rnd() * 2000.0) as usize;
             let trend = rnd() - 0.5;
             let x: Vec<f64> = (0..n)
                 .map(|i| match case % 3 {
