@@ -357,17 +357,53 @@ const MIN_ACTIVE: usize = 20;
 
 /// Pools each horizon step's residuals with its neighbours (± h/24 steps,
 /// at least 2) so that a few origins still give stable quantiles; sorted.
-fn smooth_residuals(res: Vec<Vec<f64>>, h: usize) -> Vec<Vec<f64>> {
+///
+/// The window slides: each step's pool is the previous one without the step
+/// that left and with the one that entered, merged in one pass (a sorted
+/// pool under `total_cmp` is unique, so this is exactly the sorted window).
+fn smooth_residuals(mut res: Vec<Vec<f64>>, h: usize) -> Vec<Vec<f64>> {
     let w = (h / 24).max(2);
-    (0..h)
-        .map(|j| {
-            let lo = j.saturating_sub(w);
-            let hi = (j + w + 1).min(h);
-            let mut v: Vec<f64> = res[lo..hi].iter().flatten().copied().collect();
-            v.sort_by(f64::total_cmp);
-            v
-        })
-        .collect()
+    res.iter_mut().for_each(|r| r.sort_by(f64::total_cmp));
+    let window = |j: usize| (j.saturating_sub(w), (j + w + 1).min(h));
+    let mut out: Vec<Vec<f64>> = Vec::with_capacity(h);
+    for j in 0..h {
+        let (lo, hi) = window(j);
+        let pool = match out.last() {
+            None => {
+                let mut v: Vec<f64> = res[lo..hi].iter().flatten().copied().collect();
+                v.sort_by(f64::total_cmp);
+                v
+            }
+            Some(prev) => {
+                let (prev_lo, prev_hi) = window(j - 1);
+                let leaving: &[f64] = if lo > prev_lo { &res[prev_lo] } else { &[] };
+                let entering: &[f64] = if hi > prev_hi { &res[hi - 1] } else { &[] };
+                slide(prev, leaving, entering)
+            }
+        };
+        out.push(pool);
+    }
+    out
+}
+
+/// Sorted `prev` without `leaving` (sorted, a part of it) and with `entering`
+/// (sorted), in one pass.
+fn slide(prev: &[f64], leaving: &[f64], entering: &[f64]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(prev.len() + entering.len() - leaving.len());
+    let (mut l, mut e) = (0, 0);
+    for &v in prev {
+        if l < leaving.len() && v.total_cmp(&leaving[l]).is_eq() {
+            l += 1;
+            continue;
+        }
+        while e < entering.len() && entering[e].total_cmp(&v).is_lt() {
+            out.push(entering[e]);
+            e += 1;
+        }
+        out.push(v);
+    }
+    out.extend_from_slice(&entering[e..]);
+    out
 }
 
 /// Below this mean a forecast of counts is given as the Poisson median.
@@ -401,10 +437,21 @@ fn poisson_median_summed(mean: f64) -> f64 {
     k
 }
 
+/// `v ≥ 0` with no fractional part (`v.fract() == 0`) for a finite `v`,
+/// without the `trunc` call: from 2^53 on every f64 is whole, and below it
+/// the conversion to `u64` truncates exactly.
+fn is_whole_non_negative(v: f64) -> bool {
+    const WHOLE_FROM: f64 = 9_007_199_254_740_992.0; // 2^53
+    v >= 0.0 && (v >= WHOLE_FROM || (v as u64) as f64 == v)
+}
+
 /// Fills missing values: the value one period earlier if known, else linear
 /// interpolation between the neighbours, else the nearest known value.
 fn repair(values: &[f64], period: usize) -> Vec<f64> {
     let mut y = values.to_vec();
+    if y.iter().all(|v| v.is_finite()) {
+        return y;
+    }
     let n = y.len();
     for t in 0..n {
         if !y[t].is_finite() && period >= 1 && t >= period && y[t - period].is_finite() {
@@ -510,7 +557,7 @@ impl Forecaster for Engine {
         let counts_data = values
             .iter()
             .filter(|v| v.is_finite())
-            .all(|v| *v >= 0.0 && v.fract() == 0.0);
+            .all(|v| is_whole_non_negative(*v));
         let fitted = Fitted {
             grid,
             y,
@@ -824,6 +871,71 @@ mod tests {
             e.fit(&hist, Some(&wrong)),
             Err(Error::Covariates(_))
         ));
+    }
+
+    #[test]
+    fn sliding_residual_pools_equal_sorted_windows() {
+        let mut state = 21u64;
+        for case in 0..60 {
+            let h = 1 + (lcg(&mut state) * 200.0) as usize;
+            let origins = 1 + (lcg(&mut state) * 6.0) as usize;
+            // Few distinct values (ties), signed zeros, and steps without any.
+            let res: Vec<Vec<f64>> = (0..h)
+                .map(|_| {
+                    let k = if lcg(&mut state) < 0.1 { 0 } else { origins };
+                    (0..k)
+                        .map(|_| match (lcg(&mut state) * 4.0) as u32 {
+                            0 => 0.0,
+                            1 => -0.0,
+                            2 => (lcg(&mut state) * 3.0).floor() - 1.0,
+                            _ => lcg(&mut state) - 0.5,
+                        })
+                        .collect()
+                })
+                .collect();
+            let w = (h / 24).max(2);
+            let direct: Vec<Vec<f64>> = (0..h)
+                .map(|j| {
+                    let mut v: Vec<f64> = res[j.saturating_sub(w)..(j + w + 1).min(h)]
+                        .iter()
+                        .flatten()
+                        .copied()
+                        .collect();
+                    v.sort_by(f64::total_cmp);
+                    v
+                })
+                .collect();
+            let fast = smooth_residuals(res, h);
+            let bits = |p: &Vec<Vec<f64>>| -> Vec<Vec<u64>> {
+                p.iter()
+                    .map(|v| v.iter().map(|x| x.to_bits()).collect())
+                    .collect()
+            };
+            assert_eq!(bits(&fast), bits(&direct), "case {case}, h {h}");
+        }
+    }
+
+    #[test]
+    fn whole_numbers_are_recognised_as_fract_does() {
+        let mut state = 4u64;
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            0.5,
+            -1.0,
+            2f64.powi(52) + 0.5,
+            2f64.powi(53),
+        ];
+        values.extend([1e100, 4503599627370495.5, 1e-300, 7.000000000000001]);
+        values.extend((0..1000).map(|_| (lcg(&mut state) * 40.0).floor() / 4.0));
+        for v in values {
+            assert_eq!(
+                is_whole_non_negative(v),
+                v >= 0.0 && v.fract() == 0.0,
+                "{v}"
+            );
+        }
     }
 
     #[test]

@@ -113,10 +113,13 @@ pub(crate) fn uniform(state: &mut u64) -> f64 {
 
 /// Checks shared by every model: returns the number of finite values.
 pub fn validate_history(history: &Series) -> Result<usize> {
-    if history.values.iter().any(|v| v.is_infinite()) {
-        return Err(Error::Invalid("history contains an infinite value".into()));
+    let mut finite = 0;
+    for v in &history.values {
+        if v.is_infinite() {
+            return Err(Error::Invalid("history contains an infinite value".into()));
+        }
+        finite += usize::from(v.is_finite());
     }
-    let finite = history.values.iter().filter(|v| v.is_finite()).count();
     if finite == 0 {
         return Err(Error::NoData);
     }
