@@ -7,28 +7,63 @@
 //! - `engine/refit`: an engine that has chosen its model refits on the same
 //!   history (the hourly refit between daily re-selections);
 //! - `seasonal-profile`: the simple model the simulator and the controller
-//!   used before the engine (a baseline).
+//!   used before the engine (a baseline);
+//! - `engine-1-minute/*`: the same three engine cases on 28 days at 1 minute
+//!   (40,320 points, daily and weekly periods of 1,440 and 10,080 steps);
+//! - `engine-scaling/covariates/{7,14,28,56}d`: the full fit with covariates
+//!   on 1×, 2×, 4× and 8× a week of 5-minute history (cost should grow
+//!   linearly, not with the season length).
 //!
-//! `cargo bench --bench forecaster`
+//! `cargo bench --bench forecaster` (`-- engine-1-minute` for one group).
 
 mod common;
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use planscale::forecast::{Forecaster, SeasonalProfile, engine_for};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use planscale::forecast::{Covariates, Forecaster, SeasonalProfile, engine_for};
+use planscale::policy::Policy;
+use planscale::series::Series;
 
-fn bench(c: &mut Criterion) {
-    let p = common::policy(300);
-    let g = common::department(28, 300);
+/// A policy at `step_secs` and `days` of its clinic: history, covariates for
+/// it, the booked future (the first `horizon` steps of the same clinic days
+/// again: a realistic count pattern; the values do not change the work done).
+struct Input {
+    p: Policy,
+    history: Series,
+    past: Covariates,
+    future: Covariates,
+    horizon: usize,
+    levels: [f64; 1],
+}
+
+fn input(step_secs: u64, days: u32) -> Input {
+    let p = common::policy(step_secs);
+    let g = common::department(days, step_secs as i64);
     let history = common::arrivals(&g, &p);
     let horizon = (p.forecast.horizon.secs() / p.forecast.step.secs()) as usize;
-    let levels = [p.forecast.quantile];
     let past = common::covariates(&g.schedule, &history.grid, &p);
-    // The booked future: the first `horizon` steps of the same clinic days again
-    // (a realistic count pattern; the values do not change the work done).
     let mut future = common::covariates(&g.schedule, &history.grid.head(horizon), &p);
     future.grid = history.grid.following(horizon);
+    Input {
+        levels: [p.forecast.quantile],
+        p,
+        history,
+        past,
+        future,
+        horizon,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let Input {
+        p,
+        history,
+        past,
+        future,
+        horizon,
+        levels,
+    } = input(300, 28);
 
     let mut group = c.benchmark_group("forecaster");
     group.sample_size(10);
@@ -63,6 +98,58 @@ fn bench(c: &mut Criterion) {
             m.predict(horizon, &levels, None).expect("predict")
         })
     });
+    group.finish();
+
+    let one = input(60, 28);
+    let mut group = c.benchmark_group("forecaster/engine-1-minute");
+    group.sample_size(10);
+    group.bench_function("no-covariates", |b| {
+        b.iter(|| {
+            let mut e = engine_for(&one.p);
+            e.fit(black_box(&one.history), None).expect("fit");
+            e.predict(one.horizon, &one.levels, None).expect("predict")
+        })
+    });
+    group.bench_function("covariates", |b| {
+        b.iter(|| {
+            let mut e = engine_for(&one.p);
+            e.fit(black_box(&one.history), Some(&one.past))
+                .expect("fit");
+            e.predict(one.horizon, &one.levels, Some(&one.future))
+                .expect("predict")
+        })
+    });
+    let mut chosen = engine_for(&one.p);
+    chosen.fit(&one.history, Some(&one.past)).expect("fit");
+    group.bench_function("refit", |b| {
+        b.iter(|| {
+            chosen
+                .fit(black_box(&one.history), Some(&one.past))
+                .expect("fit");
+            chosen
+                .predict(one.horizon, &one.levels, Some(&one.future))
+                .expect("predict")
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("forecaster/engine-scaling");
+    group.sample_size(10);
+    for days in [7u32, 14, 28, 56] {
+        let i = input(300, days);
+        group.bench_with_input(
+            BenchmarkId::new("covariates", format!("{days}d")),
+            &i,
+            |b, i| {
+                b.iter(|| {
+                    let mut e = engine_for(&i.p);
+                    e.fit(black_box(&i.history), Some(&i.past)).expect("fit");
+                    e.predict(i.horizon, &i.levels, Some(&i.future))
+                        .expect("predict")
+                })
+            },
+        );
+    }
     group.finish();
 }
 

@@ -5,17 +5,20 @@
 //! [--days N] [--max-lag-hours N] [--ridge X] [--schedule-only]`
 //! Prints one table per application and, last, a JSON line with the figures.
 
+use std::path::Path;
+
 use anyhow::Context;
 use planscale::example::Department;
-use planscale::forecast::{EngineConfig, SCHEDULE_MODEL, backtest, univariate};
+use planscale::forecast::{EngineConfig, SCHEDULE_MODEL, backtest, evaluation, univariate};
+use planscale::policy::{Duration, Policy};
 use planscale::schedule::{start_counts, types_of};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut seed = 1u64;
     let mut which = "bundled".to_string();
-    let mut max_lag_hours = 72usize;
-    let mut ridge = 1e-3;
+    let mut max_lag_hours = 72u64;
+    let mut ridge: Option<f64> = None;
     let mut only_schedule = false;
     let mut days: Option<u32> = None;
     while let Some(a) = args.next() {
@@ -28,7 +31,7 @@ fn main() -> anyhow::Result<()> {
                     .context("--max-lag-hours needs a value")?
                     .parse()?
             }
-            "--ridge" => ridge = args.next().context("--ridge needs a value")?.parse()?,
+            "--ridge" => ridge = Some(args.next().context("--ridge needs a value")?.parse()?),
             "--schedule-only" => only_schedule = true,
             "--days" => days = Some(args.next().context("--days needs a value")?.parse()?),
             other => anyhow::bail!("unexpected argument {other:?}"),
@@ -47,16 +50,26 @@ fn main() -> anyhow::Result<()> {
     let types = types_of(&g.schedule);
     let cov = start_counts(&g.schedule, &grid, &types);
     let (day, h) = (288, 576);
-    let cfg = EngineConfig {
-        periods: vec![day, 7 * day],
-        horizon: h,
-        max_lag: Some(max_lag_hours * 12),
-        origins: 6,
-        origin_spacing: day / 2,
-        reselect_every: day,
-        ridge,
-        models: None,
-    };
+    // The product's engine: what `engine_for` builds for the bundled policy
+    // (5-minute steps, 48-hour horizon, periods 1d and 7d) with this maximum lag.
+    let mut policy = Policy::from_str_named(
+        include_str!("../policies/auto-contouring.yaml"),
+        Path::new("policies/auto-contouring.yaml"),
+    )?;
+    policy
+        .schedule
+        .as_mut()
+        .context("a schedule section")?
+        .max_lag = Duration::from_hours(max_lag_hours);
+    let mut cfg = EngineConfig::for_policy(&policy);
+    anyhow::ensure!(cfg.horizon == h && cfg.periods == [day, 7 * day]);
+    if let Some(r) = ridge {
+        eprintln!(
+            "note: --ridge {r} is an experiment, not the product's configuration (ridge {})",
+            cfg.ridge
+        );
+        cfg.ridge = r;
+    }
     {
         // One fit + predict of the schedule model on 28 days, timed.
         let s = g
@@ -64,12 +77,12 @@ fn main() -> anyhow::Result<()> {
             .series(&g.recording.columns[0].0)
             .context("column")?;
         let n = 28 * day;
-        let mut e = planscale::forecast::Engine::new(backtest::restricted(&cfg, SCHEDULE_MODEL));
+        let mut e = planscale::forecast::Engine::new(evaluation::restricted(&cfg, SCHEDULE_MODEL));
         let t0 = std::time::Instant::now();
         use planscale::forecast::Forecaster;
-        e.fit(&s.head(n), Some(&backtest::slice(&cov, 0, n)))?;
+        e.fit(&s.head(n), Some(&evaluation::slice(&cov, 0, n)))?;
         let t1 = t0.elapsed().as_secs_f64();
-        let f = e.predict(h, &[0.9], Some(&backtest::slice(&cov, n, n + h)))?;
+        let f = e.predict(h, &[0.9], Some(&evaluation::slice(&cov, n, n + h)))?;
         eprintln!(
             "engine fit (with backtest) {t1:.3} s, predict {:.3} s: {}",
             t0.elapsed().as_secs_f64() - t1,
@@ -85,7 +98,7 @@ fn main() -> anyhow::Result<()> {
     for (name, _) in &g.recording.columns {
         let s = g.recording.series(name).context("column")?;
         let t0 = std::time::Instant::now();
-        let scores = backtest::evaluate(&cfg, &s, Some(&cov), &origins, h, &models)?;
+        let scores = evaluation::evaluate(&cfg, &s, Some(&cov), &origins, h, &models)?;
         println!(
             "{name} ({} origins, {:.1} s)",
             origins.len(),

@@ -41,7 +41,9 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use planscale::forecast::{Engine, EngineConfig, Forecaster, SeasonalProfile, accuracy, auto};
+use planscale::forecast::{
+    Engine, EngineConfig, Forecaster, SeasonalProfile, accuracy, univariate,
+};
 use planscale::series::{Grid, Series};
 use serde::{Deserialize, Serialize};
 
@@ -434,7 +436,7 @@ fn compare_series(
         });
         let (point, model) = result?;
         let (dw, _) = planscale_forecast(y, start, s.step_secs, &[day, week])?;
-        let (dd, dd_secs) = timed(repeats, || auto::forecast_with("day-damped", y, &[day], H));
+        let (dd, dd_secs) = timed(repeats, || univariate::forecast("day-damped", y, &[day], H));
         let dd = dd.context("day-damped does not apply to this window")?;
         let (sp, sp_secs) = timed(repeats, || profile_forecast(y, start, s.step_secs, day));
         let sp = sp?;

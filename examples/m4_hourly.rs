@@ -1,16 +1,21 @@
 //! Scores a forecaster on the M4 Hourly subset (414 series, horizon 48, m = 24).
 //!
-//! `cargo run --release --example m4_hourly -- DIR [--method engine|auto|naive2|snaive|naive1|MODEL] [--series N]`
+//! `cargo run --release --example m4_hourly -- DIR [--method engine|engine-4x48|auto|naive2|snaive|naive1|MODEL] [--series N]`
 //! where DIR holds `Hourly-train.csv` and `Hourly-test.csv` (e.g.
 //! `../shared/data/m4-hourly`). Prints per-method detail on stderr and, as the
 //! last line on stdout, one JSON object with `series`, `smape`, `mase`,
 //! `owa` (against Naive2 computed on the same series) and `seconds`.
+//!
+//! `engine` is the product's engine for hourly data (`engine_for` of an
+//! hourly policy); `engine-4x48` the same with 4 backtest origins one horizon
+//! apart, an experiment.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use planscale::forecast::{accuracy, auto, reference};
+use planscale::forecast::{accuracy, evaluation, reference, univariate};
+use planscale::policy::{Duration, Policy};
 
 /// M4 Hourly: horizon and seasonal period.
 const H: usize = 48;
@@ -45,6 +50,31 @@ fn read_rows(path: &Path) -> anyhow::Result<Vec<(String, Vec<f64>)>> {
     Ok(rows)
 }
 
+/// The bundled policy (48-hour horizon, periods 1d and 7d) at a 1-hour step
+/// and without a schedule: `engine_for` of it is the product's engine for
+/// hourly data (periods 24 and 168 steps, horizon 48).
+fn hourly_policy() -> anyhow::Result<Policy> {
+    let mut p = Policy::from_str_named(
+        include_str!("../policies/auto-contouring.yaml"),
+        Path::new("policies/auto-contouring.yaml"),
+    )?;
+    p.forecast.step = Duration::from_hours(1);
+    p.schedule = None;
+    let cfg = planscale::forecast::EngineConfig::for_policy(&p);
+    anyhow::ensure!(cfg.horizon == H && cfg.periods == [M, 7 * M]);
+    Ok(p)
+}
+
+/// An experiment, not the product's configuration: the product's engine with
+/// 4 backtest origins one horizon apart instead of 6 half a day apart (the
+/// configuration M4 was first scored with, `EngineConfig::hourly`).
+fn four_by_horizon(p: &Policy) -> planscale::forecast::EngineConfig {
+    let mut cfg = planscale::forecast::EngineConfig::for_policy(p);
+    cfg.origins = 4;
+    cfg.origin_spacing = H;
+    cfg
+}
+
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut dir: Option<PathBuf> = None;
@@ -59,13 +89,14 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let dir = dir.context(
-        "usage: m4_hourly DIR [--method engine|auto|naive2|snaive|naive1|MODEL] [--series N]",
+        "usage: m4_hourly DIR [--method engine|engine-4x48|auto|naive2|snaive|naive1|MODEL] [--series N]",
     )?;
     let train = read_rows(&dir.join("Hourly-train.csv"))?;
     let test = read_rows(&dir.join("Hourly-test.csv"))?;
     if train.len() != test.len() {
         bail!("{} training rows but {} test rows", train.len(), test.len());
     }
+    let policy = hourly_policy()?;
     let started = Instant::now();
     let (mut s_sum, mut m_sum, mut s2_sum, mut m2_sum, mut n) = (0.0, 0.0, 0.0, 0.0, 0usize);
     let mut chosen: std::collections::BTreeMap<String, usize> = Default::default();
@@ -81,26 +112,30 @@ fn main() -> anyhow::Result<()> {
             "snaive" => reference::seasonal_naive(y, M, H),
             "naive1" => reference::seasonal_naive(y, 1, H),
             "auto" => {
-                let r = auto::forecast_point(y, &[M, 7 * M], H);
+                let (point, model) = evaluation::ensemble(y, &[M, 7 * M], H);
                 // Count the best-ranked member of the ensemble.
-                let best = r.model.trim_start_matches("mean(").split([',', ')']).next();
+                let best = model.trim_start_matches("mean(").split([',', ')']).next();
                 *chosen
                     .entry(best.unwrap_or_default().to_string())
                     .or_default() += 1;
-                r.point
+                point
             }
-            "engine" => {
-                // The engine the controller uses, with hourly periods: single best model
-                // by a 4-origin backtest (no ensemble).
-                use planscale::forecast::{Engine, EngineConfig, Forecaster};
+            "engine" | "engine-4x48" => {
+                // The engine the controller builds for an hourly policy: single best
+                // model by the policy's backtest (no ensemble).
+                use planscale::forecast::{Forecaster, engine_for};
                 let grid = planscale::series::Grid::new(chrono::DateTime::UNIX_EPOCH, 3600, 0);
-                let mut e = Engine::new(EngineConfig::hourly(H));
+                let mut e = if method == "engine-4x48" {
+                    planscale::forecast::Engine::new(four_by_horizon(&policy))
+                } else {
+                    engine_for(&policy)
+                };
                 e.fit(&planscale::series::Series::new(grid, y.clone()), None)?;
                 let f = e.predict(H, &[], None)?;
                 *chosen.entry(f.model.clone()).or_default() += 1;
                 f.point
             }
-            other => auto::forecast_with(other, y, &[M, 7 * M], H)
+            other => univariate::forecast(other, y, &[M, 7 * M], H)
                 .with_context(|| format!("unknown method {other:?}"))?,
         };
         let f: Vec<f64> = f.iter().map(|v| v.max(0.0)).collect();

@@ -16,6 +16,7 @@
 //! With too little history for a backtest the engine uses the simplest model
 //! that applies, and the forecast's note says so (cold start).
 
+use super::backtest::{self, Prediction};
 use super::kernel::{ScheduleRegression, lag_bins};
 use super::seasonal::empirical_quantile;
 use super::{
@@ -49,7 +50,9 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
-    /// Settings for hourly data with daily and weekly cycles (M4 Hourly: h = 48).
+    /// Small hand-made settings for hourly data with daily and weekly cycles,
+    /// for unit and property tests of the engine's mechanics. Not what a
+    /// policy builds: accuracy is measured with [`EngineConfig::for_policy`].
     pub fn hourly(horizon: usize) -> Self {
         EngineConfig {
             periods: vec![24, 168],
@@ -64,33 +67,41 @@ impl EngineConfig {
     }
 }
 
-/// Builds the engine a policy asks for: periods, horizon and maximum lag in
-/// steps of `policy.forecast.step`; a day between model re-selections.
+/// Builds the engine a policy asks for ([`EngineConfig::for_policy`]).
 pub fn engine_for(policy: &Policy) -> Engine {
-    let step = policy.forecast.step.secs().max(1) as usize;
-    let steps = |secs: u64| (secs as usize).div_ceil(step).max(1);
-    let mut periods: Vec<usize> = policy
-        .forecast
-        .seasonal_periods
-        .iter()
-        .map(|d| steps(d.secs()))
-        .filter(|p| *p >= 2)
-        .collect();
-    periods.sort_unstable();
-    periods.dedup();
-    let horizon = steps(policy.forecast.horizon.secs());
-    let day = steps(86_400);
-    let cfg = EngineConfig {
-        periods,
-        horizon,
-        max_lag: policy.schedule.as_ref().map(|s| steps(s.max_lag.secs())),
-        origins: 6,
-        origin_spacing: (day / 2).max(1),
-        reselect_every: day,
-        ridge: 1e-3,
-        models: None,
-    };
-    Engine::new(cfg)
+    Engine::new(EngineConfig::for_policy(policy))
+}
+
+impl EngineConfig {
+    /// The settings a policy asks for: periods, horizon and maximum lag in
+    /// steps of `policy.forecast.step`; 6 backtest origins half a day apart;
+    /// a day between model re-selections. What the controller, `simulate`
+    /// and `planscale forecast` run, and what the evaluations measure.
+    pub fn for_policy(policy: &Policy) -> Self {
+        let step = policy.forecast.step.secs().max(1) as usize;
+        let steps = |secs: u64| (secs as usize).div_ceil(step).max(1);
+        let mut periods: Vec<usize> = policy
+            .forecast
+            .seasonal_periods
+            .iter()
+            .map(|d| steps(d.secs()))
+            .filter(|p| *p >= 2)
+            .collect();
+        periods.sort_unstable();
+        periods.dedup();
+        let horizon = steps(policy.forecast.horizon.secs());
+        let day = steps(86_400);
+        EngineConfig {
+            periods,
+            horizon,
+            max_lag: policy.schedule.as_ref().map(|s| steps(s.max_lag.secs())),
+            origins: 6,
+            origin_spacing: (day / 2).max(1),
+            reselect_every: day,
+            ridge: 1e-3,
+            models: None,
+        }
+    }
 }
 
 /// Which model the engine uses, and why.
@@ -232,43 +243,33 @@ impl Engine {
         let n = f.y.len();
         let h = self.cfg.horizon.max(1);
         let offset = f.y.iter().map(|v| v.abs()).sum::<f64>() / n as f64 * 0.1 + 1e-9;
-        let cuts: Vec<usize> = (0..self.cfg.origins)
-            .filter_map(|o| n.checked_sub(h + o * self.cfg.origin_spacing))
-            .filter(|c| *c >= h.min(n / 2).max(n / 2) && *c > 0)
-            .collect();
+        let cuts = backtest::trailing_origins(n, h, self.cfg.origins, self.cfg.origin_spacing);
         let counts = f.counts.as_deref();
         type Scored = (String, f64, Vec<Vec<f64>>, Vec<Vec<f64>>);
         let mut scores: Vec<Scored> = Vec::new();
         if !cuts.is_empty() {
             for name in self.candidates(cuts[cuts.len() - 1], counts.is_some()) {
-                let mut sum = 0.0;
-                let mut cnt = 0usize;
+                let Some(bt) = backtest::run(h, &cuts, |cut| {
+                    self.run(name, f, cut, h, counts).map(Prediction::point)
+                }) else {
+                    continue;
+                };
+                let mae = bt.mae(&f.y);
+                if !mae.is_finite() {
+                    continue;
+                }
                 let mut res = vec![Vec::new(); h];
                 let mut act = vec![Vec::new(); h];
-                let mut ok = true;
-                for &cut in &cuts {
-                    match self.run(name, f, cut, h, counts) {
-                        Some(p) if p.iter().all(|v| v.is_finite()) => {
-                            for (j, (a, b)) in f.y[cut..cut + h].iter().zip(&p).enumerate() {
-                                let b = b.max(0.0);
-                                sum += (a - b).abs();
-                                cnt += 1;
-                                let r = (a - b) / (b.abs() + offset).sqrt();
-                                res[j].push(r);
-                                if b > offset {
-                                    act[j].push(r);
-                                }
-                            }
-                        }
-                        _ => {
-                            ok = false;
-                            break;
+                for held in &bt.held {
+                    for (j, (a, b)) in bt.actual(&f.y, held).iter().zip(&held.point).enumerate() {
+                        let r = (a - b) / (b.abs() + offset).sqrt();
+                        res[j].push(r);
+                        if *b > offset {
+                            act[j].push(r);
                         }
                     }
                 }
-                if ok && cnt > 0 && sum.is_finite() {
-                    scores.push((name.to_string(), sum / cnt as f64, res, act));
-                }
+                scores.push((name.to_string(), mae, res, act));
             }
         }
         scores.sort_by(|a, b| a.1.total_cmp(&b.1));
@@ -356,17 +357,53 @@ const MIN_ACTIVE: usize = 20;
 
 /// Pools each horizon step's residuals with its neighbours (± h/24 steps,
 /// at least 2) so that a few origins still give stable quantiles; sorted.
-fn smooth_residuals(res: Vec<Vec<f64>>, h: usize) -> Vec<Vec<f64>> {
+///
+/// The window slides: each step's pool is the previous one without the step
+/// that left and with the one that entered, merged in one pass (a sorted
+/// pool under `total_cmp` is unique, so this is exactly the sorted window).
+fn smooth_residuals(mut res: Vec<Vec<f64>>, h: usize) -> Vec<Vec<f64>> {
     let w = (h / 24).max(2);
-    (0..h)
-        .map(|j| {
-            let lo = j.saturating_sub(w);
-            let hi = (j + w + 1).min(h);
-            let mut v: Vec<f64> = res[lo..hi].iter().flatten().copied().collect();
-            v.sort_by(f64::total_cmp);
-            v
-        })
-        .collect()
+    res.iter_mut().for_each(|r| r.sort_by(f64::total_cmp));
+    let window = |j: usize| (j.saturating_sub(w), (j + w + 1).min(h));
+    let mut out: Vec<Vec<f64>> = Vec::with_capacity(h);
+    for j in 0..h {
+        let (lo, hi) = window(j);
+        let pool = match out.last() {
+            None => {
+                let mut v: Vec<f64> = res[lo..hi].iter().flatten().copied().collect();
+                v.sort_by(f64::total_cmp);
+                v
+            }
+            Some(prev) => {
+                let (prev_lo, prev_hi) = window(j - 1);
+                let leaving: &[f64] = if lo > prev_lo { &res[prev_lo] } else { &[] };
+                let entering: &[f64] = if hi > prev_hi { &res[hi - 1] } else { &[] };
+                slide(prev, leaving, entering)
+            }
+        };
+        out.push(pool);
+    }
+    out
+}
+
+/// Sorted `prev` without `leaving` (sorted, a part of it) and with `entering`
+/// (sorted), in one pass.
+fn slide(prev: &[f64], leaving: &[f64], entering: &[f64]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(prev.len() + entering.len() - leaving.len());
+    let (mut l, mut e) = (0, 0);
+    for &v in prev {
+        if l < leaving.len() && v.total_cmp(&leaving[l]).is_eq() {
+            l += 1;
+            continue;
+        }
+        while e < entering.len() && entering[e].total_cmp(&v).is_lt() {
+            out.push(entering[e]);
+            e += 1;
+        }
+        out.push(v);
+    }
+    out.extend_from_slice(&entering[e..]);
+    out
 }
 
 /// Below this mean a forecast of counts is given as the Poisson median.
@@ -400,10 +437,21 @@ fn poisson_median_summed(mean: f64) -> f64 {
     k
 }
 
+/// `v ≥ 0` with no fractional part (`v.fract() == 0`) for a finite `v`,
+/// without the `trunc` call: from 2^53 on every f64 is whole, and below it
+/// the conversion to `u64` truncates exactly.
+fn is_whole_non_negative(v: f64) -> bool {
+    const WHOLE_FROM: f64 = 9_007_199_254_740_992.0; // 2^53
+    v >= 0.0 && (v >= WHOLE_FROM || (v as u64) as f64 == v)
+}
+
 /// Fills missing values: the value one period earlier if known, else linear
 /// interpolation between the neighbours, else the nearest known value.
 fn repair(values: &[f64], period: usize) -> Vec<f64> {
     let mut y = values.to_vec();
+    if y.iter().all(|v| v.is_finite()) {
+        return y;
+    }
     let n = y.len();
     for t in 0..n {
         if !y[t].is_finite() && period >= 1 && t >= period && y[t - period].is_finite() {
@@ -509,7 +557,7 @@ impl Forecaster for Engine {
         let counts_data = values
             .iter()
             .filter(|v| v.is_finite())
-            .all(|v| *v >= 0.0 && v.fract() == 0.0);
+            .all(|v| is_whole_non_negative(*v));
         let fitted = Fitted {
             grid,
             y,
@@ -704,13 +752,7 @@ mod tests {
         Engine::new(cfg)
     }
 
-    /// A pseudo-random stream in [0, 1), deterministic.
-    fn lcg(state: &mut u64) -> f64 {
-        *state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (*state >> 11) as f64 / (1u64 << 53) as f64
-    }
+    use super::super::uniform as lcg;
 
     /// Hourly demand caused by appointments of two types, with a booked future.
     fn clinic(days: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
@@ -835,6 +877,71 @@ mod tests {
             e.fit(&hist, Some(&wrong)),
             Err(Error::Covariates(_))
         ));
+    }
+
+    #[test]
+    fn sliding_residual_pools_equal_sorted_windows() {
+        let mut state = 21u64;
+        for case in 0..60 {
+            let h = 1 + (lcg(&mut state) * 200.0) as usize;
+            let origins = 1 + (lcg(&mut state) * 6.0) as usize;
+            // Few distinct values (ties), signed zeros, and steps without any.
+            let res: Vec<Vec<f64>> = (0..h)
+                .map(|_| {
+                    let k = if lcg(&mut state) < 0.1 { 0 } else { origins };
+                    (0..k)
+                        .map(|_| match (lcg(&mut state) * 4.0) as u32 {
+                            0 => 0.0,
+                            1 => -0.0,
+                            2 => (lcg(&mut state) * 3.0).floor() - 1.0,
+                            _ => lcg(&mut state) - 0.5,
+                        })
+                        .collect()
+                })
+                .collect();
+            let w = (h / 24).max(2);
+            let direct: Vec<Vec<f64>> = (0..h)
+                .map(|j| {
+                    let mut v: Vec<f64> = res[j.saturating_sub(w)..(j + w + 1).min(h)]
+                        .iter()
+                        .flatten()
+                        .copied()
+                        .collect();
+                    v.sort_by(f64::total_cmp);
+                    v
+                })
+                .collect();
+            let fast = smooth_residuals(res, h);
+            let bits = |p: &Vec<Vec<f64>>| -> Vec<Vec<u64>> {
+                p.iter()
+                    .map(|v| v.iter().map(|x| x.to_bits()).collect())
+                    .collect()
+            };
+            assert_eq!(bits(&fast), bits(&direct), "case {case}, h {h}");
+        }
+    }
+
+    #[test]
+    fn whole_numbers_are_recognised_as_fract_does() {
+        let mut state = 4u64;
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            0.5,
+            -1.0,
+            2f64.powi(52) + 0.5,
+            2f64.powi(53),
+        ];
+        values.extend([1e100, 4503599627370495.5, 1e-300, 7.000000000000001]);
+        values.extend((0..1000).map(|_| (lcg(&mut state) * 40.0).floor() / 4.0));
+        for v in values {
+            assert_eq!(
+                is_whole_non_negative(v),
+                v >= 0.0 && v.fract() == 0.0,
+                "{v}"
+            );
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! `max_lag` apart, which keeps a refit on eight weeks of 5-minute data in the
 //! milliseconds.
 
+use super::reference::CompensatedSum;
+
 /// Fitted response kernels, per type, per lag step (`kernel[type][lag]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Kernel {
@@ -33,13 +35,23 @@ impl Kernel {
     /// The schedule effect at steps `from..to` of a count series that covers
     /// them (and earlier steps where available): `Σ_type Σ_lag k · count(t − lag)`.
     pub fn effect(&self, counts: &[Vec<f64>], from: usize, to: usize) -> Vec<f64> {
+        // Events before `from − max_lag` cannot reach `from..to`.
+        let first = from.saturating_sub(self.max_lag());
+        let events: Vec<Vec<(usize, f64)>> = counts
+            .iter()
+            .map(|c| events_of(&c[first.min(c.len())..to.min(c.len())], first))
+            .collect();
+        self.effect_of(&events, from, to)
+    }
+
+    /// [`Kernel::effect`] from each type's events (`(step, count)`, ascending).
+    fn effect_of(&self, events: &[Vec<(usize, f64)>], from: usize, to: usize) -> Vec<f64> {
         let mut out = vec![0.0; to.saturating_sub(from)];
-        for (k, c) in self.per_lag.iter().zip(counts) {
-            let n = c.len();
+        for (k, ev) in self.per_lag.iter().zip(events) {
             // Scatter each event forward: cheaper than a dense convolution.
             let first = from.saturating_sub(k.len().saturating_sub(1));
-            for (u, cu) in c.iter().enumerate().take(to.min(n)).skip(first) {
-                if *cu == 0.0 || !cu.is_finite() {
+            for &(u, cu) in ev {
+                if u < first || u >= to {
                     continue;
                 }
                 for (lag, kv) in k.iter().enumerate() {
@@ -55,6 +67,16 @@ impl Kernel {
         }
         out
     }
+}
+
+/// The nonzero finite counts of one type as `(step, count)`, steps from `offset`.
+fn events_of(counts: &[f64], offset: usize) -> Vec<(usize, f64)> {
+    counts
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v != 0.0 && v.is_finite())
+        .map(|(i, v)| (offset + i, *v))
+        .collect()
 }
 
 /// Lag bins: `[start, end)` in steps, covering `0..=max_lag`.
@@ -124,14 +146,7 @@ pub fn normal_equations(
     // Events per type: (step, count).
     let events: Vec<Vec<(usize, f64)>> = counts
         .iter()
-        .map(|c| {
-            c.iter()
-                .take(n)
-                .enumerate()
-                .filter(|(_, v)| **v != 0.0 && v.is_finite())
-                .map(|(i, v)| (i, *v))
-                .collect()
-        })
+        .map(|c| events_of(&c[..n.min(c.len())], 0))
         .collect();
     // Xᵀy: Σ_t y(t) · count(t − lag), binned.
     let mut xty = vec![0.0; p];
@@ -262,6 +277,11 @@ impl ScheduleRegression {
             day.max(1)
         };
         let ne = normal_equations(y, counts, bins, rows_from);
+        // Each round scatters the appointments, not every step.
+        let events: Vec<Vec<(usize, f64)>> = counts
+            .iter()
+            .map(|c| events_of(&c[..n.min(c.len())], 0))
+            .collect();
         let p = ne.p;
         let diag_mean = (0..p).map(|i| ne.xtx[i * p + i]).sum::<f64>() / p.max(1) as f64;
         let lambda = ridge * diag_mean.max(1e-12);
@@ -276,21 +296,23 @@ impl ScheduleRegression {
             baseline: vec![0.0; period],
         };
         for _ in 0..ROUNDS {
-            let xtb = lagged_products(&base_hist, counts, &bin_of, nb, rows_from, y);
+            let xtb = lagged_products(&base_hist, &events, &bin_of, nb, rows_from, y);
             let rhs: Vec<f64> = ne.xty.iter().zip(&xtb).map(|(a, b)| a - b).collect();
             w = nnls_ridge_warm(&ne.xtx, &rhs, p, lambda, 200, w);
             model.kernel.per_lag = (0..counts.len())
                 .map(|a| (0..=max_lag).map(|lag| w[a * nb + bin_of[lag]]).collect())
                 .collect();
-            let effect = model.kernel.effect(counts, 0, n);
+            let effect = model.kernel.effect_of(&events, 0, n);
             let mut sums = vec![0.0; period];
             let mut cnt = vec![0usize; period];
+            // Phases counted down from the last step's (no division per step).
+            let mut ph = (phase0 + n.saturating_sub(1)) % period;
             for t in (0..n).rev() {
-                let ph = (phase0 + t) % period;
                 if cnt[ph] < BASELINE_CYCLES && y[t].is_finite() {
                     sums[ph] += y[t] - effect[t];
                     cnt[ph] += 1;
                 }
+                ph = if ph == 0 { period - 1 } else { ph - 1 };
             }
             // Each phase also pools the phases within an hour either side
             // (`day / 24` steps): with 3–4 cycles a raw per-step profile is
@@ -298,9 +320,7 @@ impl ScheduleRegression {
             // schedule-aware MASE 0.438 -> 0.389 on the bundled clinic,
             // 0.604 -> 0.540 on the second department.
             model.baseline = smoothed_profile(&sums, &cnt, day / 24);
-            for (t, b) in base_hist.iter_mut().enumerate() {
-                *b = model.baseline[(phase0 + t) % period];
-            }
+            repeat_from(&model.baseline, phase0 % period, &mut base_hist);
         }
         model
     }
@@ -321,38 +341,63 @@ impl ScheduleRegression {
 /// Per-phase means of `sums / cnt`, pooled over the `2·hw + 1` neighbouring
 /// phases (circularly): each phase's baseline is the mean of every residual
 /// in its window, so a profile built from few cycles is not mostly noise.
+///
+/// O(period) whatever `hw`: the window slides around the circle (a
+/// compensated running sum, see [`CompensatedSum`]; counts are exact).
 fn smoothed_profile(sums: &[f64], cnt: &[usize], hw: usize) -> Vec<f64> {
     let period = sums.len();
+    if period == 0 {
+        return Vec::new();
+    }
     let hw = hw.min(period.saturating_sub(1) / 2);
-    (0..period)
-        .map(|ph| {
-            let (mut s, mut c) = (0.0, 0usize);
-            for d in 0..=2 * hw {
-                let j = (ph + period + d - hw) % period;
-                s += sums[j];
-                c += cnt[j];
-            }
-            if c > 0 { s / c as f64 } else { 0.0 }
-        })
-        .collect()
+    // The window of phase 0: phases −hw ..= hw, circularly.
+    let at = |d: usize| (d + period - hw) % period;
+    let (mut s, mut c) = (CompensatedSum::default(), 0usize);
+    for d in 0..=2 * hw {
+        s.add(sums[at(d)]);
+        c += cnt[at(d)];
+    }
+    let mut out = Vec::with_capacity(period);
+    for ph in 0..period {
+        out.push(if c > 0 { s.value() / c as f64 } else { 0.0 });
+        // Slide: phase ph − hw leaves, ph + hw + 1 enters.
+        let (leave, enter) = (at(ph), at(ph + 2 * hw + 1));
+        s.add(-sums[leave]);
+        s.add(sums[enter]);
+        c = c + cnt[enter] - cnt[leave];
+    }
+    out
+}
+
+/// Fills `out` with `cycle` repeated, starting at phase `start`.
+fn repeat_from(cycle: &[f64], start: usize, out: &mut [f64]) {
+    let mut at = 0;
+    let mut from = start;
+    while at < out.len() {
+        let take = (cycle.len() - from).min(out.len() - at);
+        out[at..at + take].copy_from_slice(&cycle[from..from + take]);
+        at += take;
+        from = 0;
+    }
 }
 
 /// `Xᵀx` for a series `x` on the history grid: per type and bin, Σ over usable
 /// rows `t` (from `rows_from`, where `y` is finite) of `count(t − lag) · x(t)`.
+/// `events` are each type's `(step, count)` ([`events_of`]).
 fn lagged_products(
     x: &[f64],
-    counts: &[Vec<f64>],
+    events: &[Vec<(usize, f64)>],
     bin_of: &[usize],
     nb: usize,
     rows_from: usize,
     y: &[f64],
 ) -> Vec<f64> {
     let n = x.len();
-    let mut out = vec![0.0; counts.len() * nb];
-    for (a, c) in counts.iter().enumerate() {
-        for (u, cu) in c.iter().enumerate().take(n) {
-            if *cu == 0.0 || !cu.is_finite() {
-                continue;
+    let mut out = vec![0.0; events.len() * nb];
+    for (a, ev) in events.iter().enumerate() {
+        for &(u, cu) in ev {
+            if u >= n {
+                break;
             }
             for (lag, bin) in bin_of.iter().enumerate() {
                 let t = u + lag;
@@ -391,6 +436,14 @@ pub fn nnls_ridge_warm(
     let mut grad: Vec<f64> = (0..p)
         .map(|i| (0..p).map(|j| g[i * p + j] * w[j]).sum::<f64>() + lambda * w[i] - b[i])
         .collect();
+    // Column k of G, contiguous: each coordinate step updates the whole
+    // gradient from it (the same values, read in order).
+    let mut columns = vec![0.0; p * p];
+    for i in 0..p {
+        for k in 0..p {
+            columns[k * p + i] = g[i * p + k];
+        }
+    }
     for _ in 0..sweeps {
         let mut moved = 0.0f64;
         for k in 0..p {
@@ -402,8 +455,8 @@ pub fn nnls_ridge_warm(
             let delta = new - w[k];
             if delta != 0.0 && delta.is_finite() {
                 w[k] = new;
-                for (i, gr) in grad.iter_mut().enumerate() {
-                    *gr += g[i * p + k] * delta;
+                for (gr, gik) in grad.iter_mut().zip(&columns[k * p..(k + 1) * p]) {
+                    *gr += gik * delta;
                 }
                 grad[k] += lambda * delta;
                 moved = moved.max(delta.abs() * d.sqrt());
@@ -536,6 +589,74 @@ mod tests {
         for (a, b) in ne.xtx.iter().zip(&xtx).chain(ne.xty.iter().zip(&xty)) {
             assert!((a - b).abs() < 1e-9, "{a} vs {b}");
         }
+    }
+
+    /// The direct definition, O(period·hw): the reference for the sliding one.
+    fn smoothed_profile_direct(sums: &[f64], cnt: &[usize], hw: usize) -> Vec<f64> {
+        let period = sums.len();
+        let hw = hw.min(period.saturating_sub(1) / 2);
+        (0..period)
+            .map(|ph| {
+                let (mut s, mut c) = (0.0, 0usize);
+                for d in 0..=2 * hw {
+                    let j = (ph + period + d - hw) % period;
+                    s += sums[j];
+                    c += cnt[j];
+                }
+                if c > 0 { s / c as f64 } else { 0.0 }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sliding_baseline_profile_equals_the_direct_one() {
+        let mut state = 5u64;
+        let mut rnd = || super::super::uniform(&mut state);
+        assert!(smoothed_profile(&[], &[], 3).is_empty());
+        for case in 0..400 {
+            let period = 1 + (rnd() * 300.0) as usize;
+            let hw = (rnd() * 40.0) as usize;
+            // Whole-number sums (exact either way), residual sums of both
+            // signs, and phases without any value (count 0, sum 0).
+            let cnt: Vec<usize> = (0..period)
+                .map(|_| {
+                    if rnd() < 0.2 {
+                        0
+                    } else {
+                        1 + (rnd() * 4.0) as usize
+                    }
+                })
+                .collect();
+            let sums: Vec<f64> = cnt
+                .iter()
+                .map(|c| match (c, case % 2) {
+                    (0, _) => 0.0,
+                    (_, 0) => (rnd() * 20.0).floor(),
+                    _ => (rnd() - 0.3) * 7.0 * *c as f64,
+                })
+                .collect();
+            let fast = smoothed_profile(&sums, &cnt, hw);
+            let slow = smoothed_profile_direct(&sums, &cnt, hw);
+            for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
+                if case % 2 == 0 {
+                    assert_eq!(a, b, "case {case} period {period} hw {hw} phase {i}");
+                } else {
+                    assert!((a - b).abs() < 1e-12, "case {case} phase {i}: {a} vs {b}");
+                }
+            }
+            assert_eq!(fast.len(), period);
+        }
+    }
+
+    #[test]
+    fn a_cycle_repeats_from_its_phase() {
+        let mut out = [0.0; 7];
+        repeat_from(&[1.0, 2.0, 3.0], 2, &mut out);
+        assert_eq!(out, [3.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+        let mut out = [0.0; 2];
+        repeat_from(&[1.0, 2.0, 3.0], 0, &mut out);
+        assert_eq!(out, [1.0, 2.0]);
+        repeat_from(&[5.0], 0, &mut []);
     }
 
     #[test]

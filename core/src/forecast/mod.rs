@@ -7,9 +7,9 @@
 //! handled explicitly.
 
 pub mod accuracy;
-pub mod auto;
 pub mod backtest;
 mod engine;
+pub mod evaluation;
 pub mod kernel;
 pub mod reference;
 mod seasonal;
@@ -107,12 +107,24 @@ pub trait Forecaster {
     ) -> Result<Forecast>;
 }
 
+/// A deterministic pseudo-random stream in [0, 1) for the unit tests.
+#[cfg(test)]
+pub(crate) fn uniform(state: &mut u64) -> f64 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (*state >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// Checks shared by every model: returns the number of finite values.
 pub fn validate_history(history: &Series) -> Result<usize> {
-    if history.values.iter().any(|v| v.is_infinite()) {
-        return Err(Error::Invalid("history contains an infinite value".into()));
+    let mut finite = 0;
+    for v in &history.values {
+        if v.is_infinite() {
+            return Err(Error::Invalid("history contains an infinite value".into()));
+        }
+        finite += usize::from(v.is_finite());
     }
-    let finite = history.values.iter().filter(|v| v.is_finite()).count();
     if finite == 0 {
         return Err(Error::NoData);
     }

@@ -153,51 +153,89 @@ fn phase_means(x: &[f64], p: usize, k: usize) -> Vec<f64> {
     m
 }
 
+/// Smoothing parameters tried by [`ses`].
+const SES_ALPHAS: [f64; 9] = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0];
+/// The (α, β, φ) grid of [`damped_holt`], α outermost.
+const HOLT_ALPHAS: [f64; 7] = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9];
+const HOLT_BETAS: [f64; 4] = [0.01, 0.05, 0.1, 0.2];
+const HOLT_PHIS: [f64; 4] = [0.8, 0.9, 0.95, 0.98];
+/// Steps between [`damped_holt`]'s checks whether an α can still win.
+const PRUNE_EVERY: usize = 256;
+
 /// Simple exponential smoothing with α chosen on a grid by one-step SSE.
+///
+/// Every α runs in the same pass over `x` (independent recursions side by
+/// side, which the processor overlaps); each one's arithmetic is the
+/// textbook recursion, so the result is that of fitting them one by one.
 pub fn ses(x: &[f64], h: usize) -> Vec<f64> {
-    let mut best = (f64::INFINITY, x[x.len() - 1]);
-    for alpha in [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0] {
-        let mut l = x[0];
-        let mut sse = 0.0;
-        for v in &x[1..] {
-            let e = v - l;
-            sse += e * e;
-            l += alpha * e;
+    const K: usize = SES_ALPHAS.len();
+    let mut l = [x[0]; K];
+    let mut sse = [0.0; K];
+    for v in &x[1..] {
+        for k in 0..K {
+            let e = v - l[k];
+            sse[k] += e * e;
+            l[k] += SES_ALPHAS[k] * e;
         }
-        if sse < best.0 {
-            best = (sse, l);
+    }
+    let mut best = (f64::INFINITY, x[x.len() - 1]);
+    for k in 0..K {
+        if sse[k] < best.0 {
+            best = (sse[k], l[k]);
         }
     }
     vec![best.1; h]
 }
 
-/// Damped-trend Holt (additive), parameters chosen on a grid by one-step SSE.
+/// Damped-trend Holt (additive), parameters chosen on a grid by one-step SSE
+/// (the first best in the order α, β, φ).
+///
+/// For each α, the 16 (β, φ) recursions run side by side in one pass over
+/// `x`, as in [`ses`]; each keeps the textbook arithmetic.
 pub fn damped_holt(x: &[f64], h: usize) -> Vec<f64> {
+    const K: usize = HOLT_BETAS.len() * HOLT_PHIS.len();
     let n = x.len();
     if n < 3 {
         return ses(x, h);
     }
+    let phi: [f64; K] = std::array::from_fn(|k| HOLT_PHIS[k % HOLT_PHIS.len()]);
     let mut best = (f64::INFINITY, x[n - 1], 0.0, 0.9);
-    for alpha in [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9] {
-        for beta in [0.01, 0.05, 0.1, 0.2] {
-            for phi in [0.8, 0.9, 0.95, 0.98] {
-                let (mut l, mut b) = (x[0], x[1] - x[0]);
-                let mut sse = 0.0;
-                for v in &x[1..] {
-                    let f = l + phi * b;
+    for alpha in HOLT_ALPHAS {
+        // α·β first, as in `b = φ·b + α·β·e`.
+        let ab: [f64; K] = std::array::from_fn(|k| alpha * HOLT_BETAS[k / HOLT_PHIS.len()]);
+        let mut l = [x[0]; K];
+        let mut b = [x[1] - x[0]; K];
+        let mut sse = [0.0; K];
+        for block in x[1..].chunks(PRUNE_EVERY) {
+            for v in block {
+                for k in 0..K {
+                    // φ·b once: the forecast's and the trend's term are one product.
+                    let pb = phi[k] * b[k];
+                    let f = l[k] + pb;
                     let e = v - f;
-                    sse += e * e;
-                    let nl = f + alpha * e;
-                    b = phi * b + alpha * beta * e;
-                    l = nl;
+                    sse[k] += e * e;
+                    l[k] = f + alpha * e;
+                    b[k] = pb + ab[k] * e;
                 }
-                if sse < best.0 {
-                    best = (sse, l, b, phi);
-                }
+            }
+            // A sum of squares only grows: once every recursion of this α is
+            // above the best so far, none of them can be chosen.
+            if sse.iter().all(|s| *s > best.0) {
+                break;
+            }
+        }
+        for k in 0..K {
+            if sse[k] < best.0 {
+                best = (sse[k], l[k], b[k], phi[k]);
             }
         }
     }
     let (_, l, b, phi) = best;
+    damped_path(l, b, phi, h)
+}
+
+/// The damped trend's forecast `l + (φ + … + φ^i)·b` for `i = 1..=h`.
+fn damped_path(l: f64, b: f64, phi: f64, h: usize) -> Vec<f64> {
     let mut damp = 0.0;
     let mut pw = 1.0;
     (0..h)
@@ -242,6 +280,77 @@ mod tests {
         assert!(forecast("day-ses", &y, &[24, 168], 5).is_some());
         assert!(forecast("nonsense", &y, &[24], 5).is_none());
         assert!(forecast("day-ses", &[], &[24], 5).is_none());
+    }
+
+    /// The grid searches one recursion at a time: the reference for the
+    /// side-by-side versions.
+    fn ses_direct(x: &[f64], h: usize) -> Vec<f64> {
+        let mut best = (f64::INFINITY, x[x.len() - 1]);
+        for alpha in SES_ALPHAS {
+            let mut l = x[0];
+            let mut sse = 0.0;
+            for v in &x[1..] {
+                let e = v - l;
+                sse += e * e;
+                l += alpha * e;
+            }
+            if sse < best.0 {
+                best = (sse, l);
+            }
+        }
+        vec![best.1; h]
+    }
+
+    fn damped_holt_direct(x: &[f64], h: usize) -> Vec<f64> {
+        let n = x.len();
+        if n < 3 {
+            return ses_direct(x, h);
+        }
+        let mut best = (f64::INFINITY, x[n - 1], 0.0, 0.9);
+        for alpha in HOLT_ALPHAS {
+            for beta in HOLT_BETAS {
+                for phi in HOLT_PHIS {
+                    let (mut l, mut b) = (x[0], x[1] - x[0]);
+                    let mut sse = 0.0;
+                    for v in &x[1..] {
+                        let f = l + phi * b;
+                        let e = v - f;
+                        sse += e * e;
+                        let nl = f + alpha * e;
+                        b = phi * b + alpha * beta * e;
+                        l = nl;
+                    }
+                    if sse < best.0 {
+                        best = (sse, l, b, phi);
+                    }
+                }
+            }
+        }
+        let (_, l, b, phi) = best;
+        damped_path(l, b, phi, h)
+    }
+
+    #[test]
+    fn side_by_side_smoothing_equals_one_at_a_time() {
+        let mut s = 9u64;
+        let mut rnd = || super::super::uniform(&mut s);
+        for case in 0..200 {
+            let n = 1 + (rnd() * 2000.0) as usize;
+            let trend = rnd() - 0.5;
+            let x: Vec<f64> = (0..n)
+                .map(|i| match case % 3 {
+                    0 => (rnd() * 5.0).floor(),
+                    1 => 10.0 + trend * i as f64 + rnd(),
+                    _ => 3.0,
+                })
+                .collect();
+            assert_eq!(ses(&x, 4), ses_direct(&x, 4), "ses case {case}");
+            assert_eq!(
+                damped_holt(&x, 7),
+                damped_holt_direct(&x, 7),
+                "holt case {case}"
+            );
+        }
     }
 
     #[test]
