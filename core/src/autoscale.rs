@@ -44,37 +44,43 @@ pub struct Observation<'a> {
     pub history: Option<SeriesView<'a>>,
 }
 
-/// A fit prepared by [`Autoscaler::refit_job`]: owns its inputs, so it can
-/// run on another thread while the autoscaler keeps deciding.
+/// A fit prepared by [`Autoscaler::refit_job`]: owns its inputs and the
+/// engine (moved out, not copied: at 1-minute steps an engine holds tens of
+/// megabytes of backtest residuals), so it can run on another thread.
 pub struct RefitJob {
     engine: Engine,
     history: Series,
     covariates: Option<Covariates>,
     types: Vec<String>,
     schedule_warning: Option<String>,
+    /// The model's grid and types before this fit, restored if it fails.
+    prior: Option<(Grid, Vec<String>)>,
 }
 
 /// The result of a [`RefitJob`], for [`Autoscaler::apply`].
 pub struct Refitted {
-    result: forecast::Result<Engine>,
+    engine: Engine,
+    result: forecast::Result<()>,
     grid: Grid,
     types: Vec<String>,
     schedule_warning: Option<String>,
+    prior: Option<(Grid, Vec<String>)>,
 }
 
 impl RefitJob {
     /// Fit (model choice by backtest when due): CPU-bound.
     pub fn run(mut self) -> Refitted {
         let grid = self.history.grid;
-        let result = self
-            .engine
-            .fit(&self.history, self.covariates.as_ref())
-            .map(|()| self.engine);
+        // A failed fit leaves the engine as it was (Engine::fit checks its
+        // input before it changes anything), so the previous model survives.
+        let result = self.engine.fit(&self.history, self.covariates.as_ref());
         Refitted {
+            engine: self.engine,
             result,
             grid,
             types: self.types,
             schedule_warning: self.schedule_warning,
+            prior: self.prior,
         }
     }
 }
@@ -193,20 +199,29 @@ impl Autoscaler {
     }
 
     /// Prepare a fit on `history` with the appointments known now (sorted by
-    /// start, as every schedule loader returns them).
-    pub fn refit_job(&self, history: SeriesView<'_>, appointments: &[Appointment]) -> RefitJob {
+    /// start, as every schedule loader returns them). The engine moves into
+    /// the job; [`Autoscaler::apply`] moves it back. Until then there is no
+    /// model (a job that is lost, e.g. a panicked thread, leaves none, and
+    /// the next call refits).
+    pub fn refit_job(&mut self, history: SeriesView<'_>, appointments: &[Appointment]) -> RefitJob {
         let types = self.types_for(&history.grid, appointments);
         let covariates = (!types.is_empty()).then(|| {
             let g = history.grid;
             schedule::start_counts(starting_in(appointments, g.start, g.end()), &g, &types)
         });
         let schedule_warning = self.schedule_warning_for(&history.grid, appointments, &types);
+        let fresh = Engine::new(self.engine.config().clone());
+        let prior = self
+            .fitted
+            .take()
+            .map(|g| (g, std::mem::take(&mut self.types)));
         RefitJob {
-            engine: self.engine.clone(),
+            engine: std::mem::replace(&mut self.engine, fresh),
             history: history.to_series(),
             covariates,
             types,
             schedule_warning,
+            prior,
         }
     }
 
@@ -252,9 +267,9 @@ impl Autoscaler {
     /// Take a finished fit; a failed one keeps the previous model.
     pub fn apply(&mut self, r: Refitted) -> forecast::Result<()> {
         self.schedule_warning = r.schedule_warning;
+        self.engine = r.engine;
         match r.result {
-            Ok(engine) => {
-                self.engine = engine;
+            Ok(()) => {
                 self.fitted = Some(r.grid);
                 self.types = r.types;
                 self.fit_failed = false;
@@ -264,6 +279,10 @@ impl Autoscaler {
                 Ok(())
             }
             Err(e) => {
+                if let Some((grid, types)) = r.prior {
+                    self.fitted = Some(grid);
+                    self.types = types;
+                }
                 self.fit_failed = self.fitted.is_none();
                 self.last_error = Some(e.clone());
                 Err(e)
@@ -516,6 +535,27 @@ mod tests {
         assert!(!a.refit_due(&longer.view()));
         let hour = Series::new(h.grid, [h.values.clone(), vec![0.0; 12]].concat());
         assert!(a.refit_due(&hour.view()));
+    }
+
+    #[test]
+    fn a_failed_refit_keeps_the_previous_model() {
+        let mut a = Autoscaler::new(policy());
+        let h = history(&[]);
+        a.refit(h.view(), &[]).unwrap();
+        let before = a.forecast(&[]).unwrap().clone();
+        // An hour later the history holds an infinite value: the fit fails.
+        let mut bad = h.values.clone();
+        bad.extend(vec![0.0; 12]);
+        bad[100] = f64::INFINITY;
+        let bad = Series::new(h.grid, bad);
+        assert!(a.refit(bad.view(), &[]).is_err());
+        assert_eq!(a.fitted(), Some(h.grid));
+        assert_eq!(a.forecast(&[]).unwrap(), &before);
+        // A job that never comes back leaves no model, and the next call refits.
+        let lost = a.refit_job(h.view(), &[]);
+        drop(lost);
+        assert_eq!(a.fitted(), None);
+        assert!(a.refit_due(&h.view()));
     }
 
     #[test]

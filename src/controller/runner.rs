@@ -199,11 +199,6 @@ impl PolicyRunner {
         }
     }
 
-    /// The appointments known now (the last good snapshot when the source is down).
-    fn appointments(&self) -> &[crate::schedule::Appointment] {
-        self.schedule.appointments().unwrap_or(&[])
-    }
-
     /// The planner's decision through the autoscaler: the one step the
     /// simulator runs too.
     fn decide(
@@ -315,7 +310,8 @@ impl PolicyRunner {
         if !self.scaler.refit_due(&o.history.view()) {
             return;
         }
-        let job = self.scaler.refit_job(o.history.view(), self.appointments());
+        let appointments = self.schedule.appointments().unwrap_or(&[]);
+        let job = self.scaler.refit_job(o.history.view(), appointments);
         let _slot = FIT_SLOTS.acquire().await;
         let done = match tokio::task::spawn_blocking(move || job.run()).await {
             Ok(done) => done,
