@@ -67,10 +67,14 @@ fn bundled_example_meets_the_acceptance_figures_and_is_reproducible() {
         ] {
             assert!(s.get(k).is_some(), "{k} missing in {s}");
         }
-        assert!(
-            field(s, "replica_hours") >= field(oracle, "replica_hours"),
-            "oracle not lowest: {s}"
-        );
+        // The oracle is the cheapest way to meet the SLO; a strategy that
+        // misses it (keda at its default threshold) may cost less.
+        if field(s, "slo_attainment") >= field(oracle, "slo_attainment") {
+            assert!(
+                field(s, "replica_hours") >= field(oracle, "replica_hours"),
+                "oracle not lowest: {s}"
+            );
+        }
     }
     assert!(
         field(pred, "slo_attainment") > field(hpa, "slo_attainment"),

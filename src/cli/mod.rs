@@ -81,8 +81,12 @@ pub struct SimulateArgs {
     /// Output directory for report.json, report.md and chart.svg.
     #[arg(long, default_value = "planscale-report")]
     pub out: PathBuf,
-    /// Strategies: predictive, hpa, oracle, static:N, static:match (comma-separated).
-    #[arg(long, default_value = "predictive,hpa,static:match,oracle")]
+    /// Strategies (comma-separated): predictive, hpa, hpa:PERCENT, hpa:tuned, keda,
+    /// keda:THRESHOLD, keda:tuned, oracle, static:N, static:match.
+    #[arg(
+        long,
+        default_value = "predictive,hpa,hpa:tuned,keda,keda:tuned,static:match,oracle"
+    )]
     pub strategies: String,
     /// Time replayed before measuring starts (the predictive strategy learns from it).
     #[arg(long, default_value = "14d")]

@@ -46,6 +46,11 @@ impl Cluster {
         self.pods.iter().filter(|r| **r <= tick).count() as u32
     }
 
+    /// The tick at which each pod is (or will be) ready, oldest first.
+    pub fn ready_ticks(&self) -> &[u64] {
+        &self.pods
+    }
+
     /// Work waiting.
     pub fn queue_depth(&self) -> f64 {
         self.queued

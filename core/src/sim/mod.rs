@@ -13,7 +13,9 @@
 pub mod chart;
 pub mod cluster;
 pub mod hpa;
+pub mod keda;
 pub mod oracle;
+pub mod peers;
 pub mod report;
 
 use std::collections::BTreeMap;
@@ -27,7 +29,7 @@ use crate::schedule::Appointment;
 use crate::series::{Grid, Series, SeriesView};
 
 use cluster::{Cluster, TickOutcome, Waits};
-use hpa::{Hpa, HpaConfig};
+use peers::HpaCtl;
 pub use report::{Report, StrategyResult};
 
 /// The HPA's sync period (s): the longest simulation tick.
@@ -53,7 +55,9 @@ pub enum Error {
     BadStep(i64),
     #[error("the recording ({len} steps) is not longer than the warm-up ({warmup} steps)")]
     TooShort { len: usize, warmup: usize },
-    #[error("unknown strategy {0:?}: expected predictive, hpa, oracle, static:N or static:match")]
+    #[error(
+        "unknown strategy {0:?}: expected predictive, hpa, hpa:PERCENT, hpa:tuned, keda, keda:THRESHOLD, keda:tuned, oracle, static:N or static:match"
+    )]
     UnknownStrategy(String),
     #[error("the recording's column {0:?} has a negative value at step {1}")]
     Negative(String, usize),
@@ -65,7 +69,19 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
     Predictive,
+    /// The HPA on CPU at the policy's `scaling.reactive_target`.
     Hpa,
+    /// The HPA at a CPU target (percent), `hpa:N`.
+    HpaAt(u32),
+    /// The HPA at the cheapest target of a sweep that meets `slo.attainment`.
+    HpaTuned,
+    /// KEDA's Prometheus scaler on the queue depth, threshold
+    /// `capacity × slo.max_wait`.
+    Keda,
+    /// KEDA at a threshold (milli demand units), `keda:X`.
+    KedaAt(i64),
+    /// KEDA at the cheapest threshold of a sweep that meets `slo.attainment`.
+    KedaTuned,
     Static(u32),
     /// The smallest static count that reaches predictive's SLO attainment.
     StaticMatch,
@@ -81,22 +97,45 @@ impl Strategy {
             .map(|s| match s {
                 "predictive" => Ok(Strategy::Predictive),
                 "hpa" => Ok(Strategy::Hpa),
+                "hpa:tuned" => Ok(Strategy::HpaTuned),
+                "keda" => Ok(Strategy::Keda),
+                "keda:tuned" => Ok(Strategy::KedaTuned),
                 "oracle" => Ok(Strategy::Oracle),
                 "static:match" => Ok(Strategy::StaticMatch),
-                _ => s
-                    .strip_prefix("static:")
-                    .and_then(|n| n.parse().ok())
-                    .map(Strategy::Static)
-                    .ok_or_else(|| Error::UnknownStrategy(s.to_string())),
+                _ => {
+                    let hpa = s
+                        .strip_prefix("hpa:")
+                        .and_then(|n| n.parse().ok())
+                        .filter(|n| (1..=100).contains(n))
+                        .map(Strategy::HpaAt);
+                    let keda = || {
+                        s.strip_prefix("keda:")
+                            .and_then(|x| x.parse::<f64>().ok())
+                            .filter(|x| x.is_finite() && *x > 0.0)
+                            .map(|x| Strategy::KedaAt(keda::threshold_milli(x)))
+                    };
+                    let stat = || {
+                        s.strip_prefix("static:")
+                            .and_then(|n| n.parse().ok())
+                            .map(Strategy::Static)
+                    };
+                    hpa.or_else(keda)
+                        .or_else(stat)
+                        .ok_or_else(|| Error::UnknownStrategy(s.to_string()))
+                }
             })
             .collect()
     }
 
-    /// The default set: predictive, hpa, the matching static count, oracle.
+    /// The default set: predictive, each peer at its defaults and tuned, the
+    /// matching static count, oracle.
     pub fn defaults() -> Vec<Strategy> {
         vec![
             Strategy::Predictive,
             Strategy::Hpa,
+            Strategy::HpaTuned,
+            Strategy::Keda,
+            Strategy::KedaTuned,
             Strategy::StaticMatch,
             Strategy::Oracle,
         ]
@@ -312,51 +351,6 @@ struct PlanCtl(Vec<u32>);
 impl Scaler for PlanCtl {
     fn act(&mut self, k: usize, _cluster: &Cluster, _last: TickOutcome) -> Option<u32> {
         self.0.get(k).copied()
-    }
-}
-
-/// The HPA, syncing every 15 s on the utilisation of ready pods since its
-/// last sync.
-struct HpaCtl {
-    hpa: Hpa,
-    tick_secs: i64,
-    sync_ticks: usize,
-    served: f64,
-    capacity: f64,
-}
-
-impl HpaCtl {
-    fn new(p: &Policy, t: &Ticks) -> HpaCtl {
-        let cfg = HpaConfig::kubernetes_default(
-            p.replicas.min,
-            p.replicas.max,
-            p.scaling.reactive_target,
-        );
-        HpaCtl {
-            hpa: Hpa::new(cfg),
-            tick_secs: t.tick_secs,
-            sync_ticks: t.hpa_sync_ticks(),
-            served: 0.0,
-            capacity: 0.0,
-        }
-    }
-}
-
-impl Scaler for HpaCtl {
-    fn act(&mut self, k: usize, cluster: &Cluster, last: TickOutcome) -> Option<u32> {
-        self.served += last.served;
-        self.capacity += last.capacity;
-        if k % self.sync_ticks != 0 {
-            return None;
-        }
-        let util = (self.capacity > 0.0).then(|| self.served / self.capacity);
-        (self.served, self.capacity) = (0.0, 0.0);
-        self.hpa.sync(
-            k as i64 * self.tick_secs,
-            cluster.requested(),
-            last.ready,
-            util,
-        )
     }
 }
 
@@ -597,7 +591,15 @@ pub fn simulate(s: &Scenario, strategies: &[Strategy], progress: &mut dyn FnMut(
         for (slot, strat) in strategies.iter().enumerate() {
             let r = match strat {
                 Strategy::Predictive | Strategy::StaticMatch => continue,
-                Strategy::Hpa => ("hpa".to_string(), run(&t, min, &mut HpaCtl::new(p, &t))),
+                Strategy::Hpa
+                | Strategy::HpaAt(_)
+                | Strategy::HpaTuned
+                | Strategy::Keda
+                | Strategy::KedaAt(_)
+                | Strategy::KedaTuned => match peers::run_peer(p, &t, *strat) {
+                    Some(r) => r,
+                    None => continue,
+                },
                 Strategy::Static(n) => {
                     let n = (*n).clamp(min, max);
                     (format!("static:{n}"), run(&t, n, &mut StaticCtl(n)))
@@ -698,6 +700,17 @@ mod tests {
 
     /// Two weeks of 5-minute steps with a daily spike from 08:00 to 10:00.
     fn scenario() -> Scenario {
+        scenario_with(
+            Policy::test()
+                .min(1)
+                .max(30)
+                .per_replica(1.0)
+                .startup(Duration::from_mins(3)),
+        )
+    }
+
+    /// [`scenario`]'s recording with another policy.
+    pub(super) fn scenario_with(policy: Policy) -> Scenario {
         let start = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
         let values: Vec<f64> = (0..14 * 288)
             .map(|i| {
@@ -710,11 +723,6 @@ mod tests {
             })
             .collect();
         let series = Series::new(Grid::new(start, 300, 0), values);
-        let policy = Policy::test()
-            .min(1)
-            .max(30)
-            .per_replica(1.0)
-            .startup(Duration::from_mins(3));
         Scenario {
             policy,
             arrivals: series,
@@ -828,7 +836,20 @@ mod tests {
                 Strategy::Oracle
             ]
         );
-        assert!(Strategy::parse_list("static:x").is_err());
-        assert!(Strategy::parse_list("keda").is_err());
+        assert_eq!(
+            Strategy::parse_list("hpa:55,hpa:tuned,keda,keda:2.5,keda:tuned").unwrap(),
+            vec![
+                Strategy::HpaAt(55),
+                Strategy::HpaTuned,
+                Strategy::Keda,
+                Strategy::KedaAt(2500),
+                Strategy::KedaTuned
+            ]
+        );
+        for bad in [
+            "static:x", "hpa:0", "hpa:101", "keda:0", "keda:-1", "keda:nan", "keda:x",
+        ] {
+            assert!(Strategy::parse_list(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,0 +1,200 @@
+//! KEDA's Prometheus scaler on the queue depth, as KEDA runs it (see
+//! docs/ARCHITECTURE.md, "Simulation"):
+//!
+//! - KEDA creates an HPA (no `spec.behavior` unless
+//!   `advanced.horizontalPodAutoscalerConfig` sets one) with
+//!   `minReplicas = max(minReplicaCount, 1)` (`controllers/keda/hpa.go`,
+//!   `getHPAMinReplicas`) and one External metric whose `AverageValue` target
+//!   is the trigger's `threshold` (`pkg/scalers/prometheus_scaler.go`,
+//!   `GetMetricSpecForScaling`). At each of its 15-s syncs the HPA asks KEDA's
+//!   metrics adapter for the metric, which runs the PromQL query then
+//!   (`GetScaledObjectMetrics`; `useCachedMetrics` is false by default) and
+//!   returns its value in milli-units (`GenerateMetricInMili`). The HPA's
+//!   algorithm is [`super::hpa`]'s, on `GetExternalPerPodMetricReplicas`.
+//! - KEDA's own loop runs every `pollingInterval` (30 s) and handles 0 ↔ 1
+//!   (`pkg/scaling/executor/scale_scaledobjects.go`, `RequestScale`): the
+//!   trigger is active when the value exceeds `activationThreshold` (0); from
+//!   zero an active trigger scales to `max(minReplicaCount, 1)`; with
+//!   `minReplicaCount` 0 an inactive trigger scales to zero once
+//!   `lastActiveTime + cooldownPeriod` (300 s) has passed.
+
+use super::cluster::{Cluster, TickOutcome};
+use super::hpa::{Hpa, HpaConfig, Metric};
+use super::{Scaler, Ticks};
+use crate::policy::Policy;
+
+/// `pollingInterval` default (s).
+pub const POLLING_INTERVAL_SECS: i64 = 30;
+/// `cooldownPeriod` default (s).
+pub const COOLDOWN_PERIOD_SECS: i64 = 300;
+
+/// The default threshold (demand units waiting per replica): the work one
+/// replica clears within the SLO wait, `capacity per second × slo.max_wait`.
+pub fn default_threshold(p: &Policy) -> f64 {
+    p.capacity.per_second() * p.slo.max_wait.secs() as f64
+}
+
+/// A threshold as the milli-quantity KEDA puts in the HPA
+/// (`GetMetricTargetMili`: `int64(threshold × 1000)`), at least 1.
+pub fn threshold_milli(threshold: f64) -> i64 {
+    ((threshold * 1000.0) as i64).max(1)
+}
+
+/// A KEDA ScaledObject with one Prometheus trigger on the queue depth.
+pub(super) struct KedaCtl {
+    hpa: Hpa,
+    target_milli: i64,
+    tick_secs: i64,
+    sync_ticks: usize,
+    poll_ticks: usize,
+    min_replica_count: u32,
+    /// `status.lastActiveTime` (s).
+    last_active: Option<i64>,
+}
+
+impl KedaCtl {
+    pub(super) fn new(p: &Policy, t: &Ticks, target_milli: i64) -> Self {
+        let min = p.replicas.min;
+        KedaCtl {
+            hpa: Hpa::new(HpaConfig::kubernetes_default(min.max(1), p.replicas.max)),
+            target_milli,
+            tick_secs: t.tick_secs,
+            sync_ticks: t.hpa_sync_ticks(),
+            poll_ticks: (POLLING_INTERVAL_SECS / t.tick_secs).max(1) as usize,
+            min_replica_count: min,
+            last_active: None,
+        }
+    }
+
+    /// `RequestScale` at `now` with the trigger's activity.
+    fn request_scale(&mut self, now: i64, current: u32, active: bool) -> Option<u32> {
+        let min = self.min_replica_count;
+        if current == 0 && active {
+            self.last_active = Some(now);
+            Some(min.max(1))
+        } else if !active && current > 0 && min == 0 {
+            let cooled = self
+                .last_active
+                .is_none_or(|t| t + COOLDOWN_PERIOD_SECS < now);
+            cooled.then_some(0)
+        } else if !active && current < min {
+            Some(min)
+        } else {
+            if active {
+                self.last_active = Some(now);
+            }
+            None
+        }
+    }
+}
+
+impl Scaler for KedaCtl {
+    fn act(&mut self, k: usize, cluster: &Cluster, _last: TickOutcome) -> Option<u32> {
+        let now = k as i64 * self.tick_secs;
+        let current = cluster.requested();
+        let queue = cluster.queue_depth();
+        if k % self.poll_ticks == 0 {
+            // `activationThreshold` 0: active while any work waits.
+            if let Some(n) = self.request_scale(now, current, queue > 0.0) {
+                return Some(n);
+            }
+        }
+        if k % self.sync_ticks != 0 {
+            return None;
+        }
+        let value_milli = (queue * 1000.0) as i64;
+        self.hpa.sync(
+            now,
+            current,
+            current,
+            Metric::ExternalAverage {
+                value_milli,
+                target_milli: self.target_milli,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Duration;
+
+    fn ctl(min: u32) -> (KedaCtl, Ticks) {
+        let s = super::super::tests::scenario_with(
+            crate::policy::Policy::test()
+                .min(min)
+                .max(30)
+                .per_replica(1.0)
+                .startup(Duration::from_mins(3)),
+        );
+        let t = Ticks::new(&s);
+        let p = &s.policy;
+        (
+            KedaCtl::new(p, &t, threshold_milli(default_threshold(p))),
+            t,
+        )
+    }
+
+    #[test]
+    fn default_threshold_is_what_one_replica_clears_within_the_slo_wait() {
+        // 0.25 jobs per minute and a 10-minute SLO wait: 2.5 jobs.
+        let mut p = crate::policy::Policy::test().per_replica(0.25);
+        p.slo.max_wait = Duration::from_mins(10);
+        assert!((default_threshold(&p) - 2.5).abs() < 1e-12);
+        assert_eq!(threshold_milli(2.5), 2500);
+        assert_eq!(threshold_milli(0.0), 1);
+    }
+
+    #[test]
+    fn activation_scales_from_zero_and_cools_down_for_five_minutes() {
+        let (mut k, _) = ctl(0);
+        // Active at zero: one replica.
+        assert_eq!(k.request_scale(0, 0, true), Some(1));
+        // Active with replicas: only lastActiveTime moves.
+        assert_eq!(k.request_scale(30, 1, true), None);
+        // Inactive: scaled to zero only after lastActiveTime + 300 s.
+        assert_eq!(k.request_scale(60, 1, false), None);
+        assert_eq!(k.request_scale(330, 1, false), None);
+        assert_eq!(k.request_scale(331, 1, false), Some(0));
+        // With minReplicaCount 2 KEDA never scales to zero, and restores the minimum.
+        let (mut k, _) = ctl(2);
+        assert_eq!(k.request_scale(0, 2, false), None);
+        assert_eq!(k.request_scale(30, 1, false), Some(2));
+        assert_eq!(k.request_scale(60, 0, true), Some(2));
+    }
+
+    #[test]
+    fn hpa_on_queue_depth_follows_ceil_of_queue_over_threshold() {
+        // Threshold 3 jobs (1 job/min × 3 min). Queue 20 with 2 replicas:
+        // ratio 20 / (3 × 2) = 3.33, ceil(20 / 3) = 7, limited to max(2 × 2, 4) = 4.
+        let (mut k, t) = ctl(1);
+        k.target_milli = 3000;
+        let mut c = Cluster::new(2, t.startup_ticks);
+        let mut w = super::super::cluster::Waits::new(0);
+        c.tick(
+            0,
+            20.0 + 2.0 * t.per_pod_per_tick,
+            t.per_pod_per_tick,
+            &mut w,
+        );
+        assert!((c.queue_depth() - 20.0).abs() < 1e-9);
+        assert_eq!(k.act(0, &c, TickOutcome::default()), Some(4));
+        // At 4 replicas the next sync (15 s on) gives 7 (within 2 × 4).
+        let mut c4 = c.clone();
+        c4.scale_to(4, 1);
+        let sync = t.hpa_sync_ticks();
+        assert_eq!(k.act(sync, &c4, TickOutcome::default()), Some(7));
+        // Queue 6.5 with 2 replicas: 6.5 / 6 = 1.08 is within the tolerance.
+        let (mut k, _) = ctl(1);
+        k.target_milli = 3000;
+        let mut c = Cluster::new(2, t.startup_ticks);
+        c.tick(
+            0,
+            6.5 + 2.0 * t.per_pod_per_tick,
+            t.per_pod_per_tick,
+            &mut w,
+        );
+        assert_eq!(k.act(0, &c, TickOutcome::default()), None);
+    }
+}
