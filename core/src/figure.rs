@@ -67,7 +67,7 @@ pub fn strategy_width(name: &str) -> u32 {
 
 /// Font sizes (px), chosen to stay readable when a 1400-px figure is shown
 /// at page width.
-pub const TITLE: u32 = 26;
+pub const TITLE: u32 = 25;
 pub const CAPTION: u32 = 21;
 pub const LABEL: u32 = 17;
 

@@ -435,9 +435,9 @@ pub fn busiest_day_svg(r: &Report) -> Result<String> {
     let at =
         |m: usize| (r.grid_start + TimeDelta::seconds(m as i64 * FINE_SECS)).with_timezone(&tz);
     let heading = format!(
-        "{}: the busiest day, {} ({:.0} {} arrived; shown {}–{} {}, the rest of the day was quiet)",
+        "{}: the busiest day, {} ({:.0} {}; {}–{} {}, quiet before and after)",
         r.policy,
-        day.start.with_timezone(&tz).format("%A %d %B %Y"),
+        day.start.with_timezone(&tz).format("%a %d %b %Y"),
         work(r, &day),
         r.demand_unit,
         at(shown.from).format("%H:%M"),
