@@ -76,15 +76,21 @@ pub fn days(r: &Report) -> Vec<Span> {
     out
 }
 
+/// The recording steps that hold a span's minutes: first and one past the last.
+fn steps_of(r: &Report, s: &Span) -> (usize, usize) {
+    let step = r.step_seconds.max(1) as usize;
+    let n = r.demand_steps.len();
+    let secs = FINE_SECS as usize;
+    (
+        (s.from * secs / step).min(n),
+        (s.to * secs).div_ceil(step).min(n),
+    )
+}
+
 /// Work arriving in a span (demand units).
 pub fn work(r: &Report, s: &Span) -> f64 {
-    let per_step = (r.step_seconds / FINE_SECS).max(1) as usize;
-    let (a, b) = (s.from / per_step, s.to.div_ceil(per_step));
-    r.demand_steps[a.min(r.demand_steps.len())..b.min(r.demand_steps.len())]
-        .iter()
-        .sum::<f64>()
-        * r.step_seconds as f64
-        / 60.0
+    let (a, b) = steps_of(r, s);
+    r.demand_steps[a..b].iter().sum::<f64>() * r.step_seconds as f64 / 60.0
 }
 
 /// The local day with the most work (the first of equals).
@@ -194,17 +200,12 @@ fn aggregate(s: &StrategyResult, span: &Span, bucket: usize) -> Vec<(f64, f64, f
 /// Demand over a span in replicas' worth (demand ÷ one replica's rate), per
 /// recording step: the replicas that would just keep up.
 fn demand_replicas(r: &Report, span: &Span) -> (f64, Vec<f64>) {
-    let per_step = (r.step_seconds / FINE_SECS).max(1) as usize;
-    let (a, b) = (span.from / per_step, span.to.div_ceil(per_step));
-    let n = r.demand_steps.len();
+    let (a, b) = steps_of(r, span);
     let per = r.capacity_per_replica_per_minute.max(1e-12);
-    let x0 = (a * per_step) as f64 - span.from as f64;
+    let x0 = (a as i64 * r.step_seconds - span.from as i64 * FINE_SECS) as f64;
     (
-        x0 / 60.0,
-        r.demand_steps[a.min(n)..b.min(n)]
-            .iter()
-            .map(|v| v / per)
-            .collect(),
+        x0 / 3600.0,
+        r.demand_steps[a..b].iter().map(|v| v / per).collect(),
     )
 }
 
@@ -397,11 +398,9 @@ fn period_svg(
 /// The whole hours of `day` from an hour before anything happened (work
 /// arriving, waiting, or a strategy above its first count) to an hour after.
 fn active_hours(r: &Report, day: &Span) -> Span {
-    let (_, demand) = demand_replicas(r, day);
-    let per_step = (r.step_seconds / FINE_SECS).max(1) as usize;
     let busy = |m: usize| {
-        let i = (m - day.from) / per_step;
-        demand.get(i).is_some_and(|v| *v > 0.0)
+        let i = (m as i64 * FINE_SECS / r.step_seconds.max(1)) as usize;
+        r.demand_steps.get(i).is_some_and(|v| *v > 0.0)
             || r.strategies.iter().any(|s| {
                 let base = s.fine.get(day.from).map_or(0.0, |x| x.requested);
                 s.fine
@@ -866,5 +865,67 @@ impl Figures {
             ));
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+    use crate::series::{Grid, Series};
+    use crate::sim::{Scenario, Strategy, simulate};
+    use chrono::TimeZone;
+
+    /// Three UTC days of 30-second steps (shorter than a minute): one job per
+    /// step from 09:00 to 10:00, two on the second day.
+    fn report() -> Report {
+        let start = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
+        let values: Vec<f64> = (0..3 * 2880)
+            .map(|i| {
+                let (day, step) = (i / 2880, i % 2880);
+                if (1080..1200).contains(&step) {
+                    if day == 1 { 2.0 } else { 1.0 }
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let s = Scenario {
+            policy: Policy::test().min(1).max(30),
+            arrivals: Series::new(Grid::new(start, 30, 0), values),
+            schedule: Vec::new(),
+            warmup_secs: 0,
+            phase_secs: 0,
+        };
+        simulate(&s, &[Strategy::Static(4), Strategy::Oracle], &mut |_| {})
+    }
+
+    #[test]
+    fn days_work_and_the_busiest_day_follow_the_recording_at_any_step() {
+        let r = report();
+        let days = days(&r);
+        assert_eq!(days.len(), 3);
+        assert_eq!(days[1].from, 1440);
+        let works: Vec<f64> = days.iter().map(|d| work(&r, d)).collect();
+        assert_eq!(works, vec![120.0, 240.0, 120.0]);
+        assert_eq!(busiest_day(&r), Some(days[1]));
+        // Drawn in whole hours from an hour before anything happens (the
+        // oracle asks for replicas at 08:58, a start-up ahead of the 09:00
+        // work) to an hour after: 07:00 to 12:00.
+        let shown = active_hours(&r, &days[1]);
+        assert_eq!(
+            (shown.from - days[1].from, shown.to - days[1].from),
+            (420, 720)
+        );
+    }
+
+    #[test]
+    fn a_strategys_totals_over_a_day_come_from_its_minutes() {
+        let r = report();
+        let day = days(&r)[0];
+        let stat = &r.strategies[0];
+        let (hours, attained, _) = totals(stat, &day);
+        assert!((hours - 96.0).abs() < 1e-9, "{hours}");
+        assert_eq!(attained, Some(1.0));
     }
 }
