@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test test-setup lint unit example simulate bench compare venv
+.PHONY: test test-setup lint unit example simulate docs-images bench compare venv
 
 ## Set up what the tests need (idempotent), check lints, run every test.
 test: test-setup lint
@@ -27,6 +27,11 @@ example:
 ## Run the bundled simulation.
 simulate:
 	$(CARGO) run --release -- simulate
+
+## Render the bundled example's figures to docs/img (rsvg-convert, headless Chromium).
+docs-images:
+	$(CARGO) build --release --locked
+	bash scripts/docs-images.sh
 
 # The comparison's Python side lives in a gitignored virtual environment.
 VENV ?= .venv

@@ -7,7 +7,7 @@
 //! re-exported here under its module names. See `docs/ARCHITECTURE.md`.
 
 pub use planscale_core::{
-    autoscale, duration, example, forecast, plan, policy, recording, schedule, series, sim,
+    autoscale, duration, example, figure, forecast, plan, policy, recording, schedule, series, sim,
 };
 
 pub mod cli;

@@ -1,6 +1,9 @@
 //! `planscale forecast` on the bundled clinic example: the library function
 //! behind the subcommand, as the binary calls it.
 
+#[path = "support/document.rs"]
+mod document;
+
 use chrono::{TimeZone, Utc};
 use planscale::cli::forecast::{ForecastArgs, run};
 
@@ -10,6 +13,7 @@ fn forecasts_the_bundled_example_with_model_reason_and_replicas() {
         inputs: Default::default(),
         at: Some(Utc.with_ymd_and_hms(2026, 4, 20, 6, 0, 0).unwrap()),
         json: true,
+        out: None,
     };
     let mut out = Vec::new();
     let r = run(&args, &mut out).expect("forecast");
@@ -33,10 +37,41 @@ fn an_instant_outside_the_recording_is_a_clear_error() {
         inputs: Default::default(),
         at: Some(Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap()),
         json: false,
+        out: None,
     };
     let err = run(&args, &mut Vec::new()).unwrap_err();
     assert!(
         format!("{err:#}").contains("inside the recording"),
         "{err:#}"
     );
+}
+
+#[test]
+fn out_draws_history_forecast_band_closed_hours_and_appointments_as_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("forecast.svg");
+    let args = ForecastArgs {
+        inputs: Default::default(),
+        at: Some(Utc.with_ymd_and_hms(2026, 4, 20, 6, 0, 0).unwrap()),
+        json: false,
+        out: Some(path.clone()),
+    };
+    let mut out = Vec::new();
+    run(&args, &mut out).expect("forecast");
+    assert!(String::from_utf8_lossy(&out).contains("wrote "));
+    let svg = std::fs::read_to_string(&path).unwrap();
+    document::well_formed(&svg, &[]).unwrap();
+    assert_eq!(document::external_references(&svg), Vec::<String>::new());
+    for legend in [
+        "recorded demand (jobs/min)",
+        "point forecast",
+        "up to the p90 forecast",
+        "no appointments booked",
+        "booked appointment",
+        "Europe/Berlin",
+    ] {
+        assert!(svg.contains(legend), "{legend} missing");
+    }
+    // The quantile band is a filled polygon in the band colour.
+    assert!(svg.contains("<polygon") && svg.contains("fill=\"#B3DDF5\""));
 }

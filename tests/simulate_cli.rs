@@ -40,7 +40,7 @@ fn bundled_example_meets_the_acceptance_figures_and_is_reproducible() {
     let first = run();
     let second = run();
     assert!(first == second, "report.json differs between two runs");
-    for f in ["report.md", "chart.svg"] {
+    for f in ["report.md", "chart.svg", "report.html"] {
         let p = dir.path().join("planscale-report").join(f);
         assert!(std::fs::metadata(&p).unwrap().len() > 100, "{f} is empty");
     }

@@ -11,6 +11,7 @@
 pub mod autoscale;
 pub mod duration;
 pub mod example;
+pub mod figure;
 pub mod forecast;
 pub mod plan;
 pub mod policy;

@@ -23,7 +23,15 @@ pub struct ForecastArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also draw the forecast to this SVG file: the last days of history, the
+    /// point forecast, the band up to the policy's quantile, the hours without
+    /// booked appointments and the appointments.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }
+
+/// Days of history drawn before the forecast in `--out`.
+const FIGURE_HISTORY_DAYS: i64 = 3;
 
 /// One hour of the forecast summary.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -149,12 +157,71 @@ pub fn run(args: &ForecastArgs, out: &mut dyn Write) -> anyhow::Result<ForecastR
         decision: d.to_string(),
         desired_replicas: d.desired,
     };
+    if let Some(path) = &args.out {
+        let svg = crate::figure::forecast_svg(&figure(&policy, &hist, &report, &schedule))?;
+        crate::util::write_atomic(path, svg.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         write_table(&report, out)?;
     }
+    if let Some(path) = &args.out {
+        writeln!(out, "wrote {}", path.display())?;
+    }
     Ok(report)
+}
+
+/// What `--out` draws: the last days of `hist`, the forecast, and the
+/// appointments of the policy's types around them.
+fn figure(
+    policy: &crate::policy::Policy,
+    hist: &SeriesView<'_>,
+    r: &ForecastReport,
+    schedule: &[crate::schedule::Appointment],
+) -> crate::figure::ForecastFigure {
+    let step = hist.grid.step_secs;
+    let keep = ((FIGURE_HISTORY_DAYS * 86_400 / step) as usize).min(hist.values.len());
+    let skip = hist.values.len() - keep;
+    let history_start = hist.grid.time(skip);
+    let end = r.at + chrono::TimeDelta::seconds(r.point.len() as i64 * step);
+    let spec = policy.schedule.as_ref();
+    let wanted =
+        |kind: &str| spec.is_none_or(|s| s.types.is_empty() || s.types.iter().any(|t| t == kind));
+    let booked: Vec<&crate::schedule::Appointment> = schedule
+        .iter()
+        .filter(|a| wanted(&a.kind) && a.end > history_start && a.start < end)
+        .collect();
+    // An appointment causes work until `max_lag` after it ends; the rest is
+    // closed (nothing booked can cause work then).
+    let lag = chrono::TimeDelta::seconds(spec.map_or(0, |s| s.max_lag.secs_i64()));
+    let covered: Vec<_> = booked.iter().map(|a| (a.start, a.end + lag)).collect();
+    let closed = if schedule.is_empty() {
+        Vec::new()
+    } else {
+        crate::figure::uncovered(history_start, end, &covered)
+    };
+    crate::figure::ForecastFigure {
+        title: format!(
+            "{}: forecast from {} ({}; model {})",
+            r.policy,
+            r.at.with_timezone(&spec.map_or(chrono_tz::Tz::UTC, |s| s.tz()))
+                .format("%a %d %b %Y %H:%M"),
+            spec.map_or("UTC", |s| s.timezone.as_str()),
+            r.model
+        ),
+        unit: policy.demand.unit.clone(),
+        tz: spec.map_or(chrono_tz::Tz::UTC, |s| s.tz()),
+        step_secs: step,
+        history_start,
+        history: hist.values[skip..].to_vec(),
+        point: r.point.clone(),
+        quantile: r.quantile.clone(),
+        quantile_level: r.quantile_level,
+        closed,
+        appointments: booked.iter().map(|a| (a.start, a.kind.clone())).collect(),
+    }
 }
 
 fn write_table(r: &ForecastReport, out: &mut dyn Write) -> std::io::Result<()> {

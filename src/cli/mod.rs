@@ -78,7 +78,7 @@ pub struct InputArgs {
 pub struct SimulateArgs {
     #[command(flatten)]
     pub inputs: InputArgs,
-    /// Output directory for report.json, report.md and chart.svg.
+    /// Output directory for report.json, report.md, report.html and the figures (chart.svg first).
     #[arg(long, default_value = "planscale-report")]
     pub out: PathBuf,
     /// Strategies (comma-separated): predictive, hpa, hpa:PERCENT, hpa:tuned, keda,
@@ -360,8 +360,9 @@ fn warn_skipped(l: &crate::schedule::Loaded) {
     }
 }
 
-/// `planscale simulate`: run the strategies, write report.json, report.md and
-/// chart.svg to `args.out`, print the table to `out`.
+/// `planscale simulate`: run the strategies, write report.json, report.md,
+/// report.html and the figures (chart.svg, the busiest day, first) to
+/// `args.out`, print the table to `out`.
 pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> Result<crate::sim::Report> {
     use anyhow::Context;
     let warmup = crate::policy::Duration::parse(&args.warmup)
@@ -373,26 +374,32 @@ pub fn simulate(args: &SimulateArgs, out: &mut dyn Write) -> Result<crate::sim::
     let (policy, recording, schedule) = simulation_inputs(&args.inputs)?;
     let scenario = crate::sim::Scenario::new(policy, &recording, schedule, warmup.secs_i64())?;
     let bar = progress_bar();
-    let report = crate::sim::simulate(&scenario, &strategies, &mut |f| bar.tick(f));
+    // The predictive run keeps its decisions for report.html's timeline.
+    let report = crate::sim::simulate_explained(&scenario, &strategies, &mut |f| bar.tick(f));
     bar.finish();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create the output directory {}", args.out.display()))?;
-    let svg = crate::sim::chart::render_svg(&report)
-        .map_err(|e| anyhow::anyhow!("cannot draw the chart: {e}"))?;
-    for (name, body) in [
+    let figures = crate::sim::chart::render_all(&report)?;
+    let files = figures.files();
+    let linked: Vec<(&str, &str)> = files.iter().map(|(f, what, _)| (*f, *what)).collect();
+    let mut outputs = vec![
         ("report.json", report.to_json()),
-        ("report.md", report.to_markdown()),
-        ("chart.svg", svg),
-    ] {
+        ("report.md", report.to_markdown(&linked)),
+        ("report.html", crate::sim::html::render(&report, &figures)),
+    ];
+    outputs.extend(files.iter().map(|(f, _, svg)| (*f, svg.to_string())));
+    for (name, body) in &outputs {
         let path = args.out.join(name);
         crate::util::write_atomic(&path, body.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     write!(out, "{}", report.to_table())?;
+    let names: Vec<&str> = outputs.iter().skip(1).map(|(n, _)| *n).collect();
     writeln!(
         out,
-        "wrote {}/report.json, report.md and chart.svg",
-        args.out.display()
+        "wrote {}/report.json, {}",
+        args.out.display(),
+        names.join(", ")
     )?;
     Ok(report)
 }

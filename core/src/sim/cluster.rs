@@ -129,27 +129,53 @@ impl Cluster {
 }
 
 /// Wait histogram: amount of work by wait in ticks, for work that arrived at
-/// or after tick `from` (the start of the measured window).
+/// or after tick `from` (the start of the measured window); optionally also
+/// per bucket of arrival time, the work and the part of it that started
+/// within the SLO (for the report's attainment per day).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Waits {
     pub from: u64,
     pub hist: BTreeMap<u64, f64>,
+    /// Per `bucket_ticks` of arrival after `from`: `[work, work started within slo_ticks]`.
+    pub by_bucket: Vec<[f64; 2]>,
+    /// Bucket length in ticks; 0: no buckets are kept.
+    bucket_ticks: u64,
+    slo_ticks: u64,
 }
 
 impl Waits {
     pub fn new(from: u64) -> Self {
         Waits {
             from,
-            hist: BTreeMap::new(),
+            ..Waits::default()
+        }
+    }
+
+    /// Also keep, per `bucket_ticks` of arrival, the work and how much of it
+    /// started within `slo_ticks`.
+    pub fn bucketed(from: u64, bucket_ticks: u64, slo_ticks: u64) -> Self {
+        Waits {
+            from,
+            bucket_ticks,
+            slo_ticks,
+            ..Waits::default()
         }
     }
 
     fn record(&mut self, arrived: u64, started: u64, amount: f64) {
         if arrived >= self.from && amount > 0.0 {
-            *self
-                .hist
-                .entry(started.saturating_sub(arrived))
-                .or_insert(0.0) += amount;
+            let wait = started.saturating_sub(arrived);
+            *self.hist.entry(wait).or_insert(0.0) += amount;
+            if let Some(b) = (arrived - self.from).checked_div(self.bucket_ticks) {
+                let b = b as usize;
+                if b >= self.by_bucket.len() {
+                    self.by_bucket.resize(b + 1, [0.0; 2]);
+                }
+                self.by_bucket[b][0] += amount;
+                if wait <= self.slo_ticks {
+                    self.by_bucket[b][1] += amount;
+                }
+            }
         }
     }
 
@@ -224,6 +250,19 @@ mod tests {
         c.drain_unserved(10, &mut waits);
         assert_eq!(waits.hist, BTreeMap::from([(7, 1.0)]));
         assert_eq!(c.queue_depth(), 0.0);
+    }
+
+    #[test]
+    fn buckets_split_work_by_arrival_and_count_what_started_within_the_slo() {
+        // Buckets of 2 ticks from tick 1; SLO 1 tick; one pod serving 1 per tick.
+        let mut c = Cluster::new(1, 1);
+        let mut waits = Waits::bucketed(1, 2, 1);
+        c.tick(0, 1.0, 1.0, &mut waits); // before the window: not measured
+        c.tick(1, 3.0, 1.0, &mut waits); // waits 0, 1, 2
+        c.tick(2, 0.0, 1.0, &mut waits);
+        c.tick(3, 1.0, 1.0, &mut waits); // bucket 1: waits 1 (after the rest)
+        c.tick(4, 0.0, 1.0, &mut waits);
+        assert_eq!(waits.by_bucket, vec![[3.0, 2.0], [1.0, 1.0]]);
     }
 
     #[test]

@@ -12,7 +12,9 @@
 
 pub mod chart;
 pub mod cluster;
+pub mod explain;
 pub mod hpa;
+pub mod html;
 pub mod keda;
 pub mod oracle;
 pub mod peers;
@@ -37,6 +39,11 @@ pub const HPA_SYNC_SECS: i64 = 15;
 
 /// Seconds per chart bucket and report demand bucket (15 minutes).
 pub const BUCKET_SECS: i64 = 900;
+
+/// Seconds per fine sample of a run (one minute): the resolution of the
+/// report's busiest-day figure and of its attainment per day. A multiple of
+/// every tick (ticks divide the HPA's 15-second sync).
+pub const FINE_SECS: i64 = 60;
 
 fn gcd(a: i64, b: i64) -> i64 {
     if b == 0 { a } else { gcd(b, a % b) }
@@ -268,6 +275,10 @@ impl Ticks {
     fn bucket_ticks(&self) -> usize {
         (BUCKET_SECS / self.tick_secs) as usize
     }
+
+    fn fine_ticks(&self) -> usize {
+        (FINE_SECS / self.tick_secs) as usize
+    }
 }
 
 /// A strategy's scaler inside the simulation.
@@ -275,6 +286,21 @@ trait Scaler {
     /// Called every tick before serving, with the last tick's outcome; returns
     /// a new requested count to apply now.
     fn act(&mut self, k: usize, cluster: &Cluster, last: TickOutcome) -> Option<u32>;
+}
+
+/// One minute ([`FINE_SECS`]) of a strategy's run in the measured window.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sample {
+    /// Mean requested replicas over the minute.
+    pub requested: f64,
+    /// Mean ready replicas over the minute.
+    pub ready: f64,
+    /// Longest age of the oldest waiting work during the minute (s).
+    pub wait_secs: f64,
+    /// Work that arrived in the minute (demand units).
+    pub work: f64,
+    /// The part of `work` that started within the SLO wait.
+    pub on_time: f64,
 }
 
 /// One strategy's run: measurements and a coarse timeline for the chart.
@@ -286,6 +312,8 @@ pub struct Run {
     pub peak: u32,
     /// Per chart bucket: mean requested replicas and the longest head-of-queue age (s).
     pub timeline: Vec<(f64, f64)>,
+    /// Per minute of the measured window (`work` and `on_time` from `waits`).
+    pub fine: Vec<Sample>,
     /// Predictive only: decisions by winning term.
     pub terms: BTreeMap<String, u32>,
     pub notes: Vec<String>,
@@ -293,12 +321,16 @@ pub struct Run {
 
 fn run(t: &Ticks, initial: u32, ctl: &mut dyn Scaler) -> Run {
     let mut cluster = Cluster::new(initial, t.startup_ticks);
-    let mut waits = Waits::new(t.measure_from_tick);
+    let fine_ticks = t.fine_ticks();
+    let mut waits = Waits::bucketed(t.measure_from_tick, fine_ticks as u64, t.wait_ticks);
     let mut last = TickOutcome::default();
     let (mut replica_ticks, mut events, mut peak) = (0u64, 0u32, 0u32);
     let mut timeline = Vec::new();
     let (mut sum_req, mut max_age, mut in_bucket) = (0u64, 0u64, 0usize);
     let bucket = t.bucket_ticks();
+    let measured = t.n_ticks.saturating_sub(t.measure_from_tick as usize);
+    let mut fine = Vec::with_capacity(measured.div_ceil(fine_ticks.max(1)));
+    let (mut f_req, mut f_ready, mut f_age, mut in_fine) = (0u64, 0u64, 0u64, 0usize);
     for k in 0..t.n_ticks {
         let measuring = k as u64 >= t.measure_from_tick;
         if let Some(n) = ctl.act(k, &cluster, last)
@@ -315,8 +347,22 @@ fn run(t: &Ticks, initial: u32, ctl: &mut dyn Scaler) -> Run {
             replica_ticks += u64::from(req);
             peak = peak.max(req);
             sum_req += u64::from(req);
-            max_age = max_age.max(cluster.head_age(k as u64 + 1));
+            let age = cluster.head_age(k as u64 + 1);
+            max_age = max_age.max(age);
             in_bucket += 1;
+            f_req += u64::from(req);
+            f_ready += u64::from(last.ready);
+            f_age = f_age.max(age);
+            in_fine += 1;
+            if in_fine == fine_ticks || k + 1 == t.n_ticks {
+                fine.push(Sample {
+                    requested: f_req as f64 / in_fine as f64,
+                    ready: f_ready as f64 / in_fine as f64,
+                    wait_secs: (f_age as i64 * t.tick_secs) as f64,
+                    ..Sample::default()
+                });
+                (f_req, f_ready, f_age, in_fine) = (0, 0, 0, 0);
+            }
             if in_bucket == bucket {
                 timeline.push((
                     sum_req as f64 / in_bucket as f64,
@@ -327,12 +373,16 @@ fn run(t: &Ticks, initial: u32, ctl: &mut dyn Scaler) -> Run {
         }
     }
     cluster.drain_unserved(t.n_ticks as u64, &mut waits);
+    for (f, [work, on_time]) in fine.iter_mut().zip(&waits.by_bucket) {
+        (f.work, f.on_time) = (*work, *on_time);
+    }
     Run {
         waits,
         replica_ticks,
         scale_events: events,
         peak,
         timeline,
+        fine,
         terms: BTreeMap::new(),
         notes: Vec::new(),
     }
@@ -570,6 +620,26 @@ impl Scaler for PredictiveCtl<'_> {
 /// attainment and runs last. Every run is deterministic, so the report does
 /// not depend on which finishes first.
 pub fn simulate(s: &Scenario, strategies: &[Strategy], progress: &mut dyn FnMut(f64)) -> Report {
+    simulate_with(s, strategies, false, progress)
+}
+
+/// [`simulate`], keeping what the predictive strategy saw and decided at
+/// every interval of the measured window in [`Report::decisions`] (for the
+/// report's decision timeline). The predictive strategy still runs once.
+pub fn simulate_explained(
+    s: &Scenario,
+    strategies: &[Strategy],
+    progress: &mut dyn FnMut(f64),
+) -> Report {
+    simulate_with(s, strategies, true, progress)
+}
+
+fn simulate_with(
+    s: &Scenario,
+    strategies: &[Strategy],
+    explain: bool,
+    progress: &mut dyn FnMut(f64),
+) -> Report {
     let t = Ticks::new(s);
     let p = &s.policy;
     let (min, max) = (p.replicas.min, p.replicas.max);
@@ -586,8 +656,9 @@ pub fn simulate(s: &Scenario, strategies: &[Strategy], progress: &mut dyn FnMut(
     let mut results: Vec<Option<(String, Run)>> = vec![None; strategies.len()];
     let predictive_at = strategies.iter().position(|x| *x == Strategy::Predictive);
     let mut predictive_attainment = None;
+    let mut decisions = Vec::new();
     std::thread::scope(|scope| {
-        let predictive = predictive_at.map(|_| scope.spawn(|| run_predictive(s, &t, false).0));
+        let predictive = predictive_at.map(|_| scope.spawn(|| run_predictive(s, &t, explain)));
         for (slot, strat) in strategies.iter().enumerate() {
             let r = match strat {
                 Strategy::Predictive | Strategy::StaticMatch => continue,
@@ -623,9 +694,11 @@ pub fn simulate(s: &Scenario, strategies: &[Strategy], progress: &mut dyn FnMut(
         }
         if let (Some(slot), Some(handle)) = (predictive_at, predictive) {
             // A panic in the predictive run is a bug: surface it here.
-            let r = handle
+            let (r, trace) = handle
                 .join()
                 .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            let from = t.time(t.measure_from_tick as usize);
+            decisions = trace.into_iter().filter(|e| e.at >= from).collect();
             predictive_attainment = Some(r.waits.within(t.wait_ticks));
             results[slot] = Some(("predictive".to_string(), r));
             done += 1;
@@ -640,7 +713,7 @@ pub fn simulate(s: &Scenario, strategies: &[Strategy], progress: &mut dyn FnMut(
         }
     }
     let runs = results.into_iter().flatten().collect();
-    report::build(s, &t, runs)
+    report::build(s, &t, runs, decisions)
 }
 
 fn run_predictive(s: &Scenario, t: &Ticks, trace: bool) -> (Run, Vec<TraceEntry>) {
@@ -822,6 +895,33 @@ mod tests {
         let a = simulate(&s, &Strategy::defaults(), &mut |_| {});
         let b = simulate(&s, &Strategy::defaults(), &mut |_| {});
         assert_eq!(a.to_json(), b.to_json());
+    }
+
+    #[test]
+    fn an_explained_run_keeps_the_decisions_and_its_minutes_add_up_to_the_report() {
+        let s = scenario();
+        let plain = simulate(&s, &Strategy::defaults(), &mut |_| {});
+        let r = simulate_explained(&s, &Strategy::defaults(), &mut |_| {});
+        assert_eq!(plain.to_json(), r.to_json());
+        assert!(plain.decisions.is_empty());
+        // One decision per interval (1 minute) of the 7 measured days.
+        assert_eq!(r.decisions.len(), 7 * 1440);
+        assert!(r.decisions.iter().all(|e| e.at >= r.grid_start));
+        for x in &r.strategies {
+            assert_eq!(x.fine.len(), 7 * 1440, "{}", x.name);
+            let hours: f64 = x.fine.iter().map(|f| f.requested).sum::<f64>() / 60.0;
+            assert!((hours - x.replica_hours).abs() < 0.01, "{} {hours}", x.name);
+            let work: f64 = x.fine.iter().map(|f| f.work).sum();
+            assert!((work - r.work_total).abs() < 1e-6, "{} {work}", x.name);
+            let on_time: f64 = x.fine.iter().map(|f| f.on_time).sum();
+            assert!(
+                (on_time / work - x.slo_attainment).abs() < 1e-6,
+                "{}",
+                x.name
+            );
+            let max_wait = x.fine.iter().map(|f| f.wait_secs).fold(0.0, f64::max);
+            assert!(max_wait >= x.max_wait_seconds, "{}", x.name);
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 use chrono::{SecondsFormat, TimeDelta};
 use serde::Serialize;
 
-use super::{BUCKET_SECS, Run, Scenario, Ticks};
+use super::{BUCKET_SECS, Run, Sample, Scenario, Ticks, TraceEntry};
+use crate::policy::Policy;
 
 /// One strategy's results over the measured window.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -35,6 +36,9 @@ pub struct StrategyResult {
     /// Per 15-minute bucket: mean requested replicas, longest wait (s). Not serialised.
     #[serde(skip)]
     pub timeline: Vec<(f64, f64)>,
+    /// Per minute ([`super::FINE_SECS`]) of the window, from its start. Not serialised.
+    #[serde(skip)]
+    pub fine: Vec<Sample>,
 }
 
 /// The measured window.
@@ -64,6 +68,17 @@ pub struct Report {
     pub demand: Vec<f64>,
     #[serde(skip)]
     pub grid_start: chrono::DateTime<chrono::Utc>,
+    /// Demand per recording step over the window (units per minute). Not serialised.
+    #[serde(skip)]
+    pub demand_steps: Vec<f64>,
+    /// The policy simulated (its time zone, bounds and windows word the
+    /// figures and the decisions). Not serialised.
+    #[serde(skip)]
+    pub settings: Policy,
+    /// The predictive strategy's decisions in the window, when the run was
+    /// asked to keep them ([`super::simulate_explained`]). Not serialised.
+    #[serde(skip)]
+    pub decisions: Vec<TraceEntry>,
 }
 
 fn round(x: f64, digits: i32) -> f64 {
@@ -72,7 +87,12 @@ fn round(x: f64, digits: i32) -> f64 {
     if r == 0.0 { 0.0 } else { r }
 }
 
-pub(super) fn build(s: &Scenario, t: &Ticks, runs: Vec<(String, super::Run)>) -> Report {
+pub(super) fn build(
+    s: &Scenario,
+    t: &Ticks,
+    runs: Vec<(String, super::Run)>,
+    decisions: Vec<TraceEntry>,
+) -> Report {
     let p = &s.policy;
     let (grid, measure_from, wait_ticks, tick) =
         (&t.grid, t.measure_from_tick, t.wait_ticks, t.tick_secs);
@@ -101,6 +121,7 @@ pub(super) fn build(s: &Scenario, t: &Ticks, runs: Vec<(String, super::Run)>) ->
                 decisions_by_term: r.terms,
                 notes: r.notes,
                 timeline: r.timeline,
+                fine: r.fine,
             }
         })
         .collect();
@@ -108,6 +129,14 @@ pub(super) fn build(s: &Scenario, t: &Ticks, runs: Vec<(String, super::Run)>) ->
     let first_step = (measure_from as i64 * tick / grid.step_secs) as usize;
     let steps_per_bucket = (BUCKET_SECS / grid.step_secs).max(1) as usize;
     let values = &s.arrivals.values[first_step.min(s.arrivals.len())..];
+    let per_min = |v: &f64| {
+        if v.is_finite() {
+            v * 60.0 / grid.step_secs as f64
+        } else {
+            0.0
+        }
+    };
+    let demand_steps = values.iter().map(per_min).collect();
     let demand = values
         .chunks(steps_per_bucket)
         .map(|c| {
@@ -133,10 +162,14 @@ pub(super) fn build(s: &Scenario, t: &Ticks, runs: Vec<(String, super::Run)>) ->
         strategies,
         demand,
         grid_start: from,
+        demand_steps,
+        settings: p.clone(),
+        decisions,
     }
 }
 
-fn fmt_wait(secs: f64) -> String {
+/// A wait as people read it: `45s`, `5m45s`, `1h05m`.
+pub fn fmt_wait(secs: f64) -> String {
     let s = secs as i64;
     if s < 60 {
         format!("{s}s")
@@ -156,7 +189,7 @@ impl Report {
         s
     }
 
-    fn rows(&self) -> Vec<[String; 8]> {
+    pub(crate) fn rows(&self) -> Vec<[String; 8]> {
         self.strategies
             .iter()
             .map(|r| {
@@ -174,7 +207,7 @@ impl Report {
             .collect()
     }
 
-    const HEADER: [&'static str; 8] = [
+    pub(crate) const HEADER: [&'static str; 8] = [
         "strategy",
         "SLO met",
         "p95 wait",
@@ -234,8 +267,9 @@ impl Report {
         out
     }
 
-    /// Markdown for sharing.
-    pub fn to_markdown(&self) -> String {
+    /// Markdown for sharing, linking `figures` (file name, what it shows)
+    /// written beside it, and report.html.
+    pub fn to_markdown(&self, figures: &[(&str, &str)]) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# planscale simulation: {}\n", self.policy);
         let _ = writeln!(
@@ -281,6 +315,20 @@ impl Report {
             }
             for n in &r.notes {
                 let _ = writeln!(out, "- note ({}): {n}", r.name);
+            }
+        }
+        if !figures.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n## Figures\n\nAll of them, with the tables and each decision in words: [report.html](report.html).\n"
+            );
+            for (file, what) in figures {
+                let _ = writeln!(
+                    out,
+                    "### {}{}\n\n![{what}]({file})\n",
+                    what[..1].to_uppercase(),
+                    &what[1..]
+                );
             }
         }
         out
