@@ -406,15 +406,13 @@ impl Autoscaler {
         if let Some(e) = view_error {
             self.last_error = Some(e);
         }
-        if let Some(v) = view {
-            let k = (now + lead - v.grid.start)
-                .num_seconds()
-                .div_euclid(v.grid.step_secs);
-            if let Some(value) = usize::try_from(k).ok().and_then(|k| v.values.get(k)) {
-                self.ledger.push_back((v.grid.time(k as usize), *value));
-                while self.ledger.len() > LEDGER_CAP {
-                    self.ledger.pop_front();
-                }
+        // The forecast at the lead time waits in the ledger for its actual.
+        if let (Some(v), Some(value)) = (view, decision.forecast_at_lead)
+            && let Some(k) = v.grid.index_of(now + lead)
+        {
+            self.ledger.push_back((v.grid.time(k), value));
+            while self.ledger.len() > LEDGER_CAP {
+                self.ledger.pop_front();
             }
         }
         decision

@@ -269,8 +269,6 @@ pub fn simulation_inputs(
             Some(p) => crate::schedule::read_csv(p)?,
             None => crate::schedule::parse_csv(bundled::SCHEDULE, bundled::SCHEDULE_PATH)?,
         };
-        let mut schedule = schedule;
-        schedule.sort();
         return Ok((policy, recording, schedule));
     };
     let loaded = Policy::load(policy_path)?;
@@ -293,8 +291,6 @@ pub fn simulation_inputs(
         }
         (None, None) => Vec::new(),
     };
-    let mut schedule = schedule;
-    schedule.sort();
     Ok((policy, recording, schedule))
 }
 
@@ -304,17 +300,8 @@ pub fn simulation_inputs(
 /// `planscale run` forecasts schedule-blind without the section.
 fn schedule_section_for(path: &std::path::Path) -> Result<crate::schedule::ScheduleSpec> {
     use anyhow::Context;
-    let name = path.display().to_string();
-    let format = crate::schedule::Format::from_name(&name).with_context(|| {
-        format!(
-            "{name}: cannot tell the schedule format: expected a .csv, .ics or .json (FHIR) file"
-        )
-    })?;
-    let kind = match format {
-        crate::schedule::Format::Csv => "csv",
-        crate::schedule::Format::Ics => "ics",
-        crate::schedule::Format::Fhir => "fhir",
-    };
+    let (name, format) = schedule_format(path)?;
+    let kind = format.as_str();
     let yaml = format!(
         "source: {{type: {kind}, path: {}}}\n",
         serde_json::to_string(&name)?
@@ -328,12 +315,8 @@ fn schedule_section_for(path: &std::path::Path) -> Result<crate::schedule::Sched
     Ok(spec)
 }
 
-/// Read a schedule file given on the command line; the format comes from its
-/// extension, time zone and type mapping from the policy's schedule section.
-fn read_schedule_file(
-    path: &std::path::Path,
-    spec: Option<&crate::schedule::ScheduleSpec>,
-) -> Result<Vec<crate::schedule::Appointment>> {
+/// A schedule file's name (for messages) and its format, from its extension.
+fn schedule_format(path: &std::path::Path) -> Result<(String, crate::schedule::Format)> {
     use anyhow::Context;
     let name = path.display().to_string();
     let format = crate::schedule::Format::from_name(&name).with_context(|| {
@@ -341,6 +324,17 @@ fn read_schedule_file(
             "{name}: cannot tell the schedule format: expected a .csv, .ics or .json (FHIR) file"
         )
     })?;
+    Ok((name, format))
+}
+
+/// Read a schedule file given on the command line; the format comes from its
+/// extension, time zone and type mapping from the policy's schedule section.
+fn read_schedule_file(
+    path: &std::path::Path,
+    spec: Option<&crate::schedule::ScheduleSpec>,
+) -> Result<Vec<crate::schedule::Appointment>> {
+    use anyhow::Context;
+    let (name, format) = schedule_format(path)?;
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
     let opts = spec.map_or_else(
         || crate::schedule::Options::new(chrono_tz::Tz::UTC),

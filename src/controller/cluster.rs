@@ -313,11 +313,8 @@ fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
-/// The HPA floor planscale sets: the wanted floor, never below the HPA's own
-/// original floor and never above its maxReplicas.
-pub fn hpa_floor(wanted: u32, original_min: u32, max: u32) -> u32 {
-    wanted.max(original_min).min(max.max(1))
-}
+/// The HPA floor planscale sets (the planner's rule, shared with the simulator).
+pub use crate::plan::hpa_floor;
 
 /// What a write loop does with the object it has just read.
 enum Plan<T> {

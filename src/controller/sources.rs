@@ -166,13 +166,15 @@ impl ScheduleSource for MemorySchedule {
                 message: "schedule source is down".into(),
             });
         }
-        Ok(Loaded {
-            appointments: g
-                .0
-                .iter()
+        // Sorted by start, as every loader returns them (`Loaded`'s contract).
+        let mut appointments: Vec<Appointment> =
+            g.0.iter()
                 .filter(|a| a.start >= from && a.start < to)
                 .cloned()
-                .collect(),
+                .collect();
+        appointments.sort();
+        Ok(Loaded {
+            appointments,
             ..Loaded::default()
         })
     }

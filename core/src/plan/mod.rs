@@ -637,11 +637,8 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
         utilisation: input.utilisation,
         queue_depth: input.queue_depth,
         forecast_at_lead: input.forecast.and_then(|f| {
-            let k = (now + startup - f.grid.start)
-                .num_seconds()
-                .div_euclid(f.grid.step_secs);
-            usize::try_from(k)
-                .ok()
+            f.grid
+                .index_of(now + startup)
                 .and_then(|k| f.values.get(k).copied())
         }),
         no_forecast: match (&input.forecast, predictive) {

@@ -407,6 +407,15 @@ impl std::str::FromStr for Format {
 }
 
 impl Format {
+    /// The name a policy's `source.type` uses for it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Ics => "ics",
+            Format::Fhir => "fhir",
+        }
+    }
+
     /// Guess from a file name: `.csv`, `.ics`/`.ical`, `.json` (FHIR).
     pub fn from_name(name: &str) -> Option<Format> {
         let lower = name.to_lowercase();

@@ -44,11 +44,7 @@ impl LastGood {
     /// never holds patient text).
     pub fn refresh(&mut self, result: Result<Loaded>, now: DateTime<Utc>) -> Refresh {
         match result {
-            Ok(mut l) => {
-                // Sorted by start, as the autoscaler reads windows of it.
-                if !l.appointments.is_sorted() {
-                    l.appointments.sort();
-                }
+            Ok(l) => {
                 self.current = Some(l);
                 self.fetched_at = Some(now);
                 self.failures = 0;

@@ -532,16 +532,14 @@ impl<'a> PredictiveCtl<'a> {
             self.schedule_blind.0 += 1;
             self.schedule_blind.1.get_or_insert_with(|| w.to_string());
         }
-        let result = refitted.and_then(|()| {
-            self.scaler
-                .forecast(&self.s.schedule)
-                .map(|f| (f.model.clone(), f.note.starts_with("cold start")))
-                .map_err(|_| {
-                    self.scaler
-                        .last_error()
-                        .cloned()
-                        .unwrap_or_else(|| crate::forecast::Error::Invalid("no forecast".into()))
-                })
+        // The model the fit chose (its forecast is the one the next decision uses).
+        let result = refitted.and_then(|()| match self.scaler.forecast(&self.s.schedule) {
+            Ok(f) => Ok((f.model.clone(), f.note.starts_with("cold start"))),
+            Err(_) => Err(self
+                .scaler
+                .last_error()
+                .cloned()
+                .unwrap_or_else(|| crate::forecast::Error::Invalid("no forecast".into()))),
         });
         match result {
             Ok((model, cold)) => {
