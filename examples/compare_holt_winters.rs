@@ -214,6 +214,7 @@ fn engine(periods: Vec<usize>, day: usize) -> Engine {
         reselect_every: day.max(1),
         ridge: 1e-3,
         models: None,
+        spread_windows: vec![1, 2, 4],
     })
 }
 

@@ -380,16 +380,25 @@ impl Autoscaler {
             .as_ref()
             .map(|c| &c.forecast)
             .filter(|_| missing.is_none());
-        let (view, no_forecast, view_error) = match forecast.map(|f| ForecastView::of(f, level)) {
+        let attainment = self.policy.slo.attainment;
+        let (view, no_forecast, view_error) = match forecast
+            .map(|f| ForecastView::of(f, level).map(|v| v.planning_for(attainment)))
+        {
             Some(Ok(v)) => (Some(v), None, None),
             Some(Err(e)) => (None, Some(NoForecast::PredictFailed), Some(e)),
             None => (None, missing, None),
         };
+        // The recent arrival rate the backlog term serves while it drains:
+        // the mean over the last SLO wait (at least one step), so that it
+        // does not depend on the recording's step (a 1-minute step's last
+        // value is mostly 0 or a burst).
         let arrival_rate = obs.history.and_then(|h| {
-            h.values
-                .last()
-                .filter(|v| v.is_finite())
-                .map(|v| v / step as f64)
+            let wait = self.policy.slo.max_wait.secs_i64().max(step);
+            let k = ((wait + step - 1) / step).max(1) as usize;
+            let recent = &h.values[h.values.len().saturating_sub(k)..];
+            let finite: Vec<f64> = recent.iter().copied().filter(|v| v.is_finite()).collect();
+            (!finite.is_empty())
+                .then(|| finite.iter().sum::<f64>() / (finite.len() as i64 * step) as f64)
         });
         let input = Input {
             now,

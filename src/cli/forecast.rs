@@ -59,6 +59,9 @@ pub struct ForecastReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule_warning: Option<String>,
     pub quantile_level: f64,
+    /// The spread of work summed over a window the planner plans with:
+    /// variance `linear · μ + quadratic · μ²` for expected work `μ`.
+    pub work_spread: SpreadRow,
     /// Per step: point and quantile (demand units per step).
     pub point: Vec<f64>,
     pub quantile: Vec<f64>,
@@ -66,6 +69,15 @@ pub struct ForecastReport {
     /// The planner's decision at `at` (from the policy minimum, empty queue).
     pub decision: String,
     pub desired_replicas: u32,
+}
+
+/// [`crate::forecast::WorkSpread`] as reported.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SpreadRow {
+    pub linear: f64,
+    pub quadratic: f64,
+    /// Backtest windows it was measured on (0: assumed, too few windows).
+    pub windows: usize,
 }
 
 /// Runs the command and writes the table or JSON to `out`.
@@ -116,7 +128,7 @@ pub fn run(args: &ForecastArgs, out: &mut dyn Write) -> anyhow::Result<ForecastR
     if let Some(w) = &schedule_warning {
         eprintln!("warning: {}: {w}", policy.name);
     }
-    let view = ForecastView::of(&f, level)?;
+    let view = ForecastView::of(&f, level)?.planning_for(policy.slo.attainment);
     let q = view.values.to_vec();
     let (min, max) = (policy.replicas.min, policy.replicas.max);
     let steps_per_hour = (3600 / step).max(1) as usize;
@@ -124,8 +136,10 @@ pub fn run(args: &ForecastArgs, out: &mut dyn Write) -> anyhow::Result<ForecastR
         .map(|h| {
             let r = h * steps_per_hour..((h + 1) * steps_per_hour).min(horizon);
             let (start, stop) = (f.grid.time(r.start), f.grid.time(r.end));
-            // What the planner provisions for the hour with no queue observed.
-            let need = plan::replicas_to_serve(&policy, &view, start, stop, None).unwrap_or(max);
+            // What the planner provisions for the hour from an empty queue
+            // (with the queueing allowance when the policy observes the queue).
+            let queue = policy.demand.queue_depth.is_some().then_some(0.0);
+            let need = plan::replicas_to_serve(&policy, &view, start, stop, queue).unwrap_or(max);
             HourRow {
                 start,
                 point: f.point[r.clone()].iter().sum(),
@@ -151,6 +165,11 @@ pub fn run(args: &ForecastArgs, out: &mut dyn Write) -> anyhow::Result<ForecastR
         why: f.note.clone(),
         schedule_warning,
         quantile_level: level,
+        work_spread: SpreadRow {
+            linear: f.spread.linear,
+            quadratic: f.spread.quadratic,
+            windows: f.spread.windows,
+        },
         point: f.point.clone(),
         quantile: q,
         hours,
@@ -232,6 +251,17 @@ fn write_table(r: &ForecastReport, out: &mut dyn Write) -> std::io::Result<()> {
     )?;
     writeln!(out, "model: {}", r.model)?;
     writeln!(out, "why:   {}", r.why)?;
+    let s = &r.work_spread;
+    let measured = if s.windows > 0 {
+        format!("measured on {} backtest windows", s.windows)
+    } else {
+        "assumed: too few backtest windows".to_string()
+    };
+    writeln!(
+        out,
+        "work over a window of expected μ: variance {:.3}·μ + {:.4}·μ² ({measured})",
+        s.linear, s.quadratic
+    )?;
     writeln!(
         out,
         "hour (UTC)         point  p{:<4}  replicas",

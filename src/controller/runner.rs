@@ -248,6 +248,16 @@ impl PolicyRunner {
         if let Some(f) = report.forecast {
             m.forecast.get_or_create(&labels).set(f);
         }
+        if let Some(p) = &report.decision.planned {
+            m.planned_work
+                .get_or_create(&labels)
+                .set(p.queued + p.work_quantile);
+            m.planned_expected_work
+                .get_or_create(&labels)
+                .set(p.queued + p.expected_work);
+            m.planned_level.get_or_create(&labels).set(p.level);
+            m.planned_wait.get_or_create(&labels).set(p.wait_secs);
+        }
         if let Some(e) = self.scaler.realised_error() {
             m.forecast_error.get_or_create(&labels).set(e);
         }
@@ -590,6 +600,19 @@ mod tests {
             ev.note
         );
         assert!(ev.note.contains("utilisation 50%"), "{}", ev.note);
+        // The Event and /metrics say what the plan assumed.
+        assert!(ev.note.contains("planned p"), "{}", ev.note);
+        let labels = crate::telemetry::PolicyLabels {
+            policy: "test".into(),
+        };
+        let m = &ctx.telemetry;
+        let (work, expected) = (
+            m.planned_work.get_or_create(&labels).get(),
+            m.planned_expected_work.get_or_create(&labels).get(),
+        );
+        assert!(work >= expected && expected > 0.0, "{work} {expected}");
+        let level = m.planned_level.get_or_create(&labels).get();
+        assert!(level > 0.5 && level < 1.0, "{level}");
     }
 
     #[tokio::test]

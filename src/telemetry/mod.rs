@@ -85,6 +85,13 @@ pub struct Metrics {
     pub forecast_quantile: Family<PolicyLabels, GaugeF>,
     /// Observed demand of the last complete step (demand units per step).
     pub observed: Family<PolicyLabels, GaugeF>,
+    /// What the predictive term planned for at the last decision: the work
+    /// of its binding window at the plan's level, its expected work, that
+    /// level, and the wait of the window's last unit.
+    pub planned_work: Family<PolicyLabels, GaugeF>,
+    pub planned_expected_work: Family<PolicyLabels, GaugeF>,
+    pub planned_level: Family<PolicyLabels, GaugeF>,
+    pub planned_wait: Family<PolicyLabels, GaugeF>,
     /// Realised forecast error at the lead time: observed − forecast made `lead` earlier.
     pub forecast_error: Family<PolicyLabels, GaugeF>,
     /// Replicas the planner wants.
@@ -113,6 +120,10 @@ impl Default for Metrics {
             forecast: Family::default(),
             forecast_quantile: Family::default(),
             observed: Family::default(),
+            planned_work: Family::default(),
+            planned_expected_work: Family::default(),
+            planned_level: Family::default(),
+            planned_wait: Family::default(),
             forecast_error: Family::default(),
             desired_replicas: Family::default(),
             current_replicas: Family::default(),
@@ -149,6 +160,26 @@ impl Metrics {
             "observed_demand",
             "Observed demand of the last complete step, demand units per step",
             self.observed.clone(),
+        );
+        registry.register(
+            "planned_work",
+            "Work the predictive term planned for in its binding window (queued plus arriving, at the plan's level), demand units",
+            self.planned_work.clone(),
+        );
+        registry.register(
+            "planned_expected_work",
+            "Work expected in the predictive term's binding window (queued plus arriving), demand units",
+            self.planned_expected_work.clone(),
+        );
+        registry.register(
+            "planned_level",
+            "Quantile level of summed work the binding window was planned at",
+            self.planned_level.clone(),
+        );
+        registry.register(
+            "planned_wait_seconds",
+            "Wait of the binding window's last unit of work if it arrives at the planned level, with the replicas asked for",
+            self.planned_wait.clone(),
         );
         registry.register(
             "forecast_error",
@@ -217,6 +248,10 @@ impl Metrics {
             &self.forecast,
             &self.forecast_quantile,
             &self.observed,
+            &self.planned_work,
+            &self.planned_expected_work,
+            &self.planned_level,
+            &self.planned_wait,
             &self.forecast_error,
         ] {
             f.remove(&l);

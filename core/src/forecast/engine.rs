@@ -19,6 +19,7 @@
 use super::backtest::{self, Prediction};
 use super::kernel::{ScheduleRegression, lag_bins};
 use super::seasonal::empirical_quantile;
+use super::spread::{self, WorkSpread};
 use super::{
     Covariates, Error, Forecast, Forecaster, Result, univariate, validate_history, validate_levels,
 };
@@ -47,6 +48,9 @@ pub struct EngineConfig {
     pub ridge: f64,
     /// Restricts the candidates to these model names (`None`: all).
     pub models: Option<Vec<String>>,
+    /// Window lengths (steps) on which the backtest measures the spread of
+    /// summed work ([`WorkSpread`]): those the planner provisions over.
+    pub spread_windows: Vec<usize>,
 }
 
 impl EngineConfig {
@@ -63,6 +67,7 @@ impl EngineConfig {
             reselect_every: 24,
             ridge: 1e-3,
             models: None,
+            spread_windows: vec![1, 2, 4],
         }
     }
 }
@@ -91,6 +96,20 @@ impl EngineConfig {
         periods.dedup();
         let horizon = steps(policy.forecast.horizon.secs());
         let day = steps(86_400);
+        // The planner's windows: the queueing allowance, the SLO wait and
+        // everything a decision provisions for (start-up + interval + lookahead).
+        let w = policy.windows();
+        let mut spread_windows: Vec<usize> = [
+            w.allowance_secs as u64,
+            policy.slo.max_wait.secs(),
+            w.reach.num_seconds().max(0) as u64,
+        ]
+        .into_iter()
+        .map(steps)
+        .filter(|l| *l <= horizon)
+        .collect();
+        spread_windows.sort_unstable();
+        spread_windows.dedup();
         EngineConfig {
             periods,
             horizon,
@@ -100,6 +119,7 @@ impl EngineConfig {
             reselect_every: day,
             ridge: 1e-3,
             models: None,
+            spread_windows,
         }
     }
 }
@@ -129,6 +149,9 @@ struct Selection {
     offset: f64,
     /// Kernel model fitted at selection time (schedule model only).
     schedule: Option<ScheduleRegression>,
+    /// Spread of work summed over the planner's windows, measured on the
+    /// chosen model's held-out origins.
+    spread: WorkSpread,
 }
 
 #[derive(Debug, Clone)]
@@ -245,7 +268,7 @@ impl Engine {
         let offset = f.y.iter().map(|v| v.abs()).sum::<f64>() / n as f64 * 0.1 + 1e-9;
         let cuts = backtest::trailing_origins(n, h, self.cfg.origins, self.cfg.origin_spacing);
         let counts = f.counts.as_deref();
-        type Scored = (String, f64, Vec<Vec<f64>>, Vec<Vec<f64>>);
+        type Scored = (String, f64, Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<(f64, f64)>);
         let mut scores: Vec<Scored> = Vec::new();
         if !cuts.is_empty() {
             for name in self.candidates(cuts[cuts.len() - 1], counts.is_some()) {
@@ -260,8 +283,16 @@ impl Engine {
                 }
                 let mut res = vec![Vec::new(); h];
                 let mut act = vec![Vec::new(); h];
+                let mut windows = Vec::new();
                 for held in &bt.held {
-                    for (j, (a, b)) in bt.actual(&f.y, held).iter().zip(&held.point).enumerate() {
+                    let actual = bt.actual(&f.y, held);
+                    spread::window_pairs(
+                        &held.point,
+                        actual,
+                        &self.cfg.spread_windows,
+                        &mut windows,
+                    );
+                    for (j, (a, b)) in actual.iter().zip(&held.point).enumerate() {
                         let r = (a - b) / (b.abs() + offset).sqrt();
                         res[j].push(r);
                         if *b > offset {
@@ -269,12 +300,13 @@ impl Engine {
                         }
                     }
                 }
-                scores.push((name.to_string(), mae, res, act));
+                scores.push((name.to_string(), mae, res, act, windows));
             }
         }
         scores.sort_by(|a, b| a.1.total_cmp(&b.1));
         let score_list: Vec<(String, f64)> = scores.iter().map(|s| (s.0.clone(), s.1)).collect();
-        if let Some((best, mae, res, act)) = scores.into_iter().next() {
+        let fallback = WorkSpread::default();
+        if let Some((best, mae, res, act, windows)) = scores.into_iter().next() {
             let runner = score_list
                 .iter()
                 .find(|(n, _)| *n != best && n != SCHEDULE_MODEL)
@@ -305,6 +337,7 @@ impl Engine {
                 active,
                 offset,
                 schedule,
+                spread: WorkSpread::estimate(&windows, fallback),
             };
         }
         // Cold start: no backtest possible.
@@ -319,6 +352,27 @@ impl Engine {
             .map(|t| (f.y[t] - f.y[t - lag]) / (f.y[t - lag].abs() + offset).sqrt())
             .collect();
         r.sort_by(f64::total_cmp);
+        // The spread of the same seasonal difference over the planner's
+        // windows; a difference of two noisy values has twice the variance.
+        let mut windows = Vec::new();
+        if n > lag {
+            spread::window_pairs(
+                &f.y[..n - lag],
+                &f.y[lag..],
+                &self.cfg.spread_windows,
+                &mut windows,
+            );
+        }
+        let measured = WorkSpread::estimate(&windows, fallback);
+        let spread = if measured.windows > 0 {
+            WorkSpread {
+                linear: measured.linear / 2.0,
+                quadratic: measured.quadratic / 2.0,
+                ..measured
+            }
+        } else {
+            measured
+        };
         Selection {
             choice: Choice {
                 model: model.into(),
@@ -333,6 +387,7 @@ impl Engine {
             active: Vec::new(),
             offset,
             schedule: None,
+            spread,
         }
     }
 
@@ -695,7 +750,7 @@ impl Forecaster for Engine {
                 (*q, vals)
             })
             .collect();
-        let point = median.unwrap_or(mean);
+        let point = median.unwrap_or_else(|| mean.clone());
         let note = [why, f.note.clone()]
             .into_iter()
             .filter(|x| !x.is_empty())
@@ -704,6 +759,8 @@ impl Forecaster for Engine {
         Ok(Forecast {
             grid: f.grid.following(horizon),
             point,
+            mean,
+            spread: s.spread,
             quantiles,
             model,
             note,

@@ -13,10 +13,12 @@ pub mod evaluation;
 pub mod kernel;
 pub mod reference;
 mod seasonal;
+pub mod spread;
 pub mod univariate;
 
 pub use engine::{Choice, Engine, EngineConfig, SCHEDULE_MODEL, engine_for, poisson_median};
 pub use seasonal::SeasonalProfile;
+pub use spread::WorkSpread;
 
 pub use crate::series::Covariates;
 use crate::series::{Grid, Series};
@@ -62,6 +64,10 @@ pub struct Forecast {
     pub grid: Grid,
     /// Point forecast (mean or median, per model), demand units per step.
     pub point: Vec<f64>,
+    /// Expected demand per step (≥ 0): what window sums of work add up.
+    pub mean: Vec<f64>,
+    /// Spread of work summed over a window around its expected value.
+    pub spread: WorkSpread,
     /// Quantile levels in (0,1), ascending, each with one value per step.
     pub quantiles: Vec<(f64, Vec<f64>)>,
     /// Which model produced it and why (cold start, model choice).

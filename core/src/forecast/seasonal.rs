@@ -7,6 +7,7 @@
 //! longest period it uses the next shorter one, and with less than one cycle
 //! of any period it forecasts the recent mean.
 
+use super::spread::WorkSpread;
 use super::{Covariates, Error, Forecast, Forecaster, Result, validate_history, validate_levels};
 use crate::series::{Grid, Series};
 
@@ -137,8 +138,23 @@ impl Forecaster for SeasonalProfile {
                 (*q, point.iter().map(|p| (p + r).max(0.0)).collect())
             })
             .collect();
+        // Additive residuals of variance σ² per step: over a window of mean
+        // μ ≈ L·p̄ that is L·σ² = (σ² / p̄)·μ, a linear spread.
+        let level = f.profile.iter().sum::<f64>() / f.profile.len().max(1) as f64;
+        let var = f.residuals.iter().map(|r| r * r).sum::<f64>() / f.residuals.len().max(1) as f64;
+        let spread = if level > 0.0 {
+            WorkSpread {
+                linear: var / level,
+                quadratic: 0.0,
+                windows: f.residuals.len(),
+            }
+        } else {
+            WorkSpread::default()
+        };
         Ok(Forecast {
             grid: f.grid.following(horizon),
+            mean: point.iter().map(|v| v.max(0.0)).collect(),
+            spread,
             point,
             quantiles,
             model: format!("seasonal-profile(period={})", f.period),

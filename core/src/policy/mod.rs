@@ -161,7 +161,9 @@ pub struct ForecastSpec {
     /// How far ahead it forecasts.
     #[serde(default = "default_horizon")]
     pub horizon: Duration,
-    /// Which forecast quantile the planner provisions for, in (0, 1).
+    /// Which per-step forecast quantile `planscale forecast`, the forecast
+    /// ledger and the metrics show, in (0, 1). The planner plans work per
+    /// window at the level `slo.attainment` asks for (see `plan`).
     #[serde(default = "default_quantile")]
     pub quantile: f64,
     /// Seasonal periods (whole multiples of `step`).

@@ -192,6 +192,7 @@ mod tests {
                 queue_depth: Some(3.0),
                 no_forecast: None,
                 forecast_at_lead: Some(12.0),
+                planned: None,
             },
         }
     }

@@ -1,0 +1,250 @@
+//! The planner's scorecard (issue 11): generated departments × start-ups ×
+//! recording steps × seeds, every strategy replayed by `planscale simulate`'s
+//! own code, one table and one JSON file.
+//!
+//! ```text
+//! cargo run --release --example scorecard -- [--json FILE] [--departments clinic,centre]
+//!     [--startups 2,4,8,12] [--steps 1,5] [--seeds 1,2,3] [--days N]
+//! ```
+//!
+//! Each cell is a department generated at a step with a seed, replayed with
+//! the bundled auto-contouring policy adapted to it (its appointment types,
+//! time zone and lags; the cell's start-up and step). Strategies:
+//! predictive, hpa, hpa:tuned, keda, keda:tuned and the oracle. The table
+//! gives each cell's mean over its seeds: attainment, max wait and
+//! replica-hours, and predictive's cost against the oracle and the peers.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use planscale::example::Department;
+use planscale::policy::{Duration, Policy};
+use planscale::sim::{Scenario, Strategy, simulate};
+
+const POLICY: &str = include_str!("../policies/auto-contouring.yaml");
+const STRATEGIES: &str = "predictive,hpa,hpa:tuned,keda,keda:tuned,oracle";
+
+struct Args {
+    json: Option<String>,
+    departments: Vec<String>,
+    startups: Vec<u64>,
+    steps: Vec<u64>,
+    seeds: Vec<u64>,
+    days: Option<u32>,
+}
+
+fn list<T: std::str::FromStr>(flag: &str, v: &str) -> Result<Vec<T>, String> {
+    v.split(',')
+        .map(|x| {
+            x.trim()
+                .parse()
+                .map_err(|_| format!("{flag}: cannot read {x:?} in {v:?}"))
+        })
+        .collect()
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args {
+        json: None,
+        departments: vec!["clinic".into(), "centre".into()],
+        startups: vec![2, 4, 8, 12],
+        steps: vec![1, 5],
+        seeds: vec![1, 2, 3],
+        days: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--json" => a.json = Some(value()?),
+            "--departments" => a.departments = list(&flag, &value()?)?,
+            "--startups" => a.startups = list(&flag, &value()?)?,
+            "--steps" => a.steps = list(&flag, &value()?)?,
+            "--seeds" => a.seeds = list(&flag, &value()?)?,
+            "--days" => a.days = Some(list(&flag, &value()?)?[0]),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(a)
+}
+
+fn department(name: &str) -> Result<Department, String> {
+    match name {
+        "clinic" => Ok(Department::bundled()),
+        "centre" => Ok(Department::second()),
+        other => Err(format!(
+            "unknown department {other:?}: expected clinic or centre"
+        )),
+    }
+}
+
+/// The bundled policy, adapted to department `d`, start-up and step.
+fn policy_for(d: &Department, startup_min: u64, step_min: u64) -> Result<Policy, String> {
+    let mut p = Policy::from_str_named(
+        POLICY,
+        std::path::Path::new("policies/auto-contouring.yaml"),
+    )
+    .map_err(|e| format!("bundled policy: {e:?}"))?;
+    p.capacity.startup = Duration::from_mins(startup_min);
+    p.forecast.step = Duration::from_mins(step_min);
+    let app = &d.applications[0];
+    p.demand.arrivals.series = app.column.to_string();
+    if let Some(s) = p.schedule.as_mut() {
+        let mut types: Vec<String> = d.scanners.iter().map(|s| s.kind.to_string()).collect();
+        types.sort();
+        types.dedup();
+        s.types = types;
+        s.timezone = d.timezone.name().to_string();
+        // The longest lag worth a kernel: the slowest response's 99th
+        // percentile delay (log-normal), whole hours, at least 2 h.
+        let lag_min = app
+            .responses
+            .iter()
+            .map(|r| r.delay_median_min * (2.326 * r.delay_sigma).exp())
+            .fold(120.0, f64::max);
+        s.max_lag = Duration::from_hours((lag_min / 60.0).ceil() as u64);
+    }
+    let errors = p.validate();
+    if !errors.is_empty() {
+        return Err(format!("adapted policy invalid: {errors:?}"));
+    }
+    Ok(p)
+}
+
+#[derive(Default, Clone, serde::Serialize)]
+struct Mean {
+    attainment: f64,
+    max_wait_s: f64,
+    replica_hours: f64,
+    #[serde(skip)]
+    n: f64,
+}
+
+impl Mean {
+    fn add(&mut self, a: f64, w: f64, rh: f64) {
+        self.attainment += a;
+        self.max_wait_s = self.max_wait_s.max(w);
+        self.replica_hours += rh;
+        self.n += 1.0;
+    }
+    fn done(mut self) -> Self {
+        self.attainment /= self.n;
+        self.replica_hours /= self.n;
+        self
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Cell {
+    department: String,
+    startup_min: u64,
+    step_min: u64,
+    seeds: Vec<u64>,
+    target: f64,
+    /// Per strategy (tuned peers under `hpa:tuned` / `keda:tuned`), mean over seeds.
+    strategies: BTreeMap<String, Mean>,
+}
+
+fn run() -> Result<(), String> {
+    let a = args()?;
+    let mut cells = Vec::new();
+    let strategies = Strategy::parse_list(STRATEGIES).map_err(|e| e.to_string())?;
+    for dep in &a.departments {
+        for &startup in &a.startups {
+            for &step in &a.steps {
+                let mut d = department(dep)?;
+                d.step_secs = (step * 60) as i64;
+                if let Some(days) = a.days {
+                    d.days = days;
+                }
+                let p = policy_for(&d, startup, step)?;
+                let mut by: BTreeMap<String, Mean> = BTreeMap::new();
+                for &seed in &a.seeds {
+                    let g = d.generate(seed);
+                    let s = Scenario::new(p.clone(), &g.recording, g.schedule.clone(), 14 * 86_400)
+                        .map_err(|e| e.to_string())?;
+                    let r = simulate(&s, &strategies, &mut |_| {});
+                    for st in &r.strategies {
+                        // Tuned peers are named by their setting (hpa:75): file them under tuned.
+                        let key = match st.name.split_once(':') {
+                            Some((peer, _)) => format!("{peer}:tuned"),
+                            None => st.name.clone(),
+                        };
+                        by.entry(key).or_default().add(
+                            st.slo_attainment,
+                            st.max_wait_seconds,
+                            st.replica_hours,
+                        );
+                    }
+                }
+                let cell = Cell {
+                    department: dep.clone(),
+                    startup_min: startup,
+                    step_min: step,
+                    seeds: a.seeds.clone(),
+                    target: p.slo.attainment,
+                    strategies: by.into_iter().map(|(k, v)| (k, v.done())).collect(),
+                };
+                eprintln!("{}", row(&cell));
+                cells.push(cell);
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", header()).map_err(|e| e.to_string())?;
+    for c in &cells {
+        writeln!(out, "{}", row(c)).map_err(|e| e.to_string())?;
+    }
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&cells).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("cannot write {path}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn header() -> String {
+    "| department | start-up | step | predictive SLO / max wait / replica-h | ×oracle | ×hpa | ×hpa:tuned | ×keda | ×keda:tuned | hpa SLO | hpa:tuned SLO | keda SLO | keda:tuned SLO |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|".into()
+}
+
+fn row(c: &Cell) -> String {
+    let get = |k: &str| c.strategies.get(k);
+    let p = get("predictive");
+    let ratio = |k: &str| match (p, get(k)) {
+        (Some(p), Some(o)) if o.replica_hours > 0.0 => {
+            format!("{:.2}", p.replica_hours / o.replica_hours)
+        }
+        _ => "-".into(),
+    };
+    let slo = |k: &str| get(k).map_or("-".into(), |m| format!("{:.2} %", m.attainment * 100.0));
+    let pred = p.map_or("-".into(), |m| {
+        format!(
+            "{:.2} % / {:.0}m{:02.0}s / {:.0}",
+            m.attainment * 100.0,
+            (m.max_wait_s / 60.0).floor(),
+            m.max_wait_s % 60.0,
+            m.replica_hours
+        )
+    });
+    format!(
+        "| {} | {}m | {}m | {pred} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        c.department,
+        c.startup_min,
+        c.step_min,
+        ratio("oracle"),
+        ratio("hpa"),
+        ratio("hpa:tuned"),
+        ratio("keda"),
+        ratio("keda:tuned"),
+        slo("hpa"),
+        slo("hpa:tuned"),
+        slo("keda"),
+        slo("keda:tuned"),
+    )
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("scorecard: {e}");
+        std::process::exit(2);
+    }
+}
