@@ -8,6 +8,8 @@
 
 #[path = "support/kube.rs"]
 mod kube_support;
+#[path = "support/planscale.rs"]
+mod planscale_support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -18,6 +20,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube_support::Kube;
+use planscale_support::wait_for;
 
 const LEASE_SECS: u64 = 6;
 
@@ -57,22 +60,6 @@ async fn holder(leases: &Api<Lease>) -> Option<String> {
         .await
         .unwrap()
         .and_then(|l| l.spec?.holder_identity)
-}
-
-/// Wait (bounded) until `f` yields Some.
-async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    limit: Duration,
-    mut f: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 async fn replicas(api: &Api<Deployment>) -> i32 {

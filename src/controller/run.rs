@@ -235,6 +235,7 @@ async fn restore_floor<C: Cluster, M, S>(ctx: &Ctx<C, M, S>, lp: &LoadedPolicy, 
     let target = TargetRef::from(&lp.policy.target);
     match ctx.cluster.restore_hpa_floor(&target).await {
         Ok(Some(a)) => {
+            t.metrics.conflicts(&lp.policy.name, a.conflicts);
             tracing::info!(policy = %lp.policy.name, from = a.from, to = a.to, "restored the HPA's original minReplicas")
         }
         Ok(None) => {}

@@ -97,6 +97,9 @@ pub struct PolicyRunner {
     last_written: Option<u32>,
     /// Desired count of the last forecast-only Event (to not repeat it every tick).
     last_explained: Option<u32>,
+    /// The kind of the metric error of the last tick, if it failed (to log a
+    /// failure when it starts or changes, not every interval).
+    metrics_failing: Option<&'static str>,
 }
 
 /// Delay before the next tick after `failures` consecutive failed ticks:
@@ -119,6 +122,7 @@ impl PolicyRunner {
             schedule: LastGood::new(),
             last_written: None,
             last_explained: None,
+            metrics_failing: None,
             loaded,
         }
     }
@@ -183,17 +187,30 @@ impl PolicyRunner {
         Ok(observed)
     }
 
-    /// The metrics now, or `None` (counted and logged) when unavailable.
+    /// The metrics now, or `None` (counted, and logged when the failure
+    /// starts or changes) when unavailable. An outage of the source is
+    /// logged by the source, once for every policy.
     async fn observe_metrics<C, M: MetricSource, S>(
-        &self,
+        &mut self,
         now: DateTime<Utc>,
         ctx: &Ctx<C, M, S>,
     ) -> Option<Observation> {
         match ctx.metrics.observe(&self.loaded, now).await {
-            Ok(o) => Some(o),
+            Ok(o) => {
+                if self.metrics_failing.take().is_some() {
+                    tracing::info!(policy = %self.policy().name, "metrics available again: deciding from them");
+                }
+                Some(o)
+            }
             Err(e) => {
-                tracing::warn!(policy = %self.policy().name, error = %e, "metrics unavailable: holding the replica count");
-                ctx.telemetry.error(&self.policy().name, e.kind());
+                let kind = e.kind();
+                ctx.telemetry.error(&self.policy().name, kind);
+                if e.is_outage() || self.metrics_failing == Some(kind) {
+                    tracing::debug!(policy = %self.policy().name, error = %e, "metrics unavailable: holding the replica count");
+                } else {
+                    tracing::warn!(policy = %self.policy().name, error = %e, "metrics unavailable: holding the replica count until they are back");
+                }
+                self.metrics_failing = Some(kind);
                 None
             }
         }
@@ -368,6 +385,8 @@ impl PolicyRunner {
         match mode {
             Mode::Scale if d.desired != observed.replicas && may_write => {
                 let applied = ctx.cluster.set_replicas(&self.target, d.desired).await?;
+                ctx.telemetry
+                    .conflicts(&self.policy().name, applied.conflicts);
                 self.last_written = Some(d.desired);
                 report.wrote = applied.attempts > 0;
                 report.action = if d.desired > applied.from {
@@ -390,6 +409,8 @@ impl PolicyRunner {
                     let floor = hpa_floor(d.desired, h.original_min.unwrap_or(h.min), h.max);
                     if floor != h.min {
                         let applied = ctx.cluster.set_hpa_floor(&self.target, d.desired).await?;
+                        ctx.telemetry
+                            .conflicts(&self.policy().name, applied.conflicts);
                         report.wrote = applied.attempts > 0;
                         report.action = if applied.to > applied.from {
                             Action::ScaleUp

@@ -110,12 +110,14 @@ impl MetricSource for MemoryMetrics {
             policy: name.clone(),
             kind: "metrics_internal",
             message: "memory source lock poisoned".into(),
+            outage: false,
         })?;
         if g.down {
             return Err(Error::Metrics {
                 policy: name.clone(),
                 kind: "metrics_unreachable",
                 message: "metric source is down".into(),
+                outage: true,
             });
         }
         g.by_policy
@@ -125,6 +127,7 @@ impl MetricSource for MemoryMetrics {
                 policy: name.clone(),
                 kind: "metrics_no_data",
                 message: "expected a series for this policy, found none".into(),
+                outage: false,
             })
     }
 }
@@ -190,6 +193,7 @@ impl MetricSource for NoMetrics {
             policy: policy.policy.name.clone(),
             kind: "metrics_not_configured",
             message: "no prometheus_url is configured".into(),
+            outage: false,
         })
     }
 }
