@@ -103,12 +103,15 @@ pub struct PolicyRunner {
 }
 
 /// Delay before the next tick after `failures` consecutive failed ticks:
-/// doubling from 2 s, capped at the larger of the interval and 5 minutes.
+/// doubling from 2 s, capped at the interval (at least 2 s). A failing API
+/// server is spared the retries of a short interval's first seconds, and one
+/// that comes back (a restart, an upgrade) is used again within one interval,
+/// as if nothing had failed — not minutes later.
 pub fn backoff(failures: u32, interval: StdDuration) -> StdDuration {
     if failures == 0 {
         return interval;
     }
-    let cap = interval.max(StdDuration::from_secs(300));
+    let cap = interval.max(StdDuration::from_secs(2));
     let exp =
         StdDuration::from_secs(2u64.saturating_mul(1u64 << failures.min(20).saturating_sub(1)));
     exp.min(cap)
@@ -748,7 +751,11 @@ mod tests {
         assert_eq!(backoff(0, i), i);
         assert_eq!(backoff(1, i), StdDuration::from_secs(2));
         assert_eq!(backoff(3, i), StdDuration::from_secs(8));
-        assert_eq!(backoff(30, i), StdDuration::from_secs(300));
+        assert_eq!(backoff(6, i), i, "never longer than the interval");
+        assert_eq!(backoff(30, i), i);
+        let short = StdDuration::from_secs(1);
+        assert_eq!(backoff(1, short), StdDuration::from_secs(2));
+        assert_eq!(backoff(5, short), StdDuration::from_secs(2));
     }
 
     #[tokio::test]

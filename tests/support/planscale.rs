@@ -21,7 +21,8 @@ pub struct Planscale {
 
 impl Planscale {
     /// Start `planscale --log-format json --log <filter> run --listen 127.0.0.1:<free port> <args>`
-    /// with `KUBECONFIG=kubeconfig`; the log goes to `<dir>/<name>.log`.
+    /// with `KUBECONFIG=kubeconfig` and a 1-second `reload_interval`; the log
+    /// goes to `<dir>/<name>.log`.
     pub fn start(dir: &Path, name: &str, kubeconfig: &Path, filter: &str, args: &[&str]) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -34,6 +35,8 @@ impl Planscale {
             .arg(format!("127.0.0.1:{port}"))
             .args(args)
             .env("KUBECONFIG", kubeconfig)
+            // Policy files changed by a test are picked up within a second.
+            .env("PLANSCALE_RELOAD_INTERVAL", "1s")
             .env_remove("PLANSCALE_PROMETHEUS_URL")
             .env_remove("PLANSCALE_CONFIG")
             .stdin(Stdio::null())
