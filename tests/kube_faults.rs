@@ -575,3 +575,262 @@ async fn an_api_server_restart_loses_and_doubles_no_write_and_the_lease_is_kept(
     let page = ps.metrics().await;
     assert_eq!(sample(&page, "planscale_leader"), Some(1.0), "{page}");
 }
+
+/// A calendar server on 127.0.0.1 for the schedule tests: serves one
+/// iCalendar feed (hourly CT appointments from two days ago to two days
+/// ahead), answers 503 while `down`, and counts the GETs it answers.
+struct Calendar {
+    url: String,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    gets: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Calendar {
+    async fn start() -> Calendar {
+        use std::sync::atomic::Ordering;
+        let now = chrono::Utc::now();
+        let first = now - chrono::TimeDelta::days(2);
+        let ics = format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//planscale test//EN\r\nBEGIN:VEVENT\r\nUID:ct-hourly@test\r\nDTSTAMP:{t}\r\nDTSTART:{t}\r\nDURATION:PT30M\r\nRRULE:FREQ=HOURLY;COUNT=96\r\nCATEGORIES:CT\r\nSUMMARY:CT planning\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+            t = first.format("%Y%m%dT%H0000Z")
+        );
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gets = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (d, g) = (down.clone(), gets.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (d, g, ics) = (d.clone(), g.clone(), ics.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |_req| {
+                        let (d, g, ics) = (d.clone(), g.clone(), ics.clone());
+                        async move {
+                            let (status, body) = if d.load(Ordering::SeqCst) {
+                                (503, String::from("down"))
+                            } else {
+                                g.fetch_add(1, Ordering::SeqCst);
+                                (200, ics)
+                            };
+                            hyper::Response::builder()
+                                .status(status)
+                                .header("content-type", "text/calendar")
+                                .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Calendar {
+            url: format!("http://127.0.0.1:{port}/clinic.ics"),
+            down,
+            gets,
+            task,
+        }
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn gets(&self) -> usize {
+        self.gets.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Calendar {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The worker policy in forecast-only mode, named `name`, reading the
+/// calendar at `url`, on 5-minute steps (a smaller fit than the other tests').
+fn scheduled_policy(name: &str, url: &str) -> String {
+    POLICY
+        .replacen("name: worker", &format!("name: {name}"), 1)
+        .replace("mode: scale", "mode: forecast-only")
+        .replace("step: 1m,", "step: 5m,")
+        + &format!(
+            "schedule: {{source: {{type: ics, url: '{url}'}}, timezone: UTC, types: [CT]}}\n"
+        )
+}
+
+/// The "schedule" field of each of `policy`'s decisions, in order.
+fn schedule_uses(log: &[Value], policy: &str) -> Vec<String> {
+    log.iter()
+        .filter(|l| message(l) == "decision" && l["fields"]["policy"] == policy)
+        .map(|l| l["fields"]["schedule"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// The schedule over HTTP under the binary. Two policies naming the same
+/// calendar share one fetch per refresh period. The calendar answering 503:
+/// the last good snapshot, until it is older than
+/// `--schedule-max-staleness`; then schedule-blind forecasts and one Warning
+/// Event; back: schedule-aware again, and one Normal Event saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_source_down_serves_its_snapshot_up_to_the_limit_then_blind_then_back() {
+    let k = cluster_with_worker(1);
+    let prom = Prometheus::start(Options {
+        openmetrics: Some(jobs_history()),
+        lookback: Some("30s"),
+        ..Options::default()
+    });
+    let calendar = Calendar::start().await;
+    let policies = tempfile::tempdir().unwrap();
+    std::fs::write(
+        policies.path().join("a.yaml"),
+        scheduled_policy("a", &calendar.url),
+    )
+    .unwrap();
+    std::fs::write(
+        policies.path().join("b.yaml"),
+        scheduled_policy("b", &calendar.url),
+    )
+    .unwrap();
+
+    // Shared: with an hour's refresh period, one GET for both policies' many decisions.
+    let mut ps = start_planscale(
+        &k,
+        &k.limited_kubeconfig,
+        policies.path(),
+        &["--prometheus-url", &prom.url, "--schedule-refresh", "1h"],
+    );
+    wait_for(
+        "three decisions of each policy",
+        Duration::from_secs(60),
+        || async {
+            let log = ps.log();
+            (schedule_uses(&log, "a").len() >= 3 && schedule_uses(&log, "b").len() >= 3)
+                .then_some(())
+        },
+    )
+    .await;
+    let log = ps.log();
+    for p in ["a", "b"] {
+        assert!(
+            schedule_uses(&log, p).iter().all(|u| u == "fresh"),
+            "{p}: {:?}",
+            schedule_uses(&log, p)
+        );
+    }
+    assert_eq!(calendar.gets(), 1, "one fetch for two policies");
+    ps.kill();
+
+    // Down and back, with a 1-s refresh and a 4-s staleness limit.
+    std::fs::remove_file(policies.path().join("b.yaml")).unwrap();
+    let ps = start_planscale(
+        &k,
+        &k.limited_kubeconfig,
+        policies.path(),
+        &[
+            "--prometheus-url",
+            &prom.url,
+            "--schedule-refresh",
+            "1s",
+            "--schedule-max-staleness",
+            "4s",
+        ],
+    );
+    wait_for(
+        "two schedule-aware decisions",
+        Duration::from_secs(60),
+        || async { (schedule_uses(&ps.log(), "a").len() >= 2).then_some(()) },
+    )
+    .await;
+    calendar.set_down(true);
+    let down_from = schedule_uses(&ps.log(), "a").len();
+    wait_for(
+        "schedule-blind decisions",
+        Duration::from_secs(60),
+        || async {
+            let u = schedule_uses(&ps.log(), "a");
+            (u.iter().skip(down_from).filter(|u| *u == "blind").count() >= 2).then_some(())
+        },
+    )
+    .await;
+    calendar.set_down(false);
+    let back_from = schedule_uses(&ps.log(), "a").len();
+    wait_for(
+        "schedule-aware decisions again",
+        Duration::from_secs(60),
+        || async {
+            let u = schedule_uses(&ps.log(), "a");
+            (u.iter().skip(back_from).filter(|u| *u == "fresh").count() >= 2).then_some(())
+        },
+    )
+    .await;
+
+    // In order: fresh, then (a decision in flight may still be fresh) the
+    // snapshot, then blind until the calendar answers, then fresh again.
+    let uses = schedule_uses(&ps.log(), "a");
+    let mut phases: Vec<&str> = Vec::new();
+    for u in &uses {
+        if phases.last() != Some(&u.as_str()) {
+            phases.push(u);
+        }
+    }
+    assert_eq!(
+        phases,
+        vec!["fresh", "snapshot", "blind", "fresh"],
+        "{uses:?}"
+    );
+    let log = ps.log();
+    let blind = log
+        .iter()
+        .find(|l| message(l) == "decision" && l["fields"]["schedule"] == "blind")
+        .unwrap();
+    assert!(
+        blind["fields"]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no snapshot younger than 4s: forecast without the schedule"),
+        "{blind}"
+    );
+    let admin = k.admin_client().await;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin, "planning");
+    // In the order they happened (Event names are random).
+    let mut schedule_events: Vec<(Option<SystemTime>, String, String)> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("Schedule"))
+        })
+        .map(|e| {
+            (
+                e.event_time.map(|t| t.0.into()),
+                e.reason.unwrap_or_default(),
+                e.type_.unwrap_or_default(),
+            )
+        })
+        .collect();
+    schedule_events.sort();
+    let schedule_events: Vec<(String, String)> = schedule_events
+        .into_iter()
+        .map(|(_, reason, kind)| (reason, kind))
+        .collect();
+    assert_eq!(
+        schedule_events,
+        vec![
+            ("ScheduleUnavailable".to_string(), "Warning".to_string()),
+            ("ScheduleRestored".to_string(), "Normal".to_string())
+        ]
+    );
+    let page = ps.metrics().await;
+    let errors = sample(
+        &page,
+        r#"planscale_errors_total{policy="a",kind="schedule_fetch"}"#,
+    )
+    .unwrap_or(0.0);
+    assert!(errors >= 2.0, "{page}");
+}

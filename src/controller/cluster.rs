@@ -116,6 +116,18 @@ pub struct Applied {
     pub conflicts: u32,
 }
 
+impl EventNote {
+    /// A Normal Event.
+    pub fn normal(reason: &str, action: &str, note: String) -> Self {
+        EventNote {
+            reason: reason.into(),
+            action: action.into(),
+            note,
+            warning: false,
+        }
+    }
+}
+
 impl Applied {
     fn new(from: u32, to: u32, w: Writes) -> Self {
         Applied {
