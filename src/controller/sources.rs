@@ -116,12 +116,16 @@ struct Shared {
 }
 
 impl<S: ScheduleSource> SharedSchedule<S> {
-    /// Share `inner`'s fetches for `refresh` (at least 1 s).
+    /// Share `inner`'s fetches for `refresh` (at least 1 s; at most a year,
+    /// which keeps the window arithmetic inside the calendar).
     pub fn new(inner: S, refresh: std::time::Duration) -> Self {
+        let refresh = refresh.clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(366 * 86_400),
+        );
         SharedSchedule {
             inner,
-            refresh: chrono::TimeDelta::from_std(refresh.max(std::time::Duration::from_secs(1)))
-                .unwrap_or(chrono::TimeDelta::MAX),
+            refresh: chrono::TimeDelta::from_std(refresh).unwrap_or(chrono::TimeDelta::days(366)),
             entries: Mutex::new(std::collections::HashMap::new()),
         }
     }
