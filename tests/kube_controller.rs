@@ -1,14 +1,18 @@
 //! The controller against a real kube-apiserver (v1.20.2, built once by
 //! scripts/k8s-apiserver.sh): scale ahead of a forecast spike in `scale` mode,
 //! leave the target alone in `forecast-only`, with a token bound only to
-//! deploy/'s RBAC; a write outside it is refused (403); a stale write is
-//! refused with 409 and the actuator re-reads and retries.
+//! deploy/'s RBAC; a write outside it is refused (403); a write that another
+//! writer overtakes between the actuator's read and write is refused with a
+//! real 409 and the actuator re-reads and retries.
 
+#[path = "support/api_proxy.rs"]
+mod api_proxy;
 #[path = "support/kube.rs"]
 mod kube_support;
 
 use std::time::Duration;
 
+use api_proxy::ApiProxy;
 use chrono::{TimeDelta, Timelike, Utc};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -16,6 +20,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube_support::Kube;
+use planscale::controller::cluster::Applied;
 use planscale::controller::sources::{MemoryMetrics, Observation, PolicySchedule};
 use planscale::controller::{Cluster, KubeCluster, Settings, TargetRef};
 use planscale::policy::TargetKind;
@@ -275,43 +280,42 @@ async fn scales_ahead_of_a_forecast_spike_with_only_the_shipped_rbac() {
     assert!(matches!(&e, kube::Error::Api(s) if s.code == 403), "{e}");
 }
 
+/// A real 409 Conflict: another writer changes the Deployment between the
+/// actuator's read and its write. The proxy in front of the real API server
+/// makes that write (as the admin, straight to the server) just before it
+/// forwards the actuator's first PATCH, which carries the resourceVersion the
+/// actuator read; the server refuses it, and the actuator re-reads (seeing
+/// the other writer's 3) and writes again with the new version.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stale_scale_write_gets_409_and_the_actuator_re_reads() {
+async fn a_write_between_read_and_write_gets_a_real_409_and_the_actuator_re_reads() {
     let k = Kube::start();
     k.kubectl_ok(&["create", "namespace", "planning"]);
     k.apply(&deployment_yaml("planning", "worker", 2));
     let admin = k.admin_client().await;
     let deployments: Api<Deployment> = Api::namespaced(admin.clone(), "planning");
-    let stale = deployments
-        .get("worker")
-        .await
-        .unwrap()
-        .metadata
-        .resource_version
-        .unwrap();
-    // Someone else writes in between.
-    deployments
-        .patch_scale(
-            "worker",
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"replicas": 3}})),
-        )
-        .await
-        .unwrap();
-    let e = deployments
-        .patch_scale(
-            "worker",
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"metadata": {"resourceVersion": stale}, "spec": {"replicas": 5}})),
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&e, kube::Error::Api(s) if s.code == 409),
-        "the real server refuses a stale write: {e}"
-    );
-
-    let cluster = KubeCluster::new(admin.clone(), None);
+    let racer = deployments.clone();
+    const SCALE: &str = "/apis/apps/v1/namespaces/planning/deployments/worker/scale";
+    let proxy = ApiProxy::start(
+        k.port,
+        "PATCH",
+        SCALE,
+        Box::new(move || {
+            Box::pin(async move {
+                racer
+                    .patch_scale(
+                        "worker",
+                        &PatchParams::default(),
+                        &Patch::Merge(serde_json::json!({"spec": {"replicas": 3}})),
+                    )
+                    .await
+                    .expect("the concurrent write");
+            })
+        }),
+    )
+    .await;
+    let kubeconfig = k.dir.path().join("proxy.kubeconfig");
+    kube_support::write_kubeconfig(&kubeconfig, &proxy.url(), kube_support::ADMIN_TOKEN);
+    let cluster = KubeCluster::new(Kube::client(&kubeconfig).await, None);
     let t = TargetRef {
         kind: TargetKind::Deployment,
         namespace: "planning".into(),
@@ -319,7 +323,45 @@ async fn a_stale_scale_write_gets_409_and_the_actuator_re_reads() {
         hpa: None,
     };
     let a = cluster.set_replicas(&t, 5).await.unwrap();
-    assert_eq!((a.from, a.to), (3, 5));
+    assert_eq!(
+        a,
+        Applied {
+            from: 3,
+            to: 5,
+            attempts: 2,
+            conflicts: 1
+        }
+    );
+    let deploy = "/apis/apps/v1/namespaces/planning/deployments/worker";
+    let seen: Vec<(&str, &str, u16, bool)> = proxy
+        .seen()
+        .iter()
+        .map(|r| {
+            (
+                if r.method == "GET" { "GET" } else { "PATCH" },
+                if r.path.starts_with(SCALE) {
+                    "scale"
+                } else if r.path.starts_with(deploy) {
+                    "deployment"
+                } else {
+                    "other"
+                },
+                r.status,
+                r.raced,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("GET", "deployment", 200, false),
+            ("PATCH", "scale", 409, true),
+            ("GET", "deployment", 200, false),
+            ("PATCH", "scale", 200, false),
+        ],
+        "{:#?}",
+        proxy.seen()
+    );
     assert_eq!(replicas(&deployments, "worker").await, 5);
     let o = cluster.observe(&t, false).await.unwrap();
     assert_eq!(o.replicas, 5);

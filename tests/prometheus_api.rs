@@ -254,7 +254,7 @@ async fn an_instant_query_with_several_series_or_none_is_an_error_naming_it() {
         .await
         .unwrap_err();
     let text = e.to_string();
-    assert_eq!(e.kind(), "many_series", "{text}");
+    assert_eq!(e.kind(), "prometheus_many_series", "{text}");
     assert!(
         text.contains(r#"site="main""#) && text.contains(r#"site="annex""#),
         "{text}"
@@ -265,7 +265,7 @@ async fn an_instant_query_with_several_series_or_none_is_an_error_naming_it() {
         .await
         .unwrap_err();
     let text = e.to_string();
-    assert_eq!(e.kind(), "no_series", "{text}");
+    assert_eq!(e.kind(), "prometheus_no_series", "{text}");
     assert!(
         text.contains("contour_jobs_waitin") && text.contains("demand.queue_depth.query"),
         "{text}"

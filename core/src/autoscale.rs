@@ -91,6 +91,8 @@ impl RefitJob {
 struct Cached {
     generation: u64,
     booked: Vec<Appointment>,
+    /// Made without the schedule ([`Autoscaler::set_schedule_blind`]).
+    blind: bool,
     forecast: Forecast,
 }
 
@@ -115,6 +117,9 @@ pub struct Autoscaler {
     last_error: Option<forecast::Error>,
     /// Why the schedule gave the last fit nothing, if it did.
     schedule_warning: Option<String>,
+    /// Forecast without the booked appointments (their source has been down
+    /// too long to trust the last snapshot): see [`Autoscaler::set_schedule_blind`].
+    blind: bool,
 }
 
 /// Ledger entries kept at most (a forecast whose step never arrives).
@@ -136,7 +141,19 @@ impl Autoscaler {
             realised_error: None,
             last_error: None,
             schedule_warning: None,
+            blind: false,
         }
+    }
+
+    /// Forecast without the schedule (`true`) or with it again (`false`).
+    /// For when the appointments known are too old to trust (the source has
+    /// been down longer than the controller allows): the engine is given no
+    /// future appointments, so a schedule model hands over to the best
+    /// schedule-blind one — not a forecast of "nothing booked", which would
+    /// be far too low. Fits are unchanged (the appointments that took place
+    /// are still the ones the snapshot has).
+    pub fn set_schedule_blind(&mut self, blind: bool) {
+        self.blind = blind;
     }
 
     pub fn policy(&self) -> &Policy {
@@ -320,18 +337,18 @@ impl Autoscaler {
         let p = &self.policy;
         let horizon = (p.forecast.horizon.secs_i64() / p.step_secs()).max(1) as usize;
         let future_grid = grid.following(horizon);
-        let booked = if self.types.is_empty() {
-            &[][..]
-        } else {
+        let with_schedule = !self.types.is_empty() && !self.blind;
+        let booked = if with_schedule {
             starting_in(appointments, future_grid.start, future_grid.end())
+        } else {
+            &[][..]
         };
-        let fresh = self
-            .cached
-            .as_ref()
-            .is_some_and(|c| c.generation == self.generation && c.booked == booked);
+        let fresh = self.cached.as_ref().is_some_and(|c| {
+            c.generation == self.generation && c.booked == booked && c.blind == self.blind
+        });
         if !fresh {
-            let future = (!self.types.is_empty())
-                .then(|| schedule::start_counts(booked, &future_grid, &self.types));
+            let future =
+                with_schedule.then(|| schedule::start_counts(booked, &future_grid, &self.types));
             match self
                 .engine
                 .predict(horizon, &[p.forecast.quantile], future.as_ref())
@@ -340,6 +357,7 @@ impl Autoscaler {
                     self.cached = Some(Cached {
                         generation: self.generation,
                         booked: booked.to_vec(),
+                        blind: self.blind,
                         forecast,
                     });
                 }

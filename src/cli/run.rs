@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use crate::controller::prom::PrometheusMetrics;
 use crate::controller::settings::Settings;
-use crate::controller::sources::PolicySchedule;
+use crate::controller::sources::{PolicySchedule, SharedSchedule};
 
 /// Arguments of `planscale run`. Each flag overrides the settings file and the
 /// `PLANSCALE_*` environment variable of the same name.
@@ -46,6 +46,13 @@ pub struct RunArgs {
     /// Listen address of /metrics, /healthz, /readyz, e.g. 0.0.0.0:8080.
     #[arg(long)]
     pub listen: Option<String>,
+    /// How often each schedule source is read (one read serves every policy naming it), e.g. 5m.
+    #[arg(long)]
+    pub schedule_refresh: Option<String>,
+    /// How long the last good schedule is used while its source is down, e.g. 2h;
+    /// then forecasts are schedule-blind, with a Warning Event.
+    #[arg(long)]
+    pub schedule_max_staleness: Option<String>,
 }
 
 impl RunArgs {
@@ -67,6 +74,8 @@ impl RunArgs {
         put("lease_duration", &self.lease_duration);
         put("identity", &self.identity);
         put("listen", &self.listen);
+        put("schedule_refresh", &self.schedule_refresh);
+        put("schedule_max_staleness", &self.schedule_max_staleness);
         if self.no_leader_election {
             o.push(("leader_election", "false".into()));
         }
@@ -94,7 +103,10 @@ pub fn main(args: &RunArgs) -> Result<ExitCode> {
         let client = kube::Client::try_default()
             .await
             .context("connecting to the Kubernetes API (KUBECONFIG or in-cluster service account)")?;
-        let schedule = PolicySchedule;
+        let schedule = SharedSchedule::new(
+            PolicySchedule,
+            std::time::Duration::from_secs(settings.schedule_refresh.secs()),
+        );
         let shutdown = shutdown_signal();
         match &settings.prometheus_url {
             Some(url) => {

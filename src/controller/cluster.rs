@@ -111,6 +111,32 @@ pub struct Applied {
     pub to: u32,
     /// Write attempts made (1 + retries after 409; 0 when nothing had to change).
     pub attempts: u32,
+    /// Writes the API server refused with 409 Conflict (someone else wrote
+    /// between our read and our write), each followed by a re-read.
+    pub conflicts: u32,
+}
+
+impl EventNote {
+    /// A Normal Event.
+    pub fn normal(reason: &str, action: &str, note: String) -> Self {
+        EventNote {
+            reason: reason.into(),
+            action: action.into(),
+            note,
+            warning: false,
+        }
+    }
+}
+
+impl Applied {
+    fn new(from: u32, to: u32, w: Writes) -> Self {
+        Applied {
+            from,
+            to,
+            attempts: w.attempts,
+            conflicts: w.conflicts,
+        }
+    }
 }
 
 /// An Event to record on a target.
@@ -329,6 +355,13 @@ enum Plan<T> {
     },
 }
 
+/// What [`write_with_retry`] did: writes sent, and how many of them got 409.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Writes {
+    attempts: u32,
+    conflicts: u32,
+}
+
 /// The optimistic-concurrency loop every write of [`KubeCluster`] goes through:
 /// `read` the object, let `plan` decide from it, and `write` the patch carrying
 /// the `resourceVersion` read. On 409 Conflict it reads and plans again, so a
@@ -337,22 +370,24 @@ enum Plan<T> {
 /// [`Error::ConflictRetriesExhausted`]. Any other error is returned at once.
 ///
 /// `op` and `target` name the write in errors and logs. Returns the plan's
-/// answer and the writes made (0 when the first read already was as wanted).
+/// answer, the writes made (0 when the first read already was as wanted) and
+/// the writes refused with 409. Each 409 is logged at info: it means another
+/// writer changed the object between our read and our write.
 async fn write_with_retry<O, T, RF, WF>(
     op: &'static str,
     target: &str,
     mut read: impl FnMut() -> RF,
     mut plan: impl FnMut(O) -> Plan<T>,
     mut write: impl FnMut(Value) -> WF,
-) -> Result<(T, u32)>
+) -> Result<(T, Writes)>
 where
     RF: Future<Output = Result<O>>,
     WF: Future<Output = kube::Result<()>>,
 {
-    let mut attempts = 0;
+    let mut w = Writes::default();
     loop {
         let (resource_version, mut patch, then) = match plan(read().await?) {
-            Plan::Skip(answer) => return Ok((answer, attempts)),
+            Plan::Skip(answer) => return Ok((answer, w)),
             Plan::Write {
                 resource_version,
                 patch,
@@ -360,17 +395,19 @@ where
             } => (resource_version, patch, then),
         };
         patch["metadata"]["resourceVersion"] = Value::String(resource_version);
-        attempts += 1;
+        w.attempts += 1;
         match write(patch).await {
-            Ok(()) => return Ok((then, attempts)),
-            Err(e) if is_conflict(&e) && attempts < MAX_ATTEMPTS => {
-                tracing::debug!(target = %target, op, attempts, "409 Conflict; re-reading");
+            Ok(()) => return Ok((then, w)),
+            Err(e) if is_conflict(&e) && w.attempts < MAX_ATTEMPTS => {
+                w.conflicts += 1;
+                tracing::info!(target = %target, op, attempts = w.attempts,
+                    "409 Conflict: the object changed between our read and our write; re-reading and deciding again");
             }
             Err(e) if is_conflict(&e) => {
                 return Err(Error::ConflictRetriesExhausted {
                     op,
                     target: target.to_string(),
-                    attempts,
+                    attempts: w.attempts,
                 });
             }
             Err(e) => return Err(Error::kube(op, target, e)),
@@ -391,7 +428,7 @@ impl Cluster for KubeCluster {
         // The read is of the Deployment or StatefulSet itself: its scale
         // subresource carries the same resourceVersion, so the patch below is
         // refused with 409 when the object changed since this read.
-        let ((from, to), attempts) = write_with_retry(
+        let ((from, to), w) = write_with_retry(
             "patch scale",
             &t.to_string(),
             || self.read_target(t),
@@ -409,12 +446,12 @@ impl Cluster for KubeCluster {
             |patch| self.patch_scale(t, patch),
         )
         .await?;
-        Ok(Applied { from, to, attempts })
+        Ok(Applied::new(from, to, w))
     }
 
     async fn set_hpa_floor(&self, t: &TargetRef, floor: u32) -> Result<Applied> {
         let name = self.hpa_name(t)?;
-        let ((from, to), attempts) = write_with_retry(
+        let ((from, to), w) = write_with_retry(
             "patch HPA",
             &format!("{}/{name}", t.namespace),
             || self.read_hpa(t),
@@ -438,12 +475,12 @@ impl Cluster for KubeCluster {
             |patch| self.patch_hpa(t, name, patch),
         )
         .await?;
-        Ok(Applied { from, to, attempts })
+        Ok(Applied::new(from, to, w))
     }
 
     async fn restore_hpa_floor(&self, t: &TargetRef) -> Result<Option<Applied>> {
         let name = self.hpa_name(t)?;
-        let (change, attempts) = write_with_retry(
+        let (change, w) = write_with_retry(
             "restore HPA",
             &format!("{}/{name}", t.namespace),
             || self.read_hpa_if_present(t),
@@ -467,7 +504,7 @@ impl Cluster for KubeCluster {
             |patch| self.patch_hpa(t, name, patch),
         )
         .await?;
-        Ok(change.map(|(from, to)| Applied { from, to, attempts }))
+        Ok(change.map(|(from, to)| Applied::new(from, to, w)))
     }
 
     async fn event(&self, t: &TargetRef, uid: Option<String>, e: &EventNote) -> Result<()> {
@@ -603,7 +640,8 @@ mod tests {
             Applied {
                 from: 3,
                 to: 6,
-                attempts: 2
+                attempts: 2,
+                conflicts: 1
             }
         );
         server.await.unwrap();
@@ -740,7 +778,8 @@ mod tests {
             Applied {
                 from: 2,
                 to: 6,
-                attempts: 2
+                attempts: 2,
+                conflicts: 1
             }
         );
         assert_eq!(c.set_hpa_floor(&t, 50).await.unwrap().to, 10);
@@ -777,7 +816,8 @@ mod tests {
             Some(Applied {
                 from: 7,
                 to: 2,
-                attempts: 2
+                attempts: 2,
+                conflicts: 1
             })
         );
         server.await.unwrap();

@@ -74,6 +74,7 @@ impl Cluster for MemoryCluster {
             from,
             to: n,
             attempts: 1,
+            conflicts: 0,
         })
     }
 
@@ -98,6 +99,7 @@ impl Cluster for MemoryCluster {
             from: h.min,
             to,
             attempts: 1,
+            conflicts: 0,
         })
     }
 

@@ -63,6 +63,10 @@ pub enum Error {
         policy: String,
         kind: &'static str,
         message: String,
+        /// The source itself could not be reached or failed (connection,
+        /// timeout, HTTP 5xx), as opposed to a query it answered with an
+        /// error: an outage, which the source logs once for every policy.
+        outage: bool,
     },
     /// The schedule source failed.
     #[error("schedule for policy {policy}: {message}")]
@@ -91,6 +95,11 @@ impl Error {
             Error::Telemetry(e) => e.kind(),
             Error::Client(_) => "client",
         }
+    }
+
+    /// Whether this is a metric source outage (see [`Error::Metrics`]).
+    pub fn is_outage(&self) -> bool {
+        matches!(self, Error::Metrics { outage: true, .. })
     }
 
     /// The HTTP status of an API error, if this is one.

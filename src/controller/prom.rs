@@ -1,16 +1,25 @@
 //! The live [`MetricSource`]: Prometheus through the metrics module's client,
 //! with one incremental [`HistoryCache`] per policy for the demand history and
 //! instant queries for the current utilisation and queue depth.
+//!
+//! An outage (no connection, timeouts, HTTP 5xx after the client's retries)
+//! is logged here once, naming Prometheus, when it starts and once when
+//! Prometheus answers again: not once per policy and interval. Each policy's
+//! loop holds its replica count meanwhile and counts the error by kind
+//! (`prometheus_connect`, `prometheus_timeout`, ...).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
 use super::sources::{MetricSource, Observation};
 use super::{Error, Result};
 use crate::policy::LoadedPolicy;
+use crate::schedule::redact_url;
 use crate::sources::cache::{CacheConfig, HistoryCache};
+use crate::sources::error::SourceError;
 use crate::sources::prometheus::{PrometheusClient, PrometheusConfig};
 
 type Shared = Arc<tokio::sync::Mutex<HistoryCache>>;
@@ -20,6 +29,8 @@ pub struct PrometheusMetrics {
     client: PrometheusClient,
     /// Per policy: the demand-history cache (rebuilt when its query or sizes change).
     caches: Mutex<HashMap<String, (String, CacheConfig, Shared)>>,
+    /// Since when Prometheus has been unreachable (`None`: it answered last).
+    down_since: Mutex<Option<Instant>>,
 }
 
 impl PrometheusMetrics {
@@ -31,7 +42,31 @@ impl PrometheusMetrics {
         Ok(PrometheusMetrics {
             client,
             caches: Mutex::new(HashMap::new()),
+            down_since: Mutex::new(None),
         })
+    }
+
+    /// Note whether Prometheus answered; log the start and the end of an outage once.
+    fn note(&self, result: &Result<Observation>) {
+        let mut down = match self.down_since.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match (result, *down) {
+            (Err(e), None) if e.is_outage() => {
+                *down = Some(Instant::now());
+                tracing::warn!(prometheus = %redact_url(self.client.url().trim_end_matches('/')), error = %e,
+                    "Prometheus is unavailable: every policy holds its replica count (no scale-down, no scale-up from stale data) until it answers again");
+            }
+            (Err(e), Some(_)) if e.is_outage() => {}
+            // An answer, even a query error, means Prometheus is back.
+            (_, Some(since)) => {
+                *down = None;
+                tracing::info!(prometheus = %redact_url(self.client.url().trim_end_matches('/')), down_for_s = since.elapsed().as_secs(),
+                    "Prometheus answers again: decisions resume");
+            }
+            (_, None) => {}
+        }
     }
 
     fn cache_for(&self, name: &str, query: &str, cfg: CacheConfig) -> Shared {
@@ -66,16 +101,45 @@ impl PrometheusMetrics {
     }
 }
 
-fn metrics_error(policy: &str, e: &crate::sources::error::SourceError) -> Error {
+fn metrics_error(policy: &str, e: &SourceError) -> Error {
     Error::Metrics {
         policy: policy.to_string(),
-        kind: e.kind(),
+        kind: prometheus_kind(e),
         message: e.to_string(),
+        outage: e.is_transient(),
+    }
+}
+
+/// The error label of a Prometheus failure: the source's kind, prefixed so
+/// that `planscale_errors_total{kind}` says which dependency failed (as the
+/// `api_` and `schedule_` kinds do).
+pub fn prometheus_kind(e: &SourceError) -> &'static str {
+    match e {
+        SourceError::Config { .. } => "prometheus_config",
+        SourceError::File { .. } => "prometheus_file",
+        SourceError::Connect { .. } => "prometheus_connect",
+        SourceError::Timeout { .. } => "prometheus_timeout",
+        SourceError::Http { .. } => "prometheus_http",
+        SourceError::Api { .. } => "prometheus_api",
+        SourceError::Decode { .. } => "prometheus_decode",
+        SourceError::ResultType { .. } => "prometheus_result_type",
+        SourceError::ManySeries { .. } => "prometheus_many_series",
+        SourceError::NoSeries { .. } => "prometheus_no_series",
+        SourceError::Exposition { .. } => "prometheus_exposition",
+        SourceError::NoMatch { .. } => "prometheus_no_match",
     }
 }
 
 impl MetricSource for PrometheusMetrics {
     async fn observe(&self, lp: &LoadedPolicy, now: DateTime<Utc>) -> Result<Observation> {
+        let result = self.observe_inner(lp, now).await;
+        self.note(&result);
+        result
+    }
+}
+
+impl PrometheusMetrics {
+    async fn observe_inner(&self, lp: &LoadedPolicy, now: DateTime<Utc>) -> Result<Observation> {
         let p = &lp.policy;
         let name = p.name.as_str();
         let query = p
@@ -89,6 +153,7 @@ impl MetricSource for PrometheusMetrics {
                 message:
                     "expected demand.arrivals.query (PromQL) in the policy for live use, found none"
                         .into(),
+                outage: false,
             })?;
         let cfg = CacheConfig::for_history(p.step_secs(), p.forecast.history.secs_i64());
         let cache = self.cache_for(name, query, cfg);

@@ -210,8 +210,11 @@ async fn apply_reload<C: Cluster, M: MetricSource, S: ScheduleSource>(
             .map(|d| StdDuration::from_secs(d.secs()))
             .unwrap_or_else(|| StdDuration::from_secs(lp.policy.scaling.interval.secs().max(1)));
         let beat = Arc::new(Mutex::new(Instant::now()));
+        let max_staleness =
+            chrono::TimeDelta::try_seconds(settings.schedule_max_staleness.secs_i64())
+                .unwrap_or(chrono::TimeDelta::MAX);
         let task = tokio::spawn(drive(
-            PolicyRunner::new(lp.clone()),
+            PolicyRunner::new(lp.clone()).with_schedule_max_staleness(max_staleness),
             ctx.clone(),
             interval,
             stop_rx,
@@ -235,6 +238,7 @@ async fn restore_floor<C: Cluster, M, S>(ctx: &Ctx<C, M, S>, lp: &LoadedPolicy, 
     let target = TargetRef::from(&lp.policy.target);
     match ctx.cluster.restore_hpa_floor(&target).await {
         Ok(Some(a)) => {
+            t.metrics.conflicts(&lp.policy.name, a.conflicts);
             tracing::info!(policy = %lp.policy.name, from = a.from, to = a.to, "restored the HPA's original minReplicas")
         }
         Ok(None) => {}

@@ -63,6 +63,40 @@ impl Action {
     }
 }
 
+/// Which appointments a tick's forecast used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleUse {
+    /// The policy has no `schedule:` section.
+    NoSchedule,
+    /// Fetched within the source's refresh period.
+    Fresh,
+    /// The source is down: the last good snapshot, `age_secs` old (within the limit).
+    Snapshot { age_secs: i64 },
+    /// The source has been down longer than the limit (or never answered):
+    /// the forecast is schedule-blind.
+    Blind,
+}
+
+impl ScheduleUse {
+    /// Bounded label for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ScheduleUse::NoSchedule => "none",
+            ScheduleUse::Fresh => "fresh",
+            ScheduleUse::Snapshot { .. } => "snapshot",
+            ScheduleUse::Blind => "blind",
+        }
+    }
+}
+
+/// How long a last good schedule snapshot is used while its source is down,
+/// unless `planscale run --schedule-max-staleness` says otherwise: two hours.
+/// Most appointments are booked days ahead, so a snapshot a couple of hours
+/// old misses only the day's add-ons and cancellations; after that the
+/// forecast goes schedule-blind rather than keep planning on a book that may
+/// have changed under it.
+pub const DEFAULT_SCHEDULE_MAX_STALENESS: TimeDelta = TimeDelta::hours(2);
+
 /// What one tick decided and did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TickReport {
@@ -78,8 +112,8 @@ pub struct TickReport {
     /// Forecast at the lead time at the policy's quantile, demand units per step.
     pub forecast: Option<f64>,
     pub metrics_ok: bool,
-    /// Whether the schedule used was the last good snapshot (source down).
-    pub schedule_stale: bool,
+    /// Which appointments the forecast used.
+    pub schedule: ScheduleUse,
     /// The planner's decision, whole.
     pub decision: Decision,
 }
@@ -97,15 +131,25 @@ pub struct PolicyRunner {
     last_written: Option<u32>,
     /// Desired count of the last forecast-only Event (to not repeat it every tick).
     last_explained: Option<u32>,
+    /// The kind of the metric error of the last tick, if it failed (to log a
+    /// failure when it starts or changes, not every interval).
+    metrics_failing: Option<&'static str>,
+    /// How long the last good schedule snapshot may be used (see [`ScheduleUse`]).
+    schedule_max_staleness: TimeDelta,
+    /// Whether the forecasts are schedule-blind now (to tell of a change once).
+    schedule_blind: bool,
 }
 
 /// Delay before the next tick after `failures` consecutive failed ticks:
-/// doubling from 2 s, capped at the larger of the interval and 5 minutes.
+/// doubling from 2 s, capped at the interval (at least 2 s). A failing API
+/// server is spared the retries of a short interval's first seconds, and one
+/// that comes back (a restart, an upgrade) is used again within one interval,
+/// as if nothing had failed — not minutes later.
 pub fn backoff(failures: u32, interval: StdDuration) -> StdDuration {
     if failures == 0 {
         return interval;
     }
-    let cap = interval.max(StdDuration::from_secs(300));
+    let cap = interval.max(StdDuration::from_secs(2));
     let exp =
         StdDuration::from_secs(2u64.saturating_mul(1u64 << failures.min(20).saturating_sub(1)));
     exp.min(cap)
@@ -119,8 +163,18 @@ impl PolicyRunner {
             schedule: LastGood::new(),
             last_written: None,
             last_explained: None,
+            metrics_failing: None,
+            schedule_max_staleness: DEFAULT_SCHEDULE_MAX_STALENESS,
+            schedule_blind: false,
             loaded,
         }
+    }
+
+    /// Use the last good schedule snapshot for at most `limit` while the
+    /// source is down; schedule-blind forecasts after that.
+    pub fn with_schedule_max_staleness(mut self, limit: TimeDelta) -> Self {
+        self.schedule_max_staleness = limit;
+        self
     }
 
     pub fn policy(&self) -> &Policy {
@@ -146,22 +200,28 @@ impl PolicyRunner {
         let name = self.policy().name.clone();
         let observed = self.observe_target(ctx).await?;
         let obs = self.observe_metrics(now, ctx).await;
-        let schedule_stale = self.refresh_schedule(now, ctx).await;
+        let (schedule, change) = self.refresh_schedule(now, ctx).await;
+        self.scaler
+            .set_schedule_blind(schedule == ScheduleUse::Blind);
         if let Some(o) = &obs {
             self.refit_if_due(o, ctx).await;
         }
         let decision = self.decide(now, &observed, obs.as_ref());
-        let reason = explain(&decision, obs.as_ref(), schedule_stale, self.policy());
+        let reason = explain(
+            &decision,
+            obs.as_ref(),
+            schedule,
+            self.schedule_max_staleness,
+            self.policy(),
+        );
         let report = self
-            .act(
-                &observed,
-                &decision,
-                reason,
-                obs.is_some(),
-                schedule_stale,
-                ctx,
-            )
+            .act(&observed, &decision, reason, obs.is_some(), schedule, ctx)
             .await?;
+        if let Some(note) = change
+            && *ctx.leader.borrow()
+        {
+            self.emit(&observed, note, ctx).await;
+        }
         self.export(&name, &observed, &report, obs.as_ref(), ctx);
         Ok(report)
     }
@@ -183,17 +243,30 @@ impl PolicyRunner {
         Ok(observed)
     }
 
-    /// The metrics now, or `None` (counted and logged) when unavailable.
+    /// The metrics now, or `None` (counted, and logged when the failure
+    /// starts or changes) when unavailable. An outage of the source is
+    /// logged by the source, once for every policy.
     async fn observe_metrics<C, M: MetricSource, S>(
-        &self,
+        &mut self,
         now: DateTime<Utc>,
         ctx: &Ctx<C, M, S>,
     ) -> Option<Observation> {
         match ctx.metrics.observe(&self.loaded, now).await {
-            Ok(o) => Some(o),
+            Ok(o) => {
+                if self.metrics_failing.take().is_some() {
+                    tracing::info!(policy = %self.policy().name, "metrics available again: deciding from them");
+                }
+                Some(o)
+            }
             Err(e) => {
-                tracing::warn!(policy = %self.policy().name, error = %e, "metrics unavailable: holding the replica count");
-                ctx.telemetry.error(&self.policy().name, e.kind());
+                let kind = e.kind();
+                ctx.telemetry.error(&self.policy().name, kind);
+                if e.is_outage() || self.metrics_failing == Some(kind) {
+                    tracing::debug!(policy = %self.policy().name, error = %e, "metrics unavailable: holding the replica count");
+                } else {
+                    tracing::warn!(policy = %self.policy().name, error = %e, "metrics unavailable: holding the replica count until they are back");
+                }
+                self.metrics_failing = Some(kind);
                 None
             }
         }
@@ -287,29 +360,93 @@ impl PolicyRunner {
             .inc();
     }
 
-    /// Refresh the appointments; on failure keep the last good snapshot.
-    /// Returns whether the snapshot used is stale.
+    /// Refresh the appointments; on failure keep the last good snapshot for
+    /// at most the staleness limit, then forecast without the schedule.
+    /// Returns what the forecast uses, and the Event to record when the
+    /// forecast goes schedule-blind or comes back.
     async fn refresh_schedule<C, M, S: ScheduleSource>(
         &mut self,
         now: DateTime<Utc>,
         ctx: &Ctx<C, M, S>,
-    ) -> bool {
+    ) -> (ScheduleUse, Option<EventNote>) {
         let Some(spec) = &self.policy().schedule else {
-            return false;
+            return (ScheduleUse::NoSchedule, None);
         };
         let from = now
             - TimeDelta::seconds(self.policy().forecast.history.secs() as i64)
             - TimeDelta::seconds(spec.max_lag.secs() as i64);
         let to = now + TimeDelta::seconds(self.policy().forecast.horizon.secs() as i64);
-        let result = ctx.schedule.appointments(&self.loaded, from, to).await;
-        match self.schedule.refresh(result, now) {
-            Refresh::Fresh => false,
-            Refresh::Stale { error_kind, .. } | Refresh::Unavailable { error_kind, .. } => {
-                ctx.telemetry
-                    .error(&self.policy().name, &format!("schedule_{error_kind}"));
-                true
+        let result = ctx.schedule.appointments(&self.loaded, from, to, now).await;
+        let limit = self.schedule_max_staleness;
+        let (using, failing) = match self.schedule.refresh(result, now) {
+            Refresh::Fresh => (ScheduleUse::Fresh, None),
+            Refresh::Stale {
+                since,
+                consecutive_failures,
+                error_kind,
+            } => {
+                let age = now - since;
+                let using = if age <= limit {
+                    ScheduleUse::Snapshot {
+                        age_secs: age.num_seconds(),
+                    }
+                } else {
+                    ScheduleUse::Blind
+                };
+                (using, Some((Some(since), consecutive_failures, error_kind)))
             }
+            Refresh::Unavailable {
+                consecutive_failures,
+                error_kind,
+            } => (
+                ScheduleUse::Blind,
+                Some((None, consecutive_failures, error_kind)),
+            ),
+        };
+        if let Some((_, _, kind)) = failing {
+            ctx.telemetry
+                .error(&self.policy().name, &format!("schedule_{kind}"));
         }
+        let blind = using == ScheduleUse::Blind;
+        if blind == self.schedule_blind {
+            return (using, None);
+        }
+        self.schedule_blind = blind;
+        let name = &self.loaded.policy.name;
+        let note = match failing {
+            Some((since, failures, kind)) if blind => {
+                let had = match since {
+                    Some(t) => format!(
+                        "the last good snapshot ({}) is older than the {} allowed",
+                        t.format("%Y-%m-%d %H:%M:%SZ"),
+                        crate::policy::Duration::from_secs(limit.num_seconds().max(0) as u64)
+                    ),
+                    None => "no snapshot was ever loaded".to_string(),
+                };
+                let note = format!(
+                    "schedule source unavailable ({failures} failed fetches, last error {kind}); {had}: forecasting without the schedule until it answers"
+                );
+                tracing::warn!(policy = %name, "{note}");
+                EventNote {
+                    reason: "ScheduleUnavailable".into(),
+                    action: "Forecast".into(),
+                    note,
+                    warning: true,
+                }
+            }
+            _ => {
+                let note =
+                    "schedule source answers again: forecasting with the schedule".to_string();
+                tracing::info!(policy = %name, "{note}");
+                EventNote {
+                    reason: "ScheduleRestored".into(),
+                    action: "Forecast".into(),
+                    note,
+                    warning: false,
+                }
+            }
+        };
+        (using, Some(note))
     }
 
     /// Refit when the autoscaler says so. Fitting (model choice by backtest)
@@ -357,7 +494,7 @@ impl PolicyRunner {
         d: &Decision,
         reason: String,
         metrics_ok: bool,
-        schedule_stale: bool,
+        schedule: ScheduleUse,
         ctx: &Ctx<C, M, S>,
     ) -> Result<TickReport> {
         let mode = self.policy().scaling.mode;
@@ -371,13 +508,15 @@ impl PolicyRunner {
             wrote: false,
             forecast: d.forecast_at_lead,
             metrics_ok,
-            schedule_stale,
+            schedule,
             decision: d.clone(),
         };
         let may_write = leader && !observed.paused;
         match mode {
             Mode::Scale if d.desired != observed.replicas && may_write => {
                 let applied = ctx.cluster.set_replicas(&self.target, d.desired).await?;
+                ctx.telemetry
+                    .conflicts(&self.policy().name, applied.conflicts);
                 self.last_written = Some(d.desired);
                 report.wrote = applied.attempts > 0;
                 report.action = if d.desired > applied.from {
@@ -392,7 +531,12 @@ impl PolicyRunner {
                         "ScaledDown"
                     };
                     let note = format!("{} -> {}: {}", applied.from, applied.to, reason);
-                    self.emit(observed, event_reason, "Scale", note, ctx).await;
+                    self.emit(
+                        observed,
+                        EventNote::normal(event_reason, "Scale", note),
+                        ctx,
+                    )
+                    .await;
                 }
             }
             Mode::HpaFloor if may_write => {
@@ -400,6 +544,8 @@ impl PolicyRunner {
                     let floor = hpa_floor(d.desired, h.original_min.unwrap_or(h.min), h.max);
                     if floor != h.min {
                         let applied = ctx.cluster.set_hpa_floor(&self.target, d.desired).await?;
+                        ctx.telemetry
+                            .conflicts(&self.policy().name, applied.conflicts);
                         report.wrote = applied.attempts > 0;
                         report.action = if applied.to > applied.from {
                             Action::ScaleUp
@@ -416,8 +562,12 @@ impl PolicyRunner {
                                 "HPA minReplicas {} -> {}: {}",
                                 applied.from, applied.to, reason
                             );
-                            self.emit(observed, event_reason, "SetHpaFloor", note, ctx)
-                                .await;
+                            self.emit(
+                                observed,
+                                EventNote::normal(event_reason, "SetHpaFloor", note),
+                                ctx,
+                            )
+                            .await;
                         }
                     }
                 }
@@ -439,33 +589,24 @@ impl PolicyRunner {
                             "would scale {} -> {} ({why}): {}",
                             observed.replicas, d.desired, reason
                         );
-                        self.emit(observed, "WouldScale", "Recommend", note, ctx)
-                            .await;
+                        self.emit(
+                            observed,
+                            EventNote::normal("WouldScale", "Recommend", note),
+                            ctx,
+                        )
+                        .await;
                     }
                 }
             }
         }
         tracing::info!(policy = %self.policy().name, mode = %mode, current = observed.replicas,
             desired = d.desired, term = d.term.kind(), action = report.action.kind(), wrote = report.wrote,
-            reason = %reason, "decision");
+            schedule = schedule.kind(), reason = %reason, "decision");
         Ok(report)
     }
 
     /// Record an Event; a failure to record is counted and logged, not fatal.
-    async fn emit<C: Cluster, M, S>(
-        &self,
-        observed: &Observed,
-        reason: &str,
-        action: &str,
-        note: String,
-        ctx: &Ctx<C, M, S>,
-    ) {
-        let e = EventNote {
-            reason: reason.into(),
-            action: action.into(),
-            note,
-            warning: false,
-        };
+    async fn emit<C: Cluster, M, S>(&self, observed: &Observed, e: EventNote, ctx: &Ctx<C, M, S>) {
         if let Err(err) = ctx
             .cluster
             .event(&self.target, observed.uid.clone(), &e)
@@ -478,7 +619,13 @@ impl PolicyRunner {
 }
 
 /// The decision in words, with what the loop knows beside it.
-fn explain(d: &Decision, obs: Option<&Observation>, schedule_stale: bool, p: &Policy) -> String {
+fn explain(
+    d: &Decision,
+    obs: Option<&Observation>,
+    schedule: ScheduleUse,
+    limit: TimeDelta,
+    p: &Policy,
+) -> String {
     let mut reason = d.to_string();
     let step = p.step_secs() as f64;
     if let Some(r) = obs
@@ -492,8 +639,16 @@ fn explain(d: &Decision, obs: Option<&Observation>, schedule_stale: bool, p: &Po
             "; metrics unavailable: holding (no scale-down, no scale-up from stale data)",
         );
     }
-    if schedule_stale {
-        reason.push_str("; schedule source unavailable: last good snapshot used");
+    match schedule {
+        ScheduleUse::Snapshot { age_secs } => reason.push_str(&format!(
+            "; schedule source unavailable: last good snapshot used ({} old)",
+            crate::policy::Duration::from_secs(age_secs.max(0) as u64)
+        )),
+        ScheduleUse::Blind => reason.push_str(&format!(
+            "; schedule source unavailable and no snapshot younger than {}: forecast without the schedule",
+            crate::policy::Duration::from_secs(limit.num_seconds().max(0) as u64)
+        )),
+        ScheduleUse::NoSchedule | ScheduleUse::Fresh => {}
     }
     reason
 }
@@ -719,7 +874,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn schedule_down_uses_the_last_good_snapshot() {
+    async fn schedule_down_uses_the_snapshot_up_to_the_limit_then_forecasts_blind_and_says_so() {
         let cluster = MemoryCluster::with(1);
         let (ctx, _tx) = ctx(cluster.clone(), true);
         let mut lp = policy(Mode::ForecastOnly);
@@ -729,13 +884,95 @@ mod tests {
         );
         let now = before_spike();
         ctx.metrics.set("test", observation(now));
-        let mut r = PolicyRunner::new(lp);
-        assert!(!r.tick(now, &ctx).await.unwrap().schedule_stale);
+        let mut r = PolicyRunner::new(lp).with_schedule_max_staleness(TimeDelta::minutes(30));
+        let at = |m| now + TimeDelta::minutes(m);
+        let schedule_events = |c: &MemoryCluster| {
+            c.state()
+                .events
+                .iter()
+                .filter(|e| e.reason.starts_with("Schedule"))
+                .map(|e| (e.reason.clone(), e.warning))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            r.tick(at(0), &ctx).await.unwrap().schedule,
+            ScheduleUse::Fresh
+        );
         ctx.schedule.set_down(true);
-        let rep = r.tick(now + TimeDelta::minutes(1), &ctx).await.unwrap();
-        assert!(rep.schedule_stale);
-        assert!(rep.reason.contains("last good snapshot"));
+        let rep = r.tick(at(10), &ctx).await.unwrap();
+        assert_eq!(rep.schedule, ScheduleUse::Snapshot { age_secs: 600 });
+        assert!(
+            rep.reason.contains("last good snapshot used (10m old)"),
+            "{}",
+            rep.reason
+        );
         assert!(r.schedule.appointments().is_some(), "the snapshot is kept");
+        let rep = r.tick(at(30), &ctx).await.unwrap();
+        assert_eq!(rep.schedule, ScheduleUse::Snapshot { age_secs: 1800 });
+        assert!(schedule_events(&cluster).is_empty());
+        // Past the limit: schedule-blind, said once with a Warning Event.
+        let rep = r.tick(at(31), &ctx).await.unwrap();
+        assert_eq!(rep.schedule, ScheduleUse::Blind);
+        assert!(
+            rep.reason
+                .contains("no snapshot younger than 30m: forecast without the schedule"),
+            "{}",
+            rep.reason
+        );
+        assert!(rep.decision.terms.predictive.is_some(), "{}", rep.reason);
+        r.tick(at(32), &ctx).await.unwrap();
+        assert_eq!(
+            schedule_events(&cluster),
+            vec![("ScheduleUnavailable".to_string(), true)]
+        );
+        let warning = cluster.state().events.last().unwrap().note.clone();
+        assert!(
+            warning.contains("older than the 30m allowed") && warning.contains("last error fetch"),
+            "{warning}"
+        );
+        // Back: schedule-aware again, said once.
+        ctx.schedule.set_down(false);
+        assert_eq!(
+            r.tick(at(33), &ctx).await.unwrap().schedule,
+            ScheduleUse::Fresh
+        );
+        r.tick(at(34), &ctx).await.unwrap();
+        assert_eq!(
+            schedule_events(&cluster),
+            vec![
+                ("ScheduleUnavailable".to_string(), true),
+                ("ScheduleRestored".to_string(), false)
+            ]
+        );
+        let errors = ctx
+            .telemetry
+            .errors
+            .get_or_create(&crate::telemetry::ErrorLabels {
+                policy: "test".into(),
+                kind: "schedule_fetch".into(),
+            })
+            .get();
+        assert_eq!(errors, 4, "one per failed refresh");
+    }
+
+    #[tokio::test]
+    async fn a_schedule_that_never_loaded_is_blind_from_the_start() {
+        let cluster = MemoryCluster::with(1);
+        let (ctx, _tx) = ctx(cluster.clone(), true);
+        let mut lp = policy(Mode::ForecastOnly);
+        lp.policy.schedule =
+            Some(serde_yaml::from_str("source: {type: csv, path: book.csv}\n").unwrap());
+        ctx.metrics.set("test", observation(before_spike()));
+        ctx.schedule.set_down(true);
+        let mut r = PolicyRunner::new(lp);
+        let rep = r.tick(before_spike(), &ctx).await.unwrap();
+        assert_eq!(rep.schedule, ScheduleUse::Blind);
+        let e = cluster.state().events.iter().find(|e| e.warning).cloned();
+        assert!(
+            e.as_ref()
+                .is_some_and(|e| e.note.contains("no snapshot was ever loaded")),
+            "{e:?}"
+        );
     }
 
     #[tokio::test]
@@ -750,7 +987,11 @@ mod tests {
         assert_eq!(backoff(0, i), i);
         assert_eq!(backoff(1, i), StdDuration::from_secs(2));
         assert_eq!(backoff(3, i), StdDuration::from_secs(8));
-        assert_eq!(backoff(30, i), StdDuration::from_secs(300));
+        assert_eq!(backoff(6, i), i, "never longer than the interval");
+        assert_eq!(backoff(30, i), i);
+        let short = StdDuration::from_secs(1);
+        assert_eq!(backoff(1, short), StdDuration::from_secs(2));
+        assert_eq!(backoff(5, short), StdDuration::from_secs(2));
     }
 
     #[tokio::test]

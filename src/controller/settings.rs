@@ -37,6 +37,12 @@ pub struct Settings {
     pub identity: Option<String>,
     /// Address of the `/metrics`, `/healthz`, `/readyz` server.
     pub listen: SocketAddr,
+    /// How often a schedule source (file, calendar feed, FHIR server) is
+    /// read; one read per source and period serves every policy that names it.
+    pub schedule_refresh: Duration,
+    /// How long the last good schedule snapshot is used while its source is
+    /// down; after that forecasts are schedule-blind (with a Warning Event).
+    pub schedule_max_staleness: Duration,
 }
 
 impl Default for Settings {
@@ -53,6 +59,8 @@ impl Default for Settings {
             lease_duration: Duration::from_secs(15),
             identity: None,
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            schedule_refresh: Duration::from_secs(300),
+            schedule_max_staleness: Duration::from_secs(2 * 3600),
         }
     }
 }
@@ -116,6 +124,11 @@ impl Settings {
         if self.reload_interval.is_zero() {
             return Err(Error::Settings(
                 "reload_interval: expected a positive duration, found 0s".into(),
+            ));
+        }
+        if self.schedule_refresh.is_zero() {
+            return Err(Error::Settings(
+                "schedule_refresh: expected a positive duration, found 0s".into(),
             ));
         }
         if let Some(i) = self.interval

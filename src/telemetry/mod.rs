@@ -106,6 +106,10 @@ pub struct Metrics {
     pub loop_duration: Family<PolicyLabels, Histogram>,
     /// Errors by kind.
     pub errors: Family<ErrorLabels, Counter>,
+    /// Writes to the target (or its HPA) that the API server refused with 409
+    /// Conflict because someone else wrote in between; each was re-read and
+    /// decided again.
+    pub write_conflicts: Family<PolicyLabels, Counter>,
     /// Valid policies currently running.
     pub policies_running: Gauge,
     /// Policy files that failed to load at the last reload.
@@ -136,6 +140,7 @@ impl Default for Metrics {
                 ))
             }),
             errors: Family::default(),
+            write_conflicts: Family::default(),
             policies_running: Gauge::default(),
             policies_invalid: Gauge::default(),
             leader: Gauge::default(),
@@ -213,6 +218,11 @@ impl Metrics {
         );
         registry.register("errors", "Errors by kind", self.errors.clone());
         registry.register(
+            "write_conflicts",
+            "Writes refused with 409 Conflict (another writer changed the object between planscale's read and write), each re-read and decided again",
+            self.write_conflicts.clone(),
+        );
+        registry.register(
             "policies_running",
             "Valid policies currently running",
             self.policies_running.clone(),
@@ -237,6 +247,17 @@ impl Metrics {
                 kind: kind.to_string(),
             })
             .inc();
+    }
+
+    /// Count the 409 Conflicts a write met (nothing when there were none).
+    pub fn conflicts(&self, policy: &str, n: u32) {
+        if n > 0 {
+            self.write_conflicts
+                .get_or_create(&PolicyLabels {
+                    policy: policy.to_string(),
+                })
+                .inc_by(u64::from(n));
+        }
     }
 
     /// Remove every per-policy series of a policy that went away.

@@ -61,6 +61,8 @@ pub fn free_port() -> u16 {
 /// A running etcd + kube-apiserver (+ controller-manager); everything is killed on drop.
 pub struct Kube {
     children: Vec<(&'static str, Child)>,
+    /// kube-apiserver's command line, for [`Kube::restart_apiserver`].
+    apiserver_args: Vec<String>,
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub admin_kubeconfig: PathBuf,
@@ -108,8 +110,17 @@ impl Kube {
         )
         .unwrap();
 
+        // Every request in the audit log (one JSON object a line), once it is
+        // answered: tests read who wrote what, and what the server answered.
+        std::fs::write(
+            d.join("audit-policy.yaml"),
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n",
+        )
+        .unwrap();
+
         let mut k = Kube {
             children: Vec::new(),
+            apiserver_args: Vec::new(),
             port,
             admin_kubeconfig: d.join("admin.kubeconfig"),
             limited_kubeconfig: d.join("limited.kubeconfig"),
@@ -131,31 +142,36 @@ impl Kube {
                 .arg(format!("--initial-cluster=planscale-test={peer_url}"))
                 .arg("--log-level=warn"),
         );
+        k.apiserver_args = vec![
+            format!("--etcd-servers={client_url}"),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            format!("--secure-port={port}"),
+            format!("--cert-dir={}", d.join("certs").display()),
+            format!("--token-auth-file={}", d.join("tokens.csv").display()),
+            "--authorization-mode=RBAC".into(),
+            format!("--service-account-key-file={}", pubkey.display()),
+            format!("--service-account-signing-key-file={}", key.display()),
+            "--service-account-issuer=https://kubernetes.default.svc".into(),
+            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            "--enable-priority-and-fairness=false".into(),
+            format!(
+                "--audit-policy-file={}",
+                d.join("audit-policy.yaml").display()
+            ),
+            format!("--audit-log-path={}", d.join("audit.log").display()),
+            // Written before the answer is sent: a test reads it right after.
+            "--audit-log-mode=blocking".into(),
+            "--v=0".into(),
+        ];
+        let args = k.apiserver_args.clone();
         k.spawn(
             "kube-apiserver",
-            Command::new(bins.join("kube-apiserver"))
-                .arg(format!("--etcd-servers={client_url}"))
-                .arg("--bind-address=127.0.0.1")
-                .arg("--advertise-address=127.0.0.1")
-                .arg(format!("--secure-port={port}"))
-                .arg(format!("--cert-dir={}", d.join("certs").display()))
-                .arg(format!(
-                    "--token-auth-file={}",
-                    d.join("tokens.csv").display()
-                ))
-                .arg("--authorization-mode=RBAC")
-                .arg(format!("--service-account-key-file={}", pubkey.display()))
-                .arg(format!(
-                    "--service-account-signing-key-file={}",
-                    key.display()
-                ))
-                .arg("--service-account-issuer=https://kubernetes.default.svc")
-                .arg("--service-cluster-ip-range=10.0.0.0/24")
-                .arg("--enable-priority-and-fairness=false")
-                .arg("--v=0"),
+            Command::new(bins.join("kube-apiserver")).args(&args),
         );
-        write_kubeconfig(&k.admin_kubeconfig, port, ADMIN_TOKEN);
-        write_kubeconfig(&k.limited_kubeconfig, port, LIMITED_TOKEN);
+        let server = format!("https://127.0.0.1:{port}");
+        write_kubeconfig(&k.admin_kubeconfig, &server, ADMIN_TOKEN);
+        write_kubeconfig(&k.limited_kubeconfig, &server, LIMITED_TOKEN);
         k.wait_ready();
         if with_cm {
             let kc = k.admin_kubeconfig.clone();
@@ -175,7 +191,12 @@ impl Kube {
     }
 
     fn spawn(&mut self, name: &'static str, cmd: &mut Command) {
-        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
+        // Appended to: a restarted process keeps its earlier log.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{name}.log")))
+            .unwrap();
         let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -216,6 +237,73 @@ impl Kube {
             }
             std::thread::sleep(Duration::from_millis(300));
         }
+    }
+
+    /// Kill kube-apiserver (SIGKILL) and leave etcd running.
+    pub fn stop_apiserver(&mut self) {
+        if let Some(i) = self
+            .children
+            .iter()
+            .position(|(n, _)| *n == "kube-apiserver")
+        {
+            let (_, mut c) = self.children.remove(i);
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start kube-apiserver again on the same port, certificates and etcd
+    /// (after [`Kube::stop_apiserver`]) and wait until it serves.
+    pub fn start_apiserver(&mut self) {
+        assert!(
+            !self.children.iter().any(|(n, _)| *n == "kube-apiserver"),
+            "stop the API server first"
+        );
+        let args = self.apiserver_args.clone();
+        self.spawn(
+            "kube-apiserver",
+            Command::new(k8s_bin_dir().join("kube-apiserver")).args(&args),
+        );
+        self.wait_ready();
+    }
+
+    /// Every request the API server has answered, from its audit log (one
+    /// `audit.k8s.io/v1` Event each, at level Metadata: verb, user, object,
+    /// response code), in the order they were logged.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.path().join("audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The writes (`patch`, `update`, `create`) `user` made to
+    /// `resource[/subresource]` named `name`, as `(verb, response code)`.
+    pub fn audited_writes(
+        &self,
+        user: &str,
+        resource: &str,
+        subresource: Option<&str>,
+        name: &str,
+    ) -> Vec<(String, u64)> {
+        self.audit()
+            .into_iter()
+            .filter(|e| e["user"]["username"] == user)
+            .filter(|e| matches!(e["verb"].as_str(), Some("patch" | "update" | "create")))
+            .filter(|e| {
+                let o = &e["objectRef"];
+                o["resource"] == resource
+                    && o["subresource"].as_str() == subresource
+                    && o["name"] == name
+            })
+            .map(|e| {
+                (
+                    e["verb"].as_str().unwrap_or("").to_string(),
+                    e["responseStatus"]["code"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect()
     }
 
     /// The last lines of a process's log.
@@ -339,6 +427,57 @@ impl Drop for Kube {
     }
 }
 
+/// `spec.replicas` of one Deployment as seen by a watch opened by
+/// [`ReplicaWatch::start`]: the first value, then every change, in order.
+pub struct ReplicaWatch {
+    seen: std::sync::Arc<Mutex<Vec<i32>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ReplicaWatch {
+    /// Open the watch; returns once it has seen the Deployment's current value.
+    pub async fn start(
+        api: kube::Api<k8s_openapi::api::apps::v1::Deployment>,
+        name: &str,
+    ) -> ReplicaWatch {
+        use futures::StreamExt;
+        use kube::runtime::{WatchStreamExt, watcher};
+        let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let stream = watcher(api, cfg).applied_objects();
+        let out = seen.clone();
+        let task = tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(item) = stream.next().await {
+                let Ok(d) = item else { continue };
+                let r = d.spec.and_then(|s| s.replicas).unwrap_or(1);
+                let mut v = out.lock().unwrap_or_else(|p| p.into_inner());
+                if v.last() != Some(&r) {
+                    v.push(r);
+                }
+            }
+        });
+        let w = ReplicaWatch { seen, task };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while w.seen().is_empty() {
+            assert!(Instant::now() < deadline, "the watch saw nothing in 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        w
+    }
+
+    /// The values seen so far.
+    pub fn seen(&self) -> Vec<i32> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Drop for ReplicaWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 fn run(cmd: &mut Command) {
     let out = cmd
         .stdout(Stdio::null())
@@ -352,7 +491,14 @@ fn run(cmd: &mut Command) {
     );
 }
 
-fn write_kubeconfig(path: &Path, port: u16, token: &str) {
+/// A kubeconfig for `server` with a bearer `token`; an https server's
+/// certificate (the test server's own, self-signed) is not verified.
+pub fn write_kubeconfig(path: &Path, server: &str, token: &str) {
+    let skip = if server.starts_with("https://") {
+        "\n    insecure-skip-tls-verify: true"
+    } else {
+        ""
+    };
     std::fs::write(
         path,
         format!(
@@ -361,8 +507,7 @@ kind: Config
 clusters:
 - name: test
   cluster:
-    server: https://127.0.0.1:{port}
-    insecure-skip-tls-verify: true
+    server: {server}{skip}
 users:
 - name: user
   user:

@@ -57,6 +57,8 @@ pub struct Prometheus {
     /// Base URL, e.g. `http://127.0.0.1:40123`.
     pub url: String,
     pub dir: tempfile::TempDir,
+    /// The command line, for [`restart`](Self::restart).
+    args: Vec<String>,
 }
 
 impl Prometheus {
@@ -81,42 +83,35 @@ impl Prometheus {
         // A free port can be taken between probing and binding: try a few.
         for _ in 0..3 {
             let port = free_port();
-            let log_path = dir.path().join("prometheus.log");
-            let log = std::fs::File::create(&log_path).unwrap();
-            let mut cmd = Command::new(binary("prometheus"));
-            cmd.arg(format!("--config.file={}", config.display()))
-                .arg(format!("--storage.tsdb.path={}", data.display()))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            let mut args = vec![
+                format!("--config.file={}", config.display()),
+                format!("--storage.tsdb.path={}", data.display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
                 // Backfilled data lies in the past; keep all of it.
-                .arg("--storage.tsdb.retention.time=100y")
-                .arg("--log.level=info");
+                "--storage.tsdb.retention.time=100y".to_string(),
+                "--log.level=info".to_string(),
+            ];
             if let Some(lb) = options.lookback {
-                cmd.arg(format!("--query.lookback-delta={lb}"));
+                args.push(format!("--query.lookback-delta={lb}"));
             }
             if let Some(web) = &options.web_config {
                 let path = dir.path().join("web.yml");
                 std::fs::write(&path, web).unwrap();
-                cmd.arg(format!("--web.config.file={}", path.display()));
+                args.push(format!("--web.config.file={}", path.display()));
             }
-            let mut child = cmd
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("start prometheus");
-            match wait_ready(&mut child, &log_path) {
-                Ok(()) => {
+            let log_path = dir.path().join("prometheus.log");
+            match spawn_ready(&args, &log_path) {
+                Ok(child) => {
                     let scheme = if options.https { "https" } else { "http" };
                     return Prometheus {
                         child: Some(child),
                         port,
                         url: format!("{scheme}://127.0.0.1:{port}"),
                         dir,
+                        args,
                     };
                 }
                 Err(log) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
                     last_log = log;
                     if !last_log.contains("address already in use") {
                         break;
@@ -125,6 +120,17 @@ impl Prometheus {
             }
         }
         panic!("prometheus did not become ready; its log:\n{last_log}");
+    }
+
+    /// Start the server again (after [`stop`](Self::stop)) on the same port,
+    /// data directory and flags, and wait until it is ready.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart a stopped server only");
+        let log_path = self.dir.path().join("prometheus.log");
+        match spawn_ready(&self.args, &log_path) {
+            Ok(child) => self.child = Some(child),
+            Err(log) => panic!("prometheus did not become ready again; its log:\n{log}"),
+        }
     }
 
     /// The server's process id.
@@ -152,17 +158,34 @@ impl Drop for Prometheus {
     }
 }
 
-/// Wait for "Server is ready to receive web requests." in the log; on
-/// failure (exit or 60 s) return the log.
-fn wait_ready(child: &mut Child, log_path: &Path) -> Result<(), String> {
+/// Start Prometheus with `args`, its output appended to `log_path`, and wait
+/// for "Server is ready to receive web requests." in the part of the log it
+/// wrote; on failure (exit or 60 s) kill it and return that part of the log.
+fn spawn_ready(args: &[String], log_path: &Path) -> Result<Child, String> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .unwrap();
+    let from = log.metadata().map(|m| m.len() as usize).unwrap_or(0);
+    let mut child = Command::new(binary("prometheus"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start prometheus");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let log = std::fs::read_to_string(log_path).unwrap_or_default();
-        if log.contains("Server is ready to receive web requests") {
-            return Ok(());
+        let text = std::fs::read_to_string(log_path).unwrap_or_default();
+        let mine = text.get(from..).unwrap_or("").to_string();
+        if mine.contains("Server is ready to receive web requests") {
+            return Ok(child);
         }
         if matches!(child.try_wait(), Ok(Some(_))) || Instant::now() > deadline {
-            return Err(log);
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(mine);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
