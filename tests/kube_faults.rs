@@ -192,8 +192,10 @@ async fn a_prometheus_outage_holds_the_count_and_decisions_resume_when_it_is_bac
         },
     )
     .await;
-    // 6 jobs a minute at 1 a minute per replica: 6, and the p90 may add some.
-    let plausible = JOBS_PER_MIN as i32..=JOBS_PER_MIN as i32 + 4;
+    // 6 jobs a minute at 1 a minute per replica: 6, and the plan's margin
+    // may add as many again: a day of history is a cold start, whose spread
+    // is assumed (Poisson and a 30 % level error), not yet measured.
+    let plausible = JOBS_PER_MIN as i32..=2 * JOBS_PER_MIN as i32;
     assert!(plausible.contains(&d), "{d} replicas\n{}", ps.log_text());
     let before_outage = watch.seen();
     assert_eq!(before_outage.last(), Some(&d));

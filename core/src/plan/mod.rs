@@ -269,11 +269,12 @@ fn rate_within_wait(
                 q0 = (total - work).max(0.0);
                 work = total.max(work) - q0;
             }
+            // The forecast says nothing about time scales below its step:
+            // work within a step is served at least over the step (without
+            // an allowance and with a short interval, the quantile of a few
+            // seconds' work per those seconds would ask for any number).
             let len = (b - a).num_milliseconds() as f64 / 1000.0;
-            let span = len + allow;
-            if span <= 0.0 {
-                continue;
-            }
+            let span = (len + allow).max(f.grid.step_secs as f64);
             let rate = (q0 + work) / span;
             if best.as_ref().is_none_or(|(r, _, _)| rate > *r) {
                 best = Some((
