@@ -41,10 +41,10 @@ def ms(secs):
 
 def cell(row):
     if row is None:
-        return ""
+        return "not run"
     if row["finished"] == 0:
-        why = ", ".join(s for s in row["statuses"] if s != "ok")
-        return f"0/{row['windows']} ({why})"
+        why = ", ".join(f"{s} ×{n}" for s, n in row["statuses"].items() if s != "ok")
+        return f"0/{row['windows']} finished: {why}"
     text = f"{row['mase']:.3f}"
     if row.get("owa") is not None:
         text += f" · OWA {row['owa']:.3f}"

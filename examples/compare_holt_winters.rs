@@ -10,6 +10,8 @@
 //!   --statsforecast the statsforecast comparison instead (below)
 //!   --timeout S     with --statsforecast: AutoARIMA's time box per window (10)
 //!   --arima-every N with --statsforecast: AutoARIMA on every N-th window (1)
+//!   --peers LIST    with --statsforecast: the peer models, comma-separated
+//!                   (default statsmodels-hw and the statsforecast models)
 //! ```
 //!
 //! Each series is a CSV `timestamp,value` at a regular step (the NAB files in
@@ -527,6 +529,7 @@ struct SfSeries {
 /// The peer's settings: the same job shape for every series.
 struct SfRun<'a> {
     python: &'a Path,
+    models: Vec<String>,
     repeats: usize,
     origins: usize,
     timeout: f64,
@@ -555,10 +558,7 @@ fn compare_statsforecast(s: &Loaded, run: &SfRun) -> anyhow::Result<(SfSeries, p
         )));
     }
     let windows = windows_of(&s.values, &cuts, train, day, week);
-    let models: Vec<String> = std::iter::once(peer::HOLT_WINTERS)
-        .chain(peer::SF_BLIND)
-        .map(String::from)
-        .collect();
+    let models = run.models.clone();
     eprintln!(
         "{}: {} windows of {train} hours, peers {models:?}",
         s.name,
@@ -653,13 +653,17 @@ fn main_statsforecast(files: &[PathBuf], run: &SfRun, json: Option<&Path>) -> an
 
 fn main() -> anyhow::Result<()> {
     let usage = "usage: compare_holt_winters [--python PATH] [--repeats N] [--origins N] [--json PATH] \
-                 [--statsforecast [--timeout SECONDS] [--arima-every N]] SERIES.csv...";
+                 [--statsforecast [--timeout SECONDS] [--arima-every N] [--peers LIST]] SERIES.csv...";
     let mut args = std::env::args().skip(1);
     let mut python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
     let (mut repeats, mut k) = (3usize, 6usize);
     let mut json: Option<PathBuf> = None;
     let mut files = Vec::new();
     let (mut statsforecast, mut timeout, mut every) = (false, 10.0f64, 1usize);
+    let mut models: Vec<String> = std::iter::once(peer::HOLT_WINTERS)
+        .chain(peer::SF_BLIND)
+        .map(String::from)
+        .collect();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--python" => python = args.next().context(usage)?.into(),
@@ -669,6 +673,14 @@ fn main() -> anyhow::Result<()> {
             "--statsforecast" => statsforecast = true,
             "--timeout" => timeout = args.next().context(usage)?.parse()?,
             "--arima-every" => every = args.next().context(usage)?.parse()?,
+            "--peers" => {
+                models = args
+                    .next()
+                    .context(usage)?
+                    .split(',')
+                    .map(String::from)
+                    .collect()
+            }
             "-h" | "--help" => {
                 println!("{usage}");
                 return Ok(());
@@ -683,6 +695,7 @@ fn main() -> anyhow::Result<()> {
     if statsforecast {
         let run = SfRun {
             python: &python,
+            models,
             repeats,
             origins: k,
             timeout,

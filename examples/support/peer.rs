@@ -283,6 +283,9 @@ pub struct Summary {
     /// planscale's MASE on the windows where this model finished (when it
     /// finished on some but not all).
     pub planscale_mase_same_windows: Option<f64>,
+    /// MASE per window (`None`: not finished), for finding where a model
+    /// loses.
+    pub mase_per_window: Vec<Option<f64>>,
 }
 
 pub fn tool_of(model: &str) -> &'static str {
@@ -335,6 +338,11 @@ impl Summary {
             secs: mean(ok.iter().map(|s| s.secs)),
             statuses,
             planscale_mase_same_windows,
+            mase_per_window: runs
+                .windows
+                .iter()
+                .map(|w| w.as_ref().ok().map(|s| s.mase))
+                .collect(),
         }
     }
 }
@@ -484,6 +492,7 @@ mod tests {
         assert_eq!(rows[2].mase, 0.1);
         assert_eq!(rows[2].planscale_mase_same_windows, Some(0.5));
         assert_eq!(rows[2].statuses["timeout (10 s)"], 1);
+        assert_eq!(rows[2].mase_per_window, vec![None, Some(0.1)]);
         assert_eq!(rows[1].planscale_mase_same_windows, None);
         // AutoARIMA did not finish everywhere: the best complete peer is AutoETS.
         let (best, gap, ratio) = verdict(&rows, "planscale", false).unwrap();
