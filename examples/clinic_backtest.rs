@@ -5,7 +5,7 @@
 //! [--days N] [--max-lag-hours N] [--ridge X] [--schedule-only]`
 //! Prints one table per application and, last, a JSON line with the figures.
 //!
-//! `--compare PYTHON [--every-days N] [--repeats N] [--timeout SECONDS] [--json PATH]`
+//! `--compare PYTHON [--every-days N] [--repeats N] [--timeout SECONDS] [--peers LIST] [--json PATH]`
 //! instead compares planscale with statsmodels and statsforecast
 //! (`compare/peers.py`, run by PYTHON from `make venv`) at a 1-hour step
 //! (each application's jobs per hour; the peers' seasons are 24 and 168 steps,
@@ -44,6 +44,11 @@ fn main() -> anyhow::Result<()> {
     let mut compare: Option<PathBuf> = None;
     let (mut every_days, mut repeats, mut timeout) = (4usize, 1usize, 10.0f64);
     let mut json: Option<PathBuf> = None;
+    let mut models: Vec<String> = std::iter::once(peer::HOLT_WINTERS)
+        .chain(peer::SF_BLIND)
+        .chain(peer::SF_EXOG)
+        .map(String::from)
+        .collect();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--compare" => compare = Some(args.next().context("--compare needs a value")?.into()),
@@ -53,6 +58,12 @@ fn main() -> anyhow::Result<()> {
             "--repeats" => repeats = args.next().context("--repeats needs a value")?.parse()?,
             "--timeout" => timeout = args.next().context("--timeout needs a value")?.parse()?,
             "--json" => json = Some(args.next().context("--json needs a value")?.into()),
+            "--peers" => {
+                models = (args.next().context("--peers needs a value")?)
+                    .split(',')
+                    .map(String::from)
+                    .collect()
+            }
             "--seed" => seed = args.next().context("--seed needs a value")?.parse()?,
             "--department" => which = args.next().context("--department needs a value")?,
             "--max-lag-hours" => {
@@ -78,6 +89,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(python) = compare {
         let run = CompareRun {
             python,
+            models,
             seed,
             max_lag_hours: max_lag_hours as usize,
             every_days,
@@ -184,6 +196,8 @@ fn main() -> anyhow::Result<()> {
 /// `--compare`: how to run the comparison with the peers.
 struct CompareRun {
     python: PathBuf,
+    /// Peer models (`compare/peers.py` names).
+    models: Vec<String>,
     seed: u64,
     max_lag_hours: usize,
     every_days: usize,
@@ -277,11 +291,7 @@ fn compare_peers(dep: &Department, which: &str, run: &CompareRun) -> anyhow::Res
     let busy: Vec<bool> = (0..grid.len)
         .map(|i| dep.is_working_time(grid.time(i)))
         .collect();
-    let models: Vec<String> = std::iter::once(peer::HOLT_WINTERS)
-        .chain(peer::SF_BLIND)
-        .chain(peer::SF_EXOG)
-        .map(String::from)
-        .collect();
+    let models = &run.models;
     let mut out = Vec::new();
     let mut meta = None;
     for (name, values) in &g.recording.columns {
@@ -368,7 +378,7 @@ fn compare_peers(dep: &Department, which: &str, run: &CompareRun) -> anyhow::Res
             let with = o.runs.model == "planscale-aware";
             rows.push(peer::Summary::new(&o.runs, with, None));
         }
-        for m in &models {
+        for m in models {
             let mut runs = peer::ModelRuns::new(m);
             for (&cut, r) in origins.iter().zip(&answer.results) {
                 runs.push_peer(&r[m], &y[..cut], &y[cut..cut + h], day);
