@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test test-setup lint unit example simulate docs-images bench compare venv
+.PHONY: test test-setup lint unit example simulate docs-images bench compare compare-statsforecast venv
 
 ## Set up what the tests need (idempotent), check lints, run every test.
 test: test-setup lint
@@ -40,7 +40,8 @@ NAB ?= ../shared/data/nab
 COMPARE_SERIES ?= $(NAB)/nyc_taxi.csv $(NAB)/ec2_cpu_utilization_53ea38.csv \
 	$(NAB)/ec2_cpu_utilization_5f5533.csv $(NAB)/rds_cpu_utilization_cc0c53.csv
 
-## Python environment with statsmodels for `make compare` (pins: compare/requirements.txt).
+## Python environment with statsmodels and statsforecast for `make compare` and
+## `make compare-statsforecast` (pins: compare/requirements.txt).
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: compare/requirements.txt
@@ -52,6 +53,34 @@ $(VENV)/.installed: compare/requirements.txt
 compare: venv
 	$(CARGO) run --release --locked --example compare_holt_winters -- \
 		--python $(VENV)/bin/python --json target/compare.json $(COMPARE_SERIES)
+
+# M4 Hourly (../shared/data/README.md) and the statsforecast comparison's settings:
+# AutoARIMA is killed after SF_TIMEOUT seconds per window and tried on every
+# SF_ARIMA_EVERY-th M4 series only (it takes 20-100 s per M4 series here).
+M4 ?= ../shared/data/m4-hourly
+SF_TIMEOUT ?= 10
+SF_ARIMA_EVERY ?= 10
+SF_OUT ?= target/compare
+SF_PEER = --timeout $(SF_TIMEOUT) --repeats 1
+
+## planscale vs statsforecast (AutoETS, AutoTheta, MSTL, AutoARIMA, seasonal naive) and
+## statsmodels' Holt-Winters at a 1-hour step: M4 Hourly, the NAB series of three weeks or
+## more, both departments (blind, and with the appointment counts). One table,
+## $(SF_OUT)/table.md; docs/PERFORMANCE.md has it. Slow (about an hour on 2 cores).
+compare-statsforecast: venv
+	mkdir -p $(SF_OUT)
+	$(CARGO) run --release --locked --example m4_hourly -- $(M4) --peer $(VENV)/bin/python \
+		$(SF_PEER) --arima-every $(SF_ARIMA_EVERY) --json $(SF_OUT)/m4.json
+	$(CARGO) run --release --locked --example compare_holt_winters -- --statsforecast \
+		--python $(VENV)/bin/python $(SF_PEER) --origins 12 --json $(SF_OUT)/nab.json $(NAB)/*.csv
+	$(CARGO) run --release --locked --example clinic_backtest -- --department bundled --seed 42 \
+		--max-lag-hours 2 --compare $(VENV)/bin/python $(SF_PEER) --every-days 4 \
+		--json $(SF_OUT)/bundled.json
+	$(CARGO) run --release --locked --example clinic_backtest -- --department second --seed 42 \
+		--max-lag-hours 4 --compare $(VENV)/bin/python $(SF_PEER) --every-days 4 \
+		--json $(SF_OUT)/second.json
+	$(VENV)/bin/python compare/table.py $(SF_OUT)/m4.json $(SF_OUT)/nab.json \
+		$(SF_OUT)/bundled.json $(SF_OUT)/second.json | tee $(SF_OUT)/table.md
 
 # The criterion benchmarks in benches/ (docs/PERFORMANCE.md says what each measures).
 BENCHES ?= forecaster planner controller simulate parsers

@@ -4,14 +4,34 @@
 //! `cargo run --release --example clinic_backtest -- [--seed N] [--department bundled|second]
 //! [--days N] [--max-lag-hours N] [--ridge X] [--schedule-only]`
 //! Prints one table per application and, last, a JSON line with the figures.
+//!
+//! `--compare PYTHON [--every-days N] [--repeats N] [--timeout SECONDS] [--peers LIST] [--json PATH]`
+//! instead compares planscale with statsmodels and statsforecast
+//! (`compare/peers.py`, run by PYTHON from `make venv`) at a 1-hour step
+//! (each application's jobs per hour; the peers' seasons are 24 and 168 steps,
+//! and statsforecast's seasonal ETS takes at most 24): origins from day 21
+//! every N days (default 4), each model fitted on everything before the
+//! origin. Like with like: schedule-blind planscale (the engine a policy
+//! without a schedule builds) against the statsforecast models, and
+//! schedule-aware planscale (the policy's engine with the appointment start
+//! counts) against those given the same counts as regressors, at lags of 0 to
+//! `--max-lag-hours` hours, the lags planscale's kernels span. planscale's p90
+//! coverage is reported over the busy steps: the department's working hours
+//! on working days (its calendar, not the forecast).
 
-use std::path::Path;
+#[path = "support/peer.rs"]
+mod peer;
+
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use planscale::example::Department;
-use planscale::forecast::{EngineConfig, SCHEDULE_MODEL, backtest, evaluation, univariate};
+use planscale::forecast::{
+    Covariates, Engine, EngineConfig, Forecaster, SCHEDULE_MODEL, backtest, evaluation, univariate,
+};
 use planscale::policy::{Duration, Policy};
 use planscale::schedule::{start_counts, types_of};
+use planscale::series::{Grid, Series};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -21,8 +41,29 @@ fn main() -> anyhow::Result<()> {
     let mut ridge: Option<f64> = None;
     let mut only_schedule = false;
     let mut days: Option<u32> = None;
+    let mut compare: Option<PathBuf> = None;
+    let (mut every_days, mut repeats, mut timeout) = (4usize, 1usize, 10.0f64);
+    let mut json: Option<PathBuf> = None;
+    let mut models: Vec<String> = std::iter::once(peer::HOLT_WINTERS)
+        .chain(peer::SF_BLIND)
+        .chain(peer::SF_EXOG)
+        .map(String::from)
+        .collect();
     while let Some(a) = args.next() {
         match a.as_str() {
+            "--compare" => compare = Some(args.next().context("--compare needs a value")?.into()),
+            "--every-days" => {
+                every_days = args.next().context("--every-days needs a value")?.parse()?
+            }
+            "--repeats" => repeats = args.next().context("--repeats needs a value")?.parse()?,
+            "--timeout" => timeout = args.next().context("--timeout needs a value")?.parse()?,
+            "--json" => json = Some(args.next().context("--json needs a value")?.into()),
+            "--peers" => {
+                models = (args.next().context("--peers needs a value")?)
+                    .split(',')
+                    .map(String::from)
+                    .collect()
+            }
             "--seed" => seed = args.next().context("--seed needs a value")?.parse()?,
             "--department" => which = args.next().context("--department needs a value")?,
             "--max-lag-hours" => {
@@ -44,6 +85,19 @@ fn main() -> anyhow::Result<()> {
     };
     if let Some(d) = days {
         dep.days = d;
+    }
+    if let Some(python) = compare {
+        let run = CompareRun {
+            python,
+            models,
+            seed,
+            max_lag_hours: max_lag_hours as usize,
+            every_days,
+            repeats,
+            timeout,
+            json,
+        };
+        return compare_peers(&dep, &which, &run);
     }
     let g = dep.generate(seed);
     let grid = g.recording.grid;
@@ -136,5 +190,257 @@ fn main() -> anyhow::Result<()> {
         "{}",
         serde_json::json!({"department": which, "seed": seed, "results": summary})
     );
+    Ok(())
+}
+
+/// `--compare`: how to run the comparison with the peers.
+struct CompareRun {
+    python: PathBuf,
+    /// Peer models (`compare/peers.py` names).
+    models: Vec<String>,
+    seed: u64,
+    max_lag_hours: usize,
+    every_days: usize,
+    repeats: usize,
+    timeout: f64,
+    json: Option<PathBuf>,
+}
+
+/// Sums of `k` consecutive steps (whole groups only).
+fn sums(values: &[f64], k: usize) -> Vec<f64> {
+    values.chunks_exact(k).map(|c| c.iter().sum()).collect()
+}
+
+/// The bundled policy at a step of `step_secs` with the given maximum lag;
+/// `None`: without its schedule (the schedule-blind engine).
+fn policy_config(step_secs: u64, max_lag_hours: Option<usize>) -> anyhow::Result<EngineConfig> {
+    let mut policy = Policy::from_str_named(
+        include_str!("../policies/auto-contouring.yaml"),
+        Path::new("policies/auto-contouring.yaml"),
+    )?;
+    policy.forecast.step = Duration::from_secs(step_secs);
+    match max_lag_hours {
+        Some(h) => {
+            policy
+                .schedule
+                .as_mut()
+                .context("a schedule section")?
+                .max_lag = Duration::from_hours(h as u64)
+        }
+        None => policy.schedule = None,
+    }
+    let cfg = EngineConfig::for_policy(&policy);
+    let day = (86_400 / step_secs) as usize;
+    anyhow::ensure!(cfg.horizon == 2 * day && cfg.periods == [day, 7 * day]);
+    Ok(cfg)
+}
+
+/// One planscale fit + predict with the p90: (point, p90, model).
+fn planscale_p90(
+    cfg: &EngineConfig,
+    history: &Series,
+    past: Option<&Covariates>,
+    future: Option<&Covariates>,
+    h: usize,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>, String)> {
+    let mut e = Engine::new(cfg.clone());
+    e.fit(history, past)?;
+    let f = e.predict(h, &[0.9], future)?;
+    Ok((f.quantile(0.9)?.to_vec(), f.point, f.model))
+}
+
+/// Share of `busy` steps whose actual is at or below the p90.
+fn coverage(actual: &[f64], p90: &[f64], busy: &[bool]) -> (usize, usize) {
+    let n = busy.iter().filter(|b| **b).count();
+    let k = (0..actual.len())
+        .filter(|&i| busy[i] && actual[i] <= p90[i].max(0.0))
+        .count();
+    (k, n)
+}
+
+/// planscale's runs on one application, with its p90 coverage on busy steps.
+struct Ours {
+    runs: peer::ModelRuns,
+    covered: (usize, usize),
+    covered_all: (usize, usize),
+    /// The same engine at the recording's 5-minute step, same origins.
+    covered_fine: (usize, usize),
+    models: std::collections::BTreeMap<String, usize>,
+}
+
+fn compare_peers(dep: &Department, which: &str, run: &CompareRun) -> anyhow::Result<()> {
+    let (day, week, h) = (24usize, 168usize, 48usize);
+    let g = dep.generate(run.seed);
+    let k = (3600 / g.recording.grid.step_secs) as usize;
+    let grid = Grid::new(g.recording.grid.start, 3600, g.recording.grid.len / k);
+    let types = types_of(&g.schedule);
+    let cov = start_counts(&g.schedule, &grid, &types);
+    let blind = policy_config(3600, None)?;
+    let aware = policy_config(3600, Some(run.max_lag_hours))?;
+    // The product's own resolution (5 minutes), for the p90 coverage only.
+    let step5 = g.recording.grid.step_secs as u64;
+    let fine = [
+        policy_config(step5, None)?,
+        policy_config(step5, Some(run.max_lag_hours))?,
+    ];
+    let cov5 = start_counts(&g.schedule, &g.recording.grid, &types);
+    let busy5: Vec<bool> = (0..g.recording.grid.len)
+        .map(|i| dep.is_working_time(g.recording.grid.time(i)))
+        .collect();
+    let origins = backtest::origins(grid.len, 21 * day, run.every_days * day, h);
+    let busy: Vec<bool> = (0..grid.len)
+        .map(|i| dep.is_working_time(grid.time(i)))
+        .collect();
+    let models = &run.models;
+    let mut out = Vec::new();
+    let mut meta = None;
+    for (name, values) in &g.recording.columns {
+        let y = sums(values, k);
+        let s = Series::new(grid, y.clone());
+        let mut ours = Vec::new();
+        for (label, cfg, with_schedule, cfg5) in [
+            ("planscale-blind", &blind, false, &fine[0]),
+            ("planscale-aware", &aware, true, &fine[1]),
+        ] {
+            let mut o = Ours {
+                runs: peer::ModelRuns::new(label),
+                covered: (0, 0),
+                covered_all: (0, 0),
+                covered_fine: (0, 0),
+                models: Default::default(),
+            };
+            let s5 = Series::new(g.recording.grid, values.clone());
+            for &cut in &origins {
+                let (c5, h5) = (cut * k, h * k);
+                let cv = |a, b| Some(evaluation::slice(&cov5, a, b)).filter(|_| with_schedule);
+                let (p90, _, _) = planscale_p90(
+                    cfg5,
+                    &s5.head(c5),
+                    cv(0, c5).as_ref(),
+                    cv(c5, c5 + h5).as_ref(),
+                    h5,
+                )?;
+                let (a, b) = coverage(&values[c5..c5 + h5], &p90, &busy5[c5..c5 + h5]);
+                o.covered_fine = (o.covered_fine.0 + a, o.covered_fine.1 + b);
+            }
+            for &cut in &origins {
+                let (past, future) = if with_schedule {
+                    (
+                        Some(evaluation::slice(&cov, 0, cut)),
+                        Some(evaluation::slice(&cov, cut, cut + h)),
+                    )
+                } else {
+                    (None, None)
+                };
+                let (result, secs) = peer::timed(run.repeats, || {
+                    planscale_p90(cfg, &s.head(cut), past.as_ref(), future.as_ref(), h)
+                });
+                let (p90, point, model) = result?;
+                *o.models.entry(model).or_default() += 1;
+                let actual = &y[cut..cut + h];
+                o.runs
+                    .windows
+                    .push(Ok(peer::score(&y[..cut], actual, &point, day, secs)));
+                let (a, b) = coverage(actual, &p90, &busy[cut..cut + h]);
+                o.covered = (o.covered.0 + a, o.covered.1 + b);
+                let (a, b) = coverage(actual, &p90, &[true; 48]);
+                o.covered_all = (o.covered_all.0 + a, o.covered_all.1 + b);
+            }
+            ours.push(o);
+        }
+        let windows: Vec<peer::Window> = origins
+            .iter()
+            .map(|&cut| peer::Window {
+                train: y[..cut].to_vec(),
+                period: day,
+                week,
+                x_train: Some(peer::lagged(&cov.values, 0, cut, run.max_lag_hours)),
+                x_future: Some(peer::lagged(&cov.values, cut, cut + h, run.max_lag_hours)),
+            })
+            .collect();
+        eprintln!(
+            "{which}/{name}: {} origins, peers {models:?}",
+            windows.len()
+        );
+        let answer = peer::run_peer(
+            &run.python,
+            &peer::Job {
+                horizon: h,
+                repeats: run.repeats,
+                models: models.clone(),
+                timeout: run.timeout,
+                boxed_every: 1,
+                windows: &windows,
+            },
+        )?;
+        let mut rows = Vec::new();
+        for o in &ours {
+            let with = o.runs.model == "planscale-aware";
+            rows.push(peer::Summary::new(&o.runs, with, None));
+        }
+        for m in models {
+            let mut runs = peer::ModelRuns::new(m);
+            for (&cut, r) in origins.iter().zip(&answer.results) {
+                runs.push_peer(&r[m], &y[..cut], &y[cut..cut + h], day);
+            }
+            let with = peer::SF_EXOG.contains(&m.as_str());
+            let reference = &ours[usize::from(with)].runs;
+            rows.push(peer::Summary::new(&runs, with, Some(reference)));
+        }
+        let share = |(a, b): (usize, usize)| a as f64 / b.max(1) as f64;
+        println!(
+            "{}",
+            peer::table(
+                &format!(
+                    "{which}/{name} (jobs per hour, {} origins from day 21 every {} days, horizon {h} h, lags 0-{} h)",
+                    origins.len(),
+                    run.every_days,
+                    run.max_lag_hours
+                ),
+                &rows
+            )
+        );
+        for o in &ours {
+            println!(
+                "  {}: p90 covers {:.3} of busy steps (working hours, {} steps), {:.3} of all; at 5 minutes {:.3} of busy steps; models {:?}",
+                o.runs.model,
+                share(o.covered),
+                o.covered.1,
+                share(o.covered_all),
+                share(o.covered_fine),
+                o.models
+            );
+        }
+        print!("{}", peer::verdict_line(&rows, "planscale-blind", false));
+        print!("{}", peer::verdict_line(&rows, "planscale-aware", true));
+        print!("{}", peer::verdict_line(&rows, "planscale-aware", false));
+        out.push(serde_json::json!({
+            "series": format!("{which}/{name}"),
+            "windows": origins.len(),
+            "rows": rows,
+            "p90_coverage_busy": ours.iter().map(|o| (o.runs.model.clone(), share(o.covered))).collect::<std::collections::BTreeMap<_, _>>(),
+            "p90_coverage_busy_5min": ours.iter().map(|o| (o.runs.model.clone(), share(o.covered_fine))).collect::<std::collections::BTreeMap<_, _>>(),
+            "p90_coverage_all": ours.iter().map(|o| (o.runs.model.clone(), share(o.covered_all))).collect::<std::collections::BTreeMap<_, _>>(),
+            "busy_steps": ours[0].covered.1,
+            "planscale_models": ours.iter().map(|o| (o.runs.model.clone(), o.models.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+        }));
+        meta = Some(peer::meta(&answer));
+    }
+    if let Some(p) = &run.json {
+        peer::write_json(
+            p,
+            &serde_json::json!({
+                "dataset": format!("department {which}"),
+                "resolution": "1h",
+                "seed": run.seed,
+                "days": dep.days,
+                "horizon": h,
+                "repeats": run.repeats,
+                "max_lag_hours": run.max_lag_hours,
+                "peer": meta,
+                "series": out,
+            }),
+        )?;
+    }
     Ok(())
 }

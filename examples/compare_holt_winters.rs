@@ -7,6 +7,11 @@
 //!   --repeats N     timed repeats of every fit + predict, both tools (default 3)
 //!   --origins N     forecast origins per series (default 6)
 //!   --json PATH     also write every window's figures as JSON
+//!   --statsforecast the statsforecast comparison instead (below)
+//!   --timeout S     with --statsforecast: AutoARIMA's time box per window (10)
+//!   --arima-every N with --statsforecast: AutoARIMA on every N-th window (1)
+//!   --peers LIST    with --statsforecast: the peer models, comma-separated
+//!                   (default statsmodels-hw and the statsforecast models)
 //! ```
 //!
 //! Each series is a CSV `timestamp,value` at a regular step (the NAB files in
@@ -26,26 +31,37 @@
 //!   Holt trend), and the simple seasonal-profile model (the first
 //!   forecaster of the simulator and the controller, before the engine);
 //! - statsmodels: `ExponentialSmoothing` (additive damped trend, additive
-//!   daily seasonality), run by `compare/holt_winters.py` in a child process.
+//!   daily seasonality), run by `compare/peers.py` in a child process.
 //!
 //! Timed: fit + predict only, in both tools (not process start, not file
 //! reading), the median of `--repeats` runs per window. The series are run
 //! one after the other, planscale then statsmodels for each, so both see the
 //! same machine load. Accuracy: MASE per window, scaled by the in-sample
 //! seasonal naive error with period `m` (as in M4), averaged over windows.
+//!
+//! `--statsforecast` (issue 13): each series of at least three weeks is
+//! averaged per clock hour (statsforecast's seasonal ETS takes at most 24
+//! seasonal states; M4 Hourly is hourly too), and planscale's engine with the
+//! daily and weekly periods (24, 168: what an hourly policy gives) runs beside
+//! statsmodels' Holt-Winters and statsforecast's seasonal naive, AutoETS,
+//! AutoTheta, MSTL (24, 168) and AutoARIMA (time-boxed) on the same 28-day
+//! windows at `--origins` origins. Forecasts are scored clamped at 0, every
+//! model alike. One table per series; `--json` writes them.
+
+#[path = "support/peer.rs"]
+mod peer;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
 
 use anyhow::{Context, bail};
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
+use peer::{Job, ModelRuns, Summary, Window, mean, run_peer, timed};
 use planscale::forecast::{
     Engine, EngineConfig, Forecaster, SeasonalProfile, accuracy, univariate,
 };
 use planscale::series::{Grid, Series};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Forecast horizon in steps (the issue's 48 steps; M4 Hourly's horizon too).
 const H: usize = 48;
@@ -175,31 +191,43 @@ fn origins(n: usize, train: usize, h: usize, k: usize) -> Vec<usize> {
     out
 }
 
+/// A series' training length and `k` origins (see [`train_len`], [`origins`]).
+fn windowing(s: &Loaded, day: usize, k: usize) -> anyhow::Result<(usize, Vec<usize>)> {
+    let train = train_len(s.values.len(), day);
+    let cuts = origins(s.values.len(), train, H, k);
+    if cuts.is_empty() {
+        bail!(
+            "{}: {} points are too few for a {train}-point window and {H} steps",
+            s.name,
+            s.values.len()
+        );
+    }
+    Ok((train, cuts))
+}
+
 /// MASE of `forecast` against `actual`, scaled by the seasonal naive error
 /// (period `m`) of `train`.
 fn mase(train: &[f64], actual: &[f64], forecast: &[f64], m: usize) -> f64 {
     accuracy::mase(actual, forecast, accuracy::mase_scale(train, m))
 }
 
-/// Runs `f` `repeats` times; returns its last output and the median time (s).
-fn timed<T>(repeats: usize, mut f: impl FnMut() -> T) -> (T, f64) {
-    let mut secs = Vec::new();
-    let mut out = None;
-    for _ in 0..repeats.max(1) {
-        let t0 = Instant::now();
-        out = Some(f());
-        secs.push(t0.elapsed().as_secs_f64());
-    }
-    (out.expect("at least one repeat"), median(&mut secs))
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => 0.5 * (v[n / 2 - 1] + v[n / 2]),
-    }
+/// The peer's training windows: `train` points before each origin.
+fn windows_of(
+    values: &[f64],
+    cuts: &[usize],
+    train: usize,
+    day: usize,
+    week: usize,
+) -> Vec<Window> {
+    cuts.iter()
+        .map(|&cut| Window {
+            train: values[cut - train..cut].to_vec(),
+            period: day,
+            week,
+            x_train: None,
+            x_future: None,
+        })
+        .collect()
 }
 
 /// The engine the controller builds for a policy (`forecast::engine_for`),
@@ -250,94 +278,6 @@ fn profile_forecast(
     Ok(m.predict(H, &[LEVEL], None)?.point)
 }
 
-/// One training window, as sent to the peer.
-#[derive(Debug, Clone, Serialize)]
-struct Window {
-    train: Vec<f64>,
-    period: usize,
-}
-
-#[derive(Debug, Serialize)]
-struct Job<'a> {
-    horizon: usize,
-    repeats: usize,
-    windows: &'a [Window],
-}
-
-/// What `compare/holt_winters.py` prints.
-#[derive(Debug, Deserialize, Serialize)]
-struct PeerOutput {
-    tool: String,
-    versions: BTreeMap<String, String>,
-    settings: serde_json::Value,
-    results: Vec<PeerResult>,
-}
-
-#[derive(Debug, Deserialize, Serialize)]
-struct PeerResult {
-    forecast: Vec<f64>,
-    seconds: Vec<f64>,
-}
-
-/// Checks the peer's answer against the job: one result per window, each
-/// with `h` finite values and at least one timing.
-fn check_peer(out: &PeerOutput, windows: usize, h: usize) -> anyhow::Result<()> {
-    if out.results.len() != windows {
-        bail!(
-            "statsmodels returned {} results, expected one per window ({windows})",
-            out.results.len()
-        );
-    }
-    for (i, r) in out.results.iter().enumerate() {
-        if r.forecast.len() != h || r.seconds.is_empty() {
-            bail!(
-                "statsmodels window {i}: expected {h} forecast values and timings, found {} values and {} timings",
-                r.forecast.len(),
-                r.seconds.len()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Runs the peer script on `windows` with `python`.
-fn run_peer(python: &Path, windows: &[Window], repeats: usize) -> anyhow::Result<PeerOutput> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("compare/holt_winters.py");
-    let dir = tempfile::tempdir().context("creating a temporary directory for the job")?;
-    let job_path = dir.path().join("job.json");
-    std::fs::write(
-        &job_path,
-        serde_json::to_vec(&Job {
-            horizon: H,
-            repeats,
-            windows,
-        })?,
-    )?;
-    let out = Command::new(python)
-        .arg(&script)
-        .arg(&job_path)
-        .output()
-        .with_context(|| {
-            format!(
-                "starting {} (make the environment with `make venv`, or pass --python)",
-                python.display()
-            )
-        })?;
-    if !out.status.success() {
-        bail!(
-            "{} {} failed ({}): {}",
-            python.display(),
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let parsed: PeerOutput = serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("reading the JSON printed by {}", script.display()))?;
-    check_peer(&parsed, windows.len(), H)?;
-    Ok(parsed)
-}
-
 /// Figures for one window.
 #[derive(Debug, Clone, Serialize)]
 struct WindowFigures {
@@ -374,11 +314,6 @@ struct SeriesFigures {
     profile_secs: f64,
 }
 
-fn mean(v: impl Iterator<Item = f64>) -> f64 {
-    let (s, n) = v.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
-    if n == 0 { f64::NAN } else { s / n as f64 }
-}
-
 impl SeriesFigures {
     fn new(s: &Loaded, period: usize, train: usize, windows: Vec<WindowFigures>) -> Self {
         let avg = |f: fn(&WindowFigures) -> f64| mean(windows.iter().map(f));
@@ -408,7 +343,7 @@ fn compare_series(
     python: &Path,
     repeats: usize,
     k: usize,
-) -> anyhow::Result<(SeriesFigures, PeerOutput)> {
+) -> anyhow::Result<(SeriesFigures, peer::PeerOutput)> {
     if 86_400 % s.step_secs != 0 {
         bail!(
             "{}: a step of {} s does not divide a day",
@@ -418,15 +353,7 @@ fn compare_series(
     }
     let day = (86_400 / s.step_secs) as usize;
     let week = 7 * day;
-    let train = train_len(s.values.len(), day);
-    let cuts = origins(s.values.len(), train, H, k);
-    if cuts.is_empty() {
-        bail!(
-            "{}: {} points are too few for a {train}-point window and {H} steps",
-            s.name,
-            s.values.len()
-        );
-    }
+    let (train, cuts) = windowing(s, day, k)?;
     let time = |i: usize| s.start + chrono::TimeDelta::seconds(s.step_secs * i as i64);
     let mut ours = Vec::new();
     for &cut in &cuts {
@@ -443,28 +370,44 @@ fn compare_series(
         let sp = sp?;
         ours.push((cut, point, model, secs, dw, (dd, dd_secs), (sp, sp_secs)));
     }
-    let windows: Vec<Window> = cuts
+    let windows = windows_of(&s.values, &cuts, train, day, week);
+    let models = vec![peer::HOLT_WINTERS.to_string()];
+    let answer = run_peer(
+        python,
+        &Job {
+            horizon: H,
+            repeats,
+            models: models.clone(),
+            timeout: 0.0,
+            boxed_every: 1,
+            windows: &windows,
+        },
+    )?;
+    let hw: Vec<(Vec<f64>, f64)> = answer
+        .results
         .iter()
-        .map(|&cut| Window {
-            train: s.values[cut - train..cut].to_vec(),
-            period: day,
+        .enumerate()
+        .map(|(i, r)| {
+            let p = &r[peer::HOLT_WINTERS];
+            p.ok()
+                .map(|(f, secs)| (f.to_vec(), secs))
+                .with_context(|| format!("{}: statsmodels window {i}: {}", s.name, p.status))
         })
-        .collect();
-    let peer = run_peer(python, &windows, repeats)?;
+        .collect::<anyhow::Result<_>>()?;
     let figures = ours
         .into_iter()
-        .zip(&peer.results)
+        .zip(&hw)
         .map(
-            |((cut, point, model, secs, dw, (dd, dd_secs), (sp, sp_secs)), p)| {
+            |((cut, point, model, secs, dw, (dd, dd_secs), (sp, sp_secs)), (hw, hw_secs))| {
                 let y = &s.values[cut - train..cut];
                 let actual = &s.values[cut..cut + H];
                 WindowFigures {
                     origin: time(cut),
                     planscale_model: model,
                     planscale_secs: secs,
-                    statsmodels_secs: median(&mut p.seconds.clone()),
+                    statsmodels_secs: *hw_secs,
                     mase_planscale: mase(y, actual, &point, day),
-                    mase_statsmodels: mase(y, actual, &p.forecast, day),
+                    mase_statsmodels: mase(y, actual, hw, day),
                     mase_planscale_dayweek: mase(y, actual, &dw, day),
                     mase_day_damped: mase(y, actual, &dd, day),
                     day_damped_secs: dd_secs,
@@ -474,7 +417,7 @@ fn compare_series(
             },
         )
         .collect();
-    Ok((SeriesFigures::new(s, day, train, figures), peer))
+    Ok((SeriesFigures::new(s, day, train, figures), answer))
 }
 
 /// The comparison table (one row per series).
@@ -534,19 +477,211 @@ fn variants(rows: &[SeriesFigures]) -> String {
     out
 }
 
+/// Shortest series the statsforecast comparison takes: three weeks, so that
+/// the weekly cycle is seen at least twice in a training window (MSTL needs
+/// two full cycles of every season).
+const MIN_WEEKLY_DAYS: usize = 21;
+
+/// The series' means per clock hour, from the first complete hour on (a
+/// trailing partial hour is dropped): the statsforecast comparison's
+/// resolution, seasons 24 and 168 as in M4 Hourly (statsforecast's seasonal
+/// ETS takes at most 24 seasonal states).
+fn to_hourly(s: &Loaded) -> anyhow::Result<Loaded> {
+    if s.step_secs > 3600 || 3600 % s.step_secs != 0 {
+        bail!(
+            "{}: a step of {} s does not divide an hour",
+            s.name,
+            s.step_secs
+        );
+    }
+    let k = (3600 / s.step_secs) as usize;
+    let time = |i: usize| s.start + chrono::TimeDelta::seconds(s.step_secs * i as i64);
+    let into_hour = |t: DateTime<Utc>| i64::from(t.minute() * 60 + t.second());
+    let first = (0..k.min(s.values.len()))
+        .find(|&i| into_hour(time(i)) < s.step_secs)
+        .with_context(|| format!("{}: no complete hour", s.name))?;
+    let values: Vec<f64> = s.values[first..]
+        .chunks_exact(k)
+        .map(|c| c.iter().sum::<f64>() / k as f64)
+        .collect();
+    let start = time(first) - chrono::TimeDelta::seconds(into_hour(time(first)));
+    Ok(Loaded {
+        name: s.name.clone(),
+        start,
+        step_secs: 3600,
+        values,
+        filled: s.filled,
+    })
+}
+
+/// The statsforecast comparison of one (hourly) series: planscale's engine
+/// with the daily and weekly periods an hourly policy gives, statsmodels'
+/// Holt-Winters and the statsforecast models, on the same windows.
+#[derive(Debug, Clone, Serialize)]
+struct SfSeries {
+    series: String,
+    train_points: usize,
+    origins: Vec<DateTime<Utc>>,
+    rows: Vec<Summary>,
+    /// How often the engine chose each model.
+    planscale_models: BTreeMap<String, usize>,
+}
+
+/// The peer's settings: the same job shape for every series.
+struct SfRun<'a> {
+    python: &'a Path,
+    models: Vec<String>,
+    repeats: usize,
+    origins: usize,
+    timeout: f64,
+    boxed_every: usize,
+}
+
+fn compare_statsforecast(s: &Loaded, run: &SfRun) -> anyhow::Result<(SfSeries, peer::PeerOutput)> {
+    let (day, week) = (24, 168);
+    let (train, cuts) = windowing(s, day, run.origins)?;
+    let time = |i: usize| s.start + chrono::TimeDelta::seconds(s.step_secs * i as i64);
+    let mut ours = ModelRuns::new("planscale");
+    let mut chosen: BTreeMap<String, usize> = BTreeMap::new();
+    for &cut in &cuts {
+        let y = &s.values[cut - train..cut];
+        let (result, secs) = timed(run.repeats, || {
+            planscale_forecast(y, time(cut - train), s.step_secs, &[day, week])
+        });
+        let (point, model) = result?;
+        *chosen.entry(model).or_default() += 1;
+        ours.windows.push(Ok(peer::score(
+            y,
+            &s.values[cut..cut + H],
+            &point,
+            day,
+            secs,
+        )));
+    }
+    let windows = windows_of(&s.values, &cuts, train, day, week);
+    let models = run.models.clone();
+    eprintln!(
+        "{}: {} windows of {train} hours, peers {models:?}",
+        s.name,
+        windows.len()
+    );
+    let answer = run_peer(
+        run.python,
+        &Job {
+            horizon: H,
+            repeats: run.repeats,
+            models: models.clone(),
+            timeout: run.timeout,
+            boxed_every: run.boxed_every,
+            windows: &windows,
+        },
+    )?;
+    let mut rows = vec![Summary::new(&ours, false, None)];
+    for m in &models {
+        let mut runs = ModelRuns::new(m);
+        for (&cut, r) in cuts.iter().zip(&answer.results) {
+            runs.push_peer(
+                &r[m],
+                &s.values[cut - train..cut],
+                &s.values[cut..cut + H],
+                day,
+            );
+        }
+        rows.push(Summary::new(&runs, false, Some(&ours)));
+    }
+    Ok((
+        SfSeries {
+            series: s.name.clone(),
+            train_points: train,
+            origins: cuts.iter().map(|&c| time(c)).collect(),
+            rows,
+            planscale_models: chosen,
+        },
+        answer,
+    ))
+}
+
+/// `--statsforecast`: every series long enough for a weekly cycle, hourly.
+fn main_statsforecast(files: &[PathBuf], run: &SfRun, json: Option<&Path>) -> anyhow::Result<()> {
+    let mut out = Vec::new();
+    let mut meta = None;
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let raw = parse_series(&text, &f.display().to_string())?;
+        let s = to_hourly(&raw)?;
+        let days = s.values.len() / 24;
+        if days < MIN_WEEKLY_DAYS {
+            eprintln!(
+                "{}: {days} days, fewer than {MIN_WEEKLY_DAYS} (three weeks): left out",
+                s.name
+            );
+            continue;
+        }
+        let (row, answer) = compare_statsforecast(&s, run)?;
+        println!(
+            "{}",
+            peer::table(
+                &format!(
+                    "{} (hourly means, {} windows of {} h, horizon {H} h); planscale chose {:?}",
+                    row.series,
+                    row.origins.len(),
+                    row.train_points,
+                    row.planscale_models
+                ),
+                &row.rows
+            )
+        );
+        print!("{}", peer::verdict_line(&row.rows, "planscale", false));
+        meta = Some(peer::meta(&answer));
+        out.push(row);
+    }
+    if let Some(p) = json {
+        peer::write_json(
+            p,
+            &serde_json::json!({
+                "dataset": "NAB",
+                "resolution": "1h",
+                "horizon": H,
+                "repeats": run.repeats,
+                "peer": meta,
+                "series": out,
+            }),
+        )?;
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
-    let usage = "usage: compare_holt_winters [--python PATH] [--repeats N] [--origins N] [--json PATH] SERIES.csv...";
+    let usage = "usage: compare_holt_winters [--python PATH] [--repeats N] [--origins N] [--json PATH] \
+                 [--statsforecast [--timeout SECONDS] [--arima-every N] [--peers LIST]] SERIES.csv...";
     let mut args = std::env::args().skip(1);
     let mut python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
     let (mut repeats, mut k) = (3usize, 6usize);
     let mut json: Option<PathBuf> = None;
     let mut files = Vec::new();
+    let (mut statsforecast, mut timeout, mut every) = (false, 10.0f64, 1usize);
+    let mut models: Vec<String> = std::iter::once(peer::HOLT_WINTERS)
+        .chain(peer::SF_BLIND)
+        .map(String::from)
+        .collect();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--python" => python = args.next().context(usage)?.into(),
             "--repeats" => repeats = args.next().context(usage)?.parse()?,
             "--origins" => k = args.next().context(usage)?.parse()?,
             "--json" => json = Some(args.next().context(usage)?.into()),
+            "--statsforecast" => statsforecast = true,
+            "--timeout" => timeout = args.next().context(usage)?.parse()?,
+            "--arima-every" => every = args.next().context(usage)?.parse()?,
+            "--peers" => {
+                models = args
+                    .next()
+                    .context(usage)?
+                    .split(',')
+                    .map(String::from)
+                    .collect()
+            }
             "-h" | "--help" => {
                 println!("{usage}");
                 return Ok(());
@@ -557,6 +692,17 @@ fn main() -> anyhow::Result<()> {
     }
     if files.is_empty() {
         bail!("{usage}");
+    }
+    if statsforecast {
+        let run = SfRun {
+            python: &python,
+            models,
+            repeats,
+            origins: k,
+            timeout,
+            boxed_every: every,
+        };
+        return main_statsforecast(&files, &run, json.as_deref());
     }
     let mut rows = Vec::new();
     let mut peer_meta = None;
@@ -654,6 +800,31 @@ mod tests {
     }
 
     #[test]
+    fn hourly_means_start_at_the_first_complete_clock_hour() {
+        // 20-minute steps from 00:40: the first complete hour is 01:00-01:59.
+        let s = Loaded {
+            name: "x".into(),
+            start: "2014-05-14T00:40:00Z".parse().unwrap(),
+            step_secs: 1200,
+            values: vec![9.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],
+            filled: 0,
+        };
+        let h = to_hourly(&s).unwrap();
+        assert_eq!(
+            h.start,
+            "2014-05-14T01:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(h.step_secs, 3600);
+        // 01:00, 01:20, 01:40 → 2; 02:00.. → 5; the partial 03:00 hour is dropped.
+        assert_eq!(h.values, vec![2.0, 5.0]);
+        let odd = Loaded {
+            step_secs: 7 * 60,
+            ..s
+        };
+        assert!(to_hourly(&odd).is_err());
+    }
+
+    #[test]
     fn mase_is_zero_for_a_perfect_forecast_and_one_for_the_in_sample_naive_error() {
         let train = [1.0, 3.0, 1.0, 3.0, 2.0, 4.0];
         // Seasonal differences (m = 2): 0, 0, 1, 1 → scale 0.5.
@@ -684,35 +855,5 @@ mod tests {
         let m = mase(&y[..cut], &y[cut..cut + H], &f, day);
         // Seasonal naive scores about 1 here; averaging models must do better.
         assert!(m < 0.9, "MASE {m} with {model}");
-    }
-
-    #[test]
-    fn peer_output_is_checked_against_the_job() {
-        let ok = PeerOutput {
-            tool: "t".into(),
-            versions: BTreeMap::new(),
-            settings: serde_json::json!({}),
-            results: vec![PeerResult {
-                forecast: vec![1.0; 3],
-                seconds: vec![0.1],
-            }],
-        };
-        check_peer(&ok, 1, 3).unwrap();
-        assert!(
-            check_peer(&ok, 2, 3)
-                .unwrap_err()
-                .to_string()
-                .contains("expected one per window")
-        );
-        assert!(
-            check_peer(&ok, 1, 4)
-                .unwrap_err()
-                .to_string()
-                .contains("window 0")
-        );
-        let (out, med) = timed(3, || 42);
-        assert_eq!(out, 42);
-        assert!(med >= 0.0);
-        assert_eq!(median(&mut [3.0, 1.0, 2.0, 10.0]), 2.5);
     }
 }

@@ -9,6 +9,17 @@
 //! `engine` is the product's engine for hourly data (`engine_for` of an
 //! hourly policy); `engine-4x48` the same with 4 backtest origins one horizon
 //! apart, an experiment.
+//!
+//! With `--peer PYTHON` (an interpreter with compare/requirements.txt, made
+//! by `make venv`) the product's engine and the peers of `compare/peers.py`
+//! (`--peers`, comma-separated; default the statsforecast models) forecast
+//! every series, each fit + predict timed (`--repeats`, median); AutoARIMA
+//! is time-boxed per series (`--timeout` seconds) and tried on every
+//! `--arima-every`-th series only. Prints one table (sMAPE, MASE, OWA, time
+//! per series) and writes it as JSON with `--json PATH`.
+
+#[path = "support/peer.rs"]
+mod peer;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -75,21 +86,172 @@ fn four_by_horizon(p: &Policy) -> planscale::forecast::EngineConfig {
     cfg
 }
 
+/// `--peer`: how to run the peers.
+struct PeerRun {
+    python: PathBuf,
+    models: Vec<String>,
+    repeats: usize,
+    timeout: f64,
+    every: usize,
+    json: Option<PathBuf>,
+}
+
+/// An engine's fit + predict on one series: (point, model).
+fn engine_forecast(
+    mut e: planscale::forecast::Engine,
+    y: &[f64],
+) -> anyhow::Result<(Vec<f64>, String)> {
+    use planscale::forecast::Forecaster;
+    let grid = planscale::series::Grid::new(chrono::DateTime::UNIX_EPOCH, 3600, 0);
+    e.fit(&planscale::series::Series::new(grid, y.to_vec()), None)?;
+    let f = e.predict(H, &[], None)?;
+    Ok((f.point, f.model))
+}
+
+/// OWA of `runs` against Naive2 on the series where the model finished.
+fn owa_of(runs: &peer::ModelRuns, naive2: &[peer::Scored]) -> f64 {
+    let pairs: Vec<(&peer::Scored, &peer::Scored)> = runs
+        .windows
+        .iter()
+        .zip(naive2)
+        .filter_map(|(w, n)| w.as_ref().ok().map(|w| (w, n)))
+        .collect();
+    let m = |f: fn(&peer::Scored) -> f64, pick: usize| {
+        peer::mean(pairs.iter().map(|p| f(if pick == 0 { p.0 } else { p.1 })))
+    };
+    accuracy::owa(
+        m(|s| s.smape, 0),
+        m(|s| s.mase, 0),
+        m(|s| s.smape, 1),
+        m(|s| s.mase, 1),
+    )
+}
+
+/// The product's engine and the peers on all series, one table.
+fn compare_peers(
+    train: &[(String, Vec<f64>)],
+    test: &[(String, Vec<f64>)],
+    policy: &Policy,
+    run: &PeerRun,
+) -> anyhow::Result<()> {
+    let mut ours = peer::ModelRuns::new("planscale");
+    let mut naive2 = Vec::new();
+    let mut chosen: std::collections::BTreeMap<String, usize> = Default::default();
+    for ((_, y), (_, actual)) in train.iter().zip(test) {
+        let (result, secs) = peer::timed(run.repeats, || {
+            engine_forecast(planscale::forecast::engine_for(policy), y)
+        });
+        let (point, model) = result?;
+        *chosen.entry(model).or_default() += 1;
+        ours.windows
+            .push(Ok(peer::score(y, actual, &point, M, secs)));
+        naive2.push(peer::score(y, actual, &reference::naive2(y, M, H), M, 0.0));
+    }
+    let windows: Vec<peer::Window> = train
+        .iter()
+        .map(|(_, y)| peer::Window {
+            train: y.clone(),
+            period: M,
+            week: 7 * M,
+            x_train: None,
+            x_future: None,
+        })
+        .collect();
+    eprintln!(
+        "planscale done ({} series); peers {:?} on the same series",
+        windows.len(),
+        run.models
+    );
+    let answer = peer::run_peer(
+        &run.python,
+        &peer::Job {
+            horizon: H,
+            repeats: run.repeats,
+            models: run.models.clone(),
+            timeout: run.timeout,
+            boxed_every: run.every,
+            windows: &windows,
+        },
+    )?;
+    let mut rows = vec![peer::Summary::new(&ours, false, None)];
+    rows[0].owa = Some(owa_of(&ours, &naive2));
+    for m in &run.models {
+        let mut runs = peer::ModelRuns::new(m);
+        for ((r, (_, y)), (_, actual)) in answer.results.iter().zip(train).zip(test) {
+            runs.push_peer(&r[m], y, actual, M);
+        }
+        let mut row = peer::Summary::new(&runs, false, Some(&ours));
+        row.owa = Some(owa_of(&runs, &naive2));
+        rows.push(row);
+    }
+    println!(
+        "{}",
+        peer::table(
+            &format!(
+                "M4 Hourly ({} series, horizon {H}, m = {M}); planscale chose {chosen:?}",
+                windows.len()
+            ),
+            &rows
+        )
+    );
+    print!("{}", peer::verdict_line(&rows, "planscale", false));
+    if let Some(p) = &run.json {
+        peer::write_json(
+            p,
+            &serde_json::json!({
+                "dataset": "M4 Hourly",
+                "resolution": "1h",
+                "horizon": H,
+                "repeats": run.repeats,
+                "peer": peer::meta(&answer),
+                "series": [{
+                    "series": "M4 Hourly",
+                    "windows": windows.len(),
+                    "rows": rows,
+                    "planscale_models": chosen,
+                }],
+            }),
+        )?;
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let mut dir: Option<PathBuf> = None;
     let mut method = "engine".to_string();
     let mut limit = usize::MAX;
+    let mut peer_run: Option<PeerRun> = None;
+    let mut models: Vec<String> = peer::SF_BLIND.iter().map(|m| m.to_string()).collect();
+    let (mut repeats, mut timeout, mut every) = (1usize, 10.0f64, 1usize);
+    let mut json: Option<PathBuf> = None;
     while let Some(a) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{a} needs a value"));
         match a.as_str() {
-            "--method" => method = args.next().context("--method needs a value")?,
-            "--series" => limit = args.next().context("--series needs a value")?.parse()?,
+            "--method" => method = value()?,
+            "--series" => limit = value()?.parse()?,
+            "--peer" => {
+                peer_run = Some(PeerRun {
+                    python: value()?.into(),
+                    models: Vec::new(),
+                    repeats: 1,
+                    timeout: 0.0,
+                    every: 1,
+                    json: None,
+                })
+            }
+            "--peers" => models = value()?.split(',').map(str::to_string).collect(),
+            "--repeats" => repeats = value()?.parse()?,
+            "--timeout" => timeout = value()?.parse()?,
+            "--arima-every" => every = value()?.parse()?,
+            "--json" => json = Some(value()?.into()),
             _ if dir.is_none() => dir = Some(PathBuf::from(a)),
             _ => bail!("unexpected argument {a:?}"),
         }
     }
     let dir = dir.context(
-        "usage: m4_hourly DIR [--method engine|engine-4x48|auto|naive2|snaive|naive1|MODEL] [--series N]",
+        "usage: m4_hourly DIR [--method engine|engine-4x48|auto|naive2|snaive|naive1|MODEL] [--series N] \
+         [--peer PYTHON [--peers LIST] [--repeats N] [--timeout SECONDS] [--arima-every N] [--json PATH]]",
     )?;
     let train = read_rows(&dir.join("Hourly-train.csv"))?;
     let test = read_rows(&dir.join("Hourly-test.csv"))?;
@@ -97,6 +259,23 @@ fn main() -> anyhow::Result<()> {
         bail!("{} training rows but {} test rows", train.len(), test.len());
     }
     let policy = hourly_policy()?;
+    if let Some(mut run) = peer_run {
+        anyhow::ensure!(
+            method == "engine",
+            "--peer compares the product's engine: drop --method {method}"
+        );
+        for ((id, _), (tid, actual)) in train.iter().zip(&test) {
+            anyhow::ensure!(
+                id == tid && actual.len() == H,
+                "series {id}: test row {tid} has {} values, expected {H}",
+                actual.len()
+            );
+        }
+        let n = limit.min(train.len());
+        (run.models, run.repeats, run.timeout, run.every, run.json) =
+            (models, repeats, timeout, every, json);
+        return compare_peers(&train[..n], &test[..n], &policy, &run);
+    }
     let started = Instant::now();
     let (mut s_sum, mut m_sum, mut s2_sum, mut m2_sum, mut n) = (0.0, 0.0, 0.0, 0.0, 0usize);
     let mut chosen: std::collections::BTreeMap<String, usize> = Default::default();
@@ -123,17 +302,14 @@ fn main() -> anyhow::Result<()> {
             "engine" | "engine-4x48" => {
                 // The engine the controller builds for an hourly policy: single best
                 // model by the policy's backtest (no ensemble).
-                use planscale::forecast::{Forecaster, engine_for};
-                let grid = planscale::series::Grid::new(chrono::DateTime::UNIX_EPOCH, 3600, 0);
-                let mut e = if method == "engine-4x48" {
+                let e = if method == "engine-4x48" {
                     planscale::forecast::Engine::new(four_by_horizon(&policy))
                 } else {
-                    engine_for(&policy)
+                    planscale::forecast::engine_for(&policy)
                 };
-                e.fit(&planscale::series::Series::new(grid, y.clone()), None)?;
-                let f = e.predict(H, &[], None)?;
-                *chosen.entry(f.model.clone()).or_default() += 1;
-                f.point
+                let (point, model) = engine_forecast(e, y)?;
+                *chosen.entry(model).or_default() += 1;
+                point
             }
             other => univariate::forecast(other, y, &[M, 7 * M], H)
                 .with_context(|| format!("unknown method {other:?}"))?,
