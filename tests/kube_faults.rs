@@ -193,9 +193,12 @@ async fn a_prometheus_outage_holds_the_count_and_decisions_resume_when_it_is_bac
     )
     .await;
     // 6 jobs a minute at 1 a minute per replica: 6, and the plan's margin
-    // may add as many again: a day of history is a cold start, whose spread
-    // is assumed (Poisson and a 30 % level error), not yet measured.
-    let plausible = JOBS_PER_MIN as i32..=2 * JOBS_PER_MIN as i32;
+    // may add more than as many again: a day of history is a cold start,
+    // whose spread is assumed (Poisson and a 30 % level error), not yet
+    // measured; without a queue metric every job is planned to start at
+    // once, at the level that leaves 1 % of the work late; and with no
+    // kubelet no replica is ever ready to serve the start-up's arrivals.
+    let plausible = JOBS_PER_MIN as i32..=(5 * JOBS_PER_MIN as i32) / 2;
     assert!(plausible.contains(&d), "{d} replicas\n{}", ps.log_text());
     let before_outage = watch.seen();
     assert_eq!(before_outage.last(), Some(&d));

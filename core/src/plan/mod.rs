@@ -256,7 +256,17 @@ fn rate_within_wait(
     let mut best: Option<(f64, f64, Planned)> = None;
     for (i, &a) in points.iter().enumerate() {
         for (j, &b) in points.iter().enumerate().skip(i + 1) {
-            let mean = cum[j] - cum[i];
+            // The forecast says nothing about time scales below its step: a
+            // window shorter than a step (less the allowance) is taken at its
+            // rate over a step's length (without an allowance and with a
+            // short interval, the quantile of a few seconds' work per those
+            // seconds would ask for any number of replicas).
+            let len = (b - a).num_milliseconds() as f64 / 1000.0;
+            let eff = len.max(f.grid.step_secs as f64 - allow);
+            if eff <= 0.0 || len <= 0.0 {
+                continue;
+            }
+            let mean = (cum[j] - cum[i]) * eff / len;
             let mut z = f.z_for(mean);
             let mut work = f.spread.quantile(mean, z);
             // From `start`: what still waits then, at the same quantile of
@@ -269,12 +279,7 @@ fn rate_within_wait(
                 q0 = (total - work).max(0.0);
                 work = total.max(work) - q0;
             }
-            // The forecast says nothing about time scales below its step:
-            // work within a step is served at least over the step (without
-            // an allowance and with a short interval, the quantile of a few
-            // seconds' work per those seconds would ask for any number).
-            let len = (b - a).num_milliseconds() as f64 / 1000.0;
-            let span = (len + allow).max(f.grid.step_secs as f64);
+            let span = eff + allow;
             let rate = (q0 + work) / span;
             if best.as_ref().is_none_or(|(r, _, _)| rate > *r) {
                 best = Some((
@@ -282,7 +287,7 @@ fn rate_within_wait(
                     z,
                     Planned {
                         from: a,
-                        to: b,
+                        to: a + TimeDelta::milliseconds((eff * 1000.0) as i64),
                         queued: q0,
                         expected_work: mean,
                         work_quantile: work,
