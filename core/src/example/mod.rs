@@ -29,8 +29,12 @@
 //! The same seed gives the same files, byte for byte. Booking times come
 //! from their own random stream, so adding them left every slot, no-show and
 //! job of a seed as it was.
+//!
+//! [`Department::expected_arrivals`] is the generator's true expected demand
+//! given what was booked by a time: what a perfect forecaster could know.
 
 mod departments;
+mod expected;
 mod holidays;
 
 use std::io::Write;
@@ -49,6 +53,7 @@ use crate::schedule::Appointment;
 use crate::series::Grid;
 
 pub use departments::NAMES;
+pub use expected::Expectation;
 pub use holidays::{Holidays, easter_sunday, is_german_public_holiday};
 
 /// Errors of [`Department::expected_arrivals`] and [`Department::expectation`].
@@ -154,6 +159,37 @@ impl Booking {
             (lead.sample(rng), Late::Ahead)
         };
         (start - TimeDelta::seconds(lead_secs as i64), how)
+    }
+
+    /// P(a booked slot was booked at least `lead_secs` before its start):
+    /// the share of a slot's bookings known `lead_secs` ahead. The draw
+    /// truncates the lead to whole seconds, so for whole seconds this is
+    /// exact.
+    fn known_ahead(&self, lead_secs: f64) -> f64 {
+        if lead_secs <= 0.0 {
+            return 1.0;
+        }
+        let uniform_beyond = |(a, b): (f64, f64), unit: f64| {
+            let (a, b) = (a * unit, b * unit);
+            if lead_secs <= a {
+                1.0
+            } else if lead_secs >= b {
+                0.0
+            } else {
+                (b - lead_secs) / (b - a)
+            }
+        };
+        let ahead = statrs::distribution::LogNormal::new(
+            (self.lead_median_days * 86_400.0).ln(),
+            self.lead_sigma,
+        )
+        .map_or(1.0, |d| {
+            1.0 - statrs::distribution::ContinuousCDF::cdf(&d, lead_secs)
+        });
+        let late = self.same_day_share + self.reschedule_share;
+        self.same_day_share * uniform_beyond(self.same_day_lead_min, 60.0)
+            + self.reschedule_share * uniform_beyond(self.reschedule_lead_hours, 3600.0)
+            + (1.0 - late) * ahead
     }
 }
 
@@ -277,6 +313,13 @@ impl Department {
     /// Whether staff work on `date` (a weekday that is not a holiday).
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
         weekday_index(date).is_some() && !self.holidays.contains(date)
+    }
+
+    /// The local start of each walk-in add-on minute of a working day, with
+    /// its probability: add-ons start uniformly in the working hours.
+    fn add_on_minutes(&self, date: NaiveDate) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        let (h0, h1) = self.working_hours;
+        (0..(h1 - h0) * 60).map(move |m| local_instant(self.timezone, date, h0 + m / 60, m % 60))
     }
 
     /// Generate the schedule and the recording with a seeded RNG.
