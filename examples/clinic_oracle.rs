@@ -2,21 +2,32 @@
 //! department, in the rolling-origin backtest of `tests/forecast_clinic.rs`
 //! (origins from day 21 every 3 days, 48-hour horizon), the MASE of
 //! - the fitted schedule regression's mean, and its Poisson median;
-//! - the generator's true expected demand given the bookings (its kernels
-//!   with the no-show rate, the background and the add-ons' rate), and its
-//!   Poisson median.
+//! - the generator's true expected demand given the bookings made by the
+//!   origin (`Department::expectation`: its kernels with the no-show rate, the
+//!   slots still to be booked, the background and the walk-ins' rate), and
+//!   its Poisson median.
 //!
-//! `cargo run --release --example clinic_oracle -- [second|bundled]`
+//! Both see only the appointments booked by each origin; `--hindsight` gives
+//! them the whole book (the truth then knows every booking ahead).
+//!
+//! `cargo run --release --example clinic_oracle -- [second|bundled|mrlinac|community] [--hindsight]`
 
-use planscale::example::{Application, Department};
+use anyhow::Context;
+use planscale::example::Department;
 use planscale::forecast::backtest::{self, Prediction};
 use planscale::forecast::kernel::{ScheduleRegression, lag_bins};
 use planscale::forecast::poisson_median;
-use planscale::schedule::{start_counts, types_of};
-use statrs::distribution::{ContinuousCDF, LogNormal};
+use planscale::schedule::{known_at, start_counts, types_of};
+use planscale::series::Grid;
 
 fn main() -> anyhow::Result<()> {
-    let which = std::env::args().nth(1).unwrap_or_else(|| "second".into());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let hindsight = args.iter().any(|a| a == "--hindsight");
+    let which = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .cloned()
+        .unwrap_or_else(|| "second".into());
     let (dep, seed, max_lag) = match which.as_str() {
         "second" => {
             let mut d = Department::second();
@@ -24,44 +35,39 @@ fn main() -> anyhow::Result<()> {
             (d, 2u64, 48usize)
         }
         "bundled" => (Department::bundled(), 42, 24),
-        other => anyhow::bail!("unknown department {other:?}: expected second or bundled"),
+        "mrlinac" | "community" => {
+            let d = Department::by_name(&which).context("a department")?;
+            let lag = (d.policy.max_lag_hours * 12) as usize;
+            (d, 42, lag)
+        }
+        other => anyhow::bail!(
+            "unknown department {other:?}: expected second, bundled, mrlinac or community"
+        ),
     };
     let g = dep.generate(seed);
+    let column = dep.policy.column;
     let s = g
         .recording
-        .series("autocontour_jobs")
-        .ok_or_else(|| anyhow::anyhow!("no autocontour_jobs column"))?;
+        .series(column)
+        .with_context(|| format!("no {column} column"))?;
+    anyhow::ensure!(s.grid.step_secs == 300, "a 5-minute department");
     let types = types_of(&g.schedule);
-    let cov = start_counts(&g.schedule, &s.grid, &types);
+    let truth = dep.expectation(column)?;
     let (day, h) = (288, 576);
     let origins = backtest::origins(s.len(), 21 * day, 3 * day, h);
     let bins = lag_bins(max_lag, 12, (max_lag / 48).max(1));
-    let app = &dep.applications[0];
-    // The generator's kernels: jobs × show rate × log-normal delay per 5-minute lag.
-    let true_kernels: Vec<Vec<f64>> = types
-        .iter()
-        .map(|t| {
-            let r = app.responses.iter().find(|r| r.kind == t.as_str());
-            (0..=max_lag)
-                .map(|lag| {
-                    r.map_or(0.0, |r| {
-                        let d = LogNormal::new(r.delay_median_min.ln(), r.delay_sigma)
-                            .expect("valid log-normal");
-                        r.jobs
-                            * (1.0 - dep.no_show_rate)
-                            * (d.cdf(((lag + 1) * 5) as f64) - d.cdf((lag * 5) as f64))
-                    })
-                })
-                .collect()
-        })
-        .collect();
-    let truth = planscale::forecast::kernel::Kernel {
-        per_lag: true_kernels,
-    };
     let phase0 = s.grid.start.timestamp().div_euclid(300) as usize;
+    let end = s.grid.end() + chrono::TimeDelta::days(3650);
     // The four forecasts at every origin, then one backtest each.
     let mut at_origin: Vec<[Vec<f64>; 4]> = Vec::new();
     for &cut in &origins {
+        let t = s.grid.time(cut);
+        let book = if hindsight {
+            g.schedule.clone()
+        } else {
+            known_at(&g.schedule, t)
+        };
+        let cov = start_counts(&book, &s.grid, &types);
         let y = &s.values[..cut];
         let past: Vec<Vec<f64>> = cov.values.iter().map(|c| c[..cut].to_vec()).collect();
         let all: Vec<Vec<f64>> = cov.values.iter().map(|c| c[..cut + h].to_vec()).collect();
@@ -72,14 +78,9 @@ fn main() -> anyhow::Result<()> {
             cut,
             cut + h,
         );
-        let effect = truth.effect(&all, cut, cut + h);
-        let open_rate = app.background_per_hour / 12.0 + add_on_rate(&dep, app);
-        let expected: Vec<f64> = (0..h)
-            .map(|i| {
-                let open = dep.is_working_time(s.grid.time(cut + i));
-                effect[i] + if open { open_rate } else { 0.0 }
-            })
-            .collect();
+        // With hindsight every booking is known (as if booked long ago).
+        let known = if hindsight { end } else { t };
+        let expected = truth.arrivals(&Grid::new(t, 300, h), known, &book)?;
         let median = |v: &[f64]| -> Vec<f64> { v.iter().map(|m| poisson_median(*m)).collect() };
         let mean: Vec<f64> = fitted.iter().map(|v| v.max(0.0)).collect();
         at_origin.push([median(&mean), mean, median(&expected), expected]);
@@ -95,7 +96,8 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     println!(
-        "{which}: {} origins; MASE fitted median {:.3}, fitted mean {:.3}, true median {:.3}, true mean {:.3}",
+        "{which} ({column}{}): {} origins; MASE fitted median {:.3}, fitted mean {:.3}, true median {:.3}, true mean {:.3}",
+        if hindsight { ", hindsight" } else { "" },
         origins.len(),
         mase[0],
         mase[1],
@@ -103,20 +105,4 @@ fn main() -> anyhow::Result<()> {
         mase[3]
     );
     Ok(())
-}
-
-/// Jobs per 5-minute step from add-on cases, spread over the working hours.
-fn add_on_rate(dep: &Department, app: &Application) -> f64 {
-    let (h0, h1) = dep.working_hours;
-    dep.add_ons_per_day
-        .iter()
-        .map(|(kind, mean)| {
-            let jobs = app
-                .responses
-                .iter()
-                .find(|r| r.kind == *kind)
-                .map_or(0.0, |r| r.jobs);
-            mean * jobs / (f64::from(h1 - h0) * 12.0)
-        })
-        .sum()
 }

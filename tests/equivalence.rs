@@ -6,7 +6,9 @@
 //! recording is backfilled into a real Prometheus (Debian's 2.42, started by
 //! the test), and the loop's real Prometheus source and history cache query
 //! it; the schedule comes through the loop's real schedule source from a CSV
-//! file. The cluster is in memory, and at every interval it reports what
+//! file, rewritten before every interval to hold what was booked by then (a
+//! live book; the simulator cuts the whole generated book at each decision,
+//! docs/ARCHITECTURE.md "Honest future knowledge"). The cluster is in memory, and at every interval it reports what
 //! the simulated cluster had at that instant (requested and ready replicas,
 //! utilisation, queue depth: the simulator's trace), so both sides decide
 //! from the same inputs with the same clock. Decisions start 45 s after a
@@ -35,6 +37,7 @@ use planscale::controller::{PolicyRunner, Result};
 use planscale::example::{Department, write_schedule_csv};
 use planscale::policy::{LoadedPolicy, Policy};
 use planscale::recording::Recording;
+use planscale::schedule::Appointment;
 use planscale::sim::{self, Scenario, TraceEntry};
 use prometheus_support::{Gauge, Options, Prometheus, openmetrics};
 use tokio::sync::watch;
@@ -112,9 +115,23 @@ fn backfill(rec: &Recording, column: &str) -> Prometheus {
     })
 }
 
-/// Replay the simulator's trace through the controller's loop; return the
-/// first interval where they disagree.
-async fn replay(lp: &LoadedPolicy, url: &str, trace: &[TraceEntry]) -> Option<String> {
+/// Write `schedule.csv` as the live book stood at `now`: what was booked by then.
+fn write_book(path: &Path, book: &[Appointment], now: DateTime<Utc>) {
+    let mut csv = Vec::new();
+    write_schedule_csv(&planscale::schedule::known_at(book, now), &mut csv).unwrap();
+    std::fs::write(path, csv).unwrap();
+}
+
+/// Replay the simulator's trace through the controller's loop, with the book
+/// as it stood at each interval; return the first interval where they
+/// disagree.
+async fn replay(
+    lp: &LoadedPolicy,
+    url: &str,
+    trace: &[TraceEntry],
+    book: &[Appointment],
+) -> Option<String> {
+    let book_file = lp.resolve(Path::new("schedule.csv"));
     let cluster = MemoryCluster::default();
     let metrics = LiveHistory {
         prometheus: PrometheusMetrics::new(url).unwrap(),
@@ -132,6 +149,7 @@ async fn replay(lp: &LoadedPolicy, url: &str, trace: &[TraceEntry]) -> Option<St
     for (i, e) in trace.iter().enumerate() {
         cluster.show(e.current, e.ready);
         *ctx.metrics.shown.lock().unwrap() = (e.utilisation, Some(e.queue_depth));
+        write_book(&book_file, book, e.at);
         let rep = runner.tick(e.at, &ctx).await.expect("tick");
         if rep.decision != e.decision {
             return Some(format!(
@@ -145,10 +163,16 @@ async fn replay(lp: &LoadedPolicy, url: &str, trace: &[TraceEntry]) -> Option<St
 
 fn equivalent_at(step: &str, step_secs: i64, days: u32) {
     let g = department(step_secs, days);
+    // The comparison means something: some of the book is booked late.
+    let start = g.recording.grid.start;
+    assert!(
+        g.schedule.iter().any(|a| a
+            .booked_at
+            .is_some_and(|b| b > start && b > a.start - TimeDelta::hours(4))),
+        "no late bookings in the replayed days"
+    );
     let work = tempfile::tempdir().unwrap();
-    let mut csv = Vec::new();
-    write_schedule_csv(&g.schedule, &mut csv).unwrap();
-    std::fs::write(work.path().join("schedule.csv"), csv).unwrap();
+    write_book(&work.path().join("schedule.csv"), &g.schedule, start);
     let lp = policy(work.path(), step);
     let column = lp.policy.demand.arrivals.series.clone();
     let prom = backfill(&g.recording, &column);
@@ -178,7 +202,7 @@ fn equivalent_at(step: &str, step_secs: i64, days: u32) {
         .enable_all()
         .build()
         .unwrap();
-    if let Some(diff) = rt.block_on(replay(&lp, &prom.url, &trace)) {
+    if let Some(diff) = rt.block_on(replay(&lp, &prom.url, &trace, &g.schedule)) {
         panic!("simulate and run disagree at {step} steps: {diff}");
     }
 }

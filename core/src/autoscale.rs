@@ -510,6 +510,7 @@ mod tests {
             end: at + TimeDelta::minutes(30),
             kind: kind.into(),
             resource: None,
+            booked_at: None,
         }
     }
 

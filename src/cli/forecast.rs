@@ -17,7 +17,8 @@ pub struct ForecastArgs {
     #[command(flatten)]
     pub inputs: crate::cli::InputArgs,
     /// Forecast from this instant (RFC 3339; default: the end of the recording).
-    /// History is what the recording holds before it.
+    /// History is what the recording holds before it, and the schedule what
+    /// was booked by then (appointments with a later booking time are left out).
     #[arg(long)]
     pub at: Option<DateTime<Utc>>,
     /// Print JSON instead of a table.
@@ -82,7 +83,7 @@ pub struct SpreadRow {
 
 /// Runs the command and writes the table or JSON to `out`.
 pub fn run(args: &ForecastArgs, out: &mut dyn Write) -> anyhow::Result<ForecastReport> {
-    let (policy, recording, schedule) = crate::cli::simulation_inputs(&args.inputs)?;
+    let (policy, recording, booked) = crate::cli::simulation_inputs(&args.inputs)?;
     let column = &policy.demand.arrivals.series;
     let series = recording.series(column).with_context(|| {
         format!("the recording has no column {column:?} (policy field demand.arrivals.series)")
@@ -100,6 +101,10 @@ pub fn run(args: &ForecastArgs, out: &mut dyn Write) -> anyhow::Result<ForecastR
             )
         })?
     };
+    // What was booked by `at`: a forecast from the past of a replayed book
+    // must not use bookings made later (docs/ARCHITECTURE.md, "Honest
+    // future knowledge"). Also what the figure shows.
+    let schedule = crate::schedule::known_at(&booked, at);
     let step = grid.step_secs;
     let history_steps = (policy.forecast.history.secs_i64() / step).max(1) as usize;
     let from = end.saturating_sub(history_steps);

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::policy;
 
+pub mod department;
 pub mod forecast;
 pub mod record;
 pub mod run;
@@ -44,7 +45,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Check policy files (files or directories); exit 0 when all are valid.
     Validate(ValidateArgs),
-    /// Generate a seeded example department (appointment book and recording).
+    /// Generate a seeded example department: its appointment book, a recording and a policy.
     Example(ExampleArgs),
     /// Replay a recording: predictive vs the HPA vs static vs the oracle.
     ///
@@ -95,13 +96,18 @@ pub struct SimulateArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ExampleArgs {
-    /// Which department: `clinic` (the bundled one) or `centre` (a second, different one).
+    /// Which department: `clinic` (the bundled one), `centre` (PET-CT and 4D-CT
+    /// in Zurich), `mrlinac` (adaptive MR-Linac in Amsterdam, weekend sessions)
+    /// or `community` (Chicago, dose work the next working morning, many late
+    /// bookings). docs/ARCHITECTURE.md, "Example data", describes each.
     #[arg(long, default_value = "clinic")]
     pub department: String,
     /// Seed of the random generator; the same seed gives the same files.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Output directory (created); `recording.csv` and `schedule.csv` are written there.
+    /// Output directory (created); `recording.csv`, `schedule.csv` and `policy.yaml`
+    /// (the bundled auto-contouring policy fitted to the department, reading
+    /// `schedule.csv` beside it) are written there.
     #[arg(long)]
     pub out: PathBuf,
     /// Recording step (default: the department's, 5m); e.g. `1m` for a 1-minute recording.
@@ -137,7 +143,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate(&args, &mut std::io::stdout(), &mut std::io::stderr()),
         Command::Example(args) => {
-            example(&args, &mut std::io::stdout())?;
+            department::example(&args, &mut std::io::stdout())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Simulate(args) => {
@@ -185,55 +191,6 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// `planscale example`: write a generated department to `args.out`.
-pub fn example(args: &ExampleArgs, out: &mut dyn Write) -> Result<()> {
-    use anyhow::Context;
-    let dep = match args.department.as_str() {
-        "clinic" => crate::example::Department::bundled(),
-        "centre" => crate::example::Department::second(),
-        other => anyhow::bail!("unknown department {other:?}: expected `clinic` or `centre`"),
-    };
-    let mut dep = dep;
-    if let Some(step) = &args.step {
-        let d = crate::policy::Duration::parse(step).map_err(|e| anyhow::anyhow!("--step: {e}"))?;
-        if d.secs() == 0 || 86_400 % d.secs() != 0 {
-            anyhow::bail!("--step: expected a positive duration that divides a day, found {step}");
-        }
-        dep.step_secs = d.secs_i64();
-    }
-    if let Some(days) = args.days {
-        if days == 0 {
-            anyhow::bail!("--days: expected at least 1, found 0");
-        }
-        dep.days = days;
-    }
-    let g = dep.generate(args.seed);
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let rec_path = args.out.join("recording.csv");
-    let mut buf = Vec::new();
-    g.recording.write_csv(&mut buf)?;
-    crate::util::write_atomic(&rec_path, &buf)?;
-    let sched_path = args.out.join("schedule.csv");
-    let mut buf = Vec::new();
-    crate::example::write_schedule_csv(&g.schedule, &mut buf)?;
-    crate::util::write_atomic(&sched_path, &buf)?;
-    writeln!(
-        out,
-        "{}: {} booked appointments ({} no-shows), {} add-on cases; {} steps of {}s from {}; wrote {} and {}",
-        dep.name,
-        g.booked,
-        g.no_shows,
-        g.add_ons,
-        g.recording.grid.len,
-        g.recording.grid.step_secs,
-        g.recording.grid.start.to_rfc3339(),
-        rec_path.display(),
-        sched_path.display()
-    )?;
-    Ok(())
 }
 
 /// The bundled example: policy, recording and schedule, compiled in so that

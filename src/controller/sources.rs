@@ -418,6 +418,7 @@ mod tests {
                 end: t0() + TimeDelta::hours(h) + TimeDelta::minutes(30),
                 kind: "CT".into(),
                 resource: None,
+                booked_at: None,
             })
             .collect()
     }

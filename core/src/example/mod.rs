@@ -1,15 +1,24 @@
 //! A seeded generator of realistic radiotherapy departments: an appointment
-//! book (CT and MR simulation, in the clinic's time zone, weekdays in working
-//! hours, none on public holidays) and the planning work it causes, as a
-//! recording of arrivals per step for each application.
+//! book (simulation scanners and treatment sessions, in the clinic's time
+//! zone, in opening hours, none on public holidays unless a session says so)
+//! and the planning work it causes, as a recording of arrivals per step for
+//! each application.
 //!
-//! Assumptions (documented in `examples/clinic/README.md`, where the numbers
-//! come from is said there):
-//! - each simulation scanner works slots of fixed length in working hours;
-//!   each slot is booked with a probability that depends on the weekday;
+//! Assumptions (the bundled department's are in `examples/clinic/README.md`,
+//! where the numbers come from is said there; the others in
+//! docs/ARCHITECTURE.md, "Example data"):
+//! - each scanner works slots of fixed length in its opening hours; each
+//!   slot is booked with a probability that depends on the weekday (0: no
+//!   session that day);
+//! - a booked slot has a booking time ([`Booking`]): most are booked days to
+//!   weeks ahead (log-normal lead), a share the same day (same-day add-ons
+//!   that are in the book, booked minutes to hours before the start) and a
+//!   share are reschedules (an appointment moved into the slot, booked when
+//!   it was moved, hours to days ahead);
 //! - a booked appointment is a no-show with a small probability (it stays in
-//!   the schedule but causes no work); add-on cases (emergencies, palliative
-//!   same-day cases) happen but are not in the schedule;
+//!   the schedule but causes no work); walk-in add-on cases (emergencies,
+//!   palliative same-day cases nobody books) happen but are not in the
+//!   schedule;
 //! - every appointment that happens causes, per application, a Poisson number
 //!   of jobs after a log-normal delay; staff-triggered work (dose calculation,
 //!   optimisation) only starts in working hours, so a delay that ends outside
@@ -17,7 +26,16 @@
 //! - a small background load (re-plans, QA, research) arrives as a Poisson
 //!   process with a working-hours profile.
 //!
-//! The same seed gives the same files, byte for byte.
+//! The same seed gives the same files, byte for byte. Booking times come
+//! from their own random stream, so adding them left every slot, no-show and
+//! job of a seed as it was.
+//!
+//! [`Department::expected_arrivals`] is the generator's true expected demand
+//! given what was booked by a time: what a perfect forecaster could know.
+
+mod departments;
+mod expected;
+mod holidays;
 
 use std::io::Write;
 
@@ -34,7 +52,26 @@ use crate::recording::Recording;
 use crate::schedule::Appointment;
 use crate::series::Grid;
 
-/// A simulation scanner (CT1, MR1, ...) and how it is booked.
+pub use departments::NAMES;
+pub use expected::Expectation;
+pub use holidays::{Holidays, easter_sunday, is_german_public_holiday};
+
+/// Errors of [`Department::expected_arrivals`] and [`Department::expectation`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("department {department}: no application column {column:?} (expected one of: {valid})")]
+    UnknownColumn {
+        department: String,
+        column: String,
+        valid: String,
+    },
+    #[error("department {department}: {message}")]
+    Grid { department: String, message: String },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A scanner or treatment machine (CT1, MR1, MRL1, ...) and how it is booked.
 #[derive(Debug, Clone)]
 pub struct Scanner {
     pub resource: &'static str,
@@ -45,8 +82,10 @@ pub struct Scanner {
     /// Local opening and closing time.
     pub open: (u32, u32),
     pub close: (u32, u32),
-    /// Probability that a slot is booked, Monday..Friday.
-    pub fill: [f64; 5],
+    /// Probability that a slot is booked, Monday..Sunday (0: no sessions).
+    pub fill: [f64; 7],
+    /// Whether its sessions run on public holidays too.
+    pub on_holidays: bool,
 }
 
 /// Work that one appointment type causes for one application.
@@ -73,235 +112,257 @@ pub struct Application {
     pub background_per_hour: f64,
 }
 
+/// When booked slots were booked. Shares are of booked slots; the rest are
+/// booked ahead.
+#[derive(Debug, Clone)]
+pub struct Booking {
+    /// Median lead (days before the start) of a slot booked ahead (log-normal).
+    pub lead_median_days: f64,
+    /// Spread of that lead (log-normal sigma).
+    pub lead_sigma: f64,
+    /// Share booked the same day: same-day add-ons that are in the book.
+    pub same_day_share: f64,
+    /// Their lead, minutes before the start: uniform in this range.
+    pub same_day_lead_min: (f64, f64),
+    /// Share holding a rescheduled appointment: moved into the slot from an
+    /// earlier booking, and booked (into this slot) when it was moved.
+    pub reschedule_share: f64,
+    /// Their lead, hours before the start: uniform in this range.
+    pub reschedule_lead_hours: (f64, f64),
+}
+
+/// How a booked slot was booked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Late {
+    Ahead,
+    SameDay,
+    Rescheduled,
+}
+
+impl Booking {
+    /// A booking time for a slot starting at `start`, and how it was booked.
+    fn draw(&self, rng: &mut ChaCha8Rng, start: DateTime<Utc>) -> (DateTime<Utc>, Late) {
+        let uniform = |rng: &mut ChaCha8Rng, (a, b): (f64, f64), unit: f64| {
+            (a + (b - a) * rng.random::<f64>()) * unit
+        };
+        let u: f64 = rng.random();
+        let (lead_secs, how) = if u < self.same_day_share {
+            (uniform(rng, self.same_day_lead_min, 60.0), Late::SameDay)
+        } else if u < self.same_day_share + self.reschedule_share {
+            (
+                uniform(rng, self.reschedule_lead_hours, 3600.0),
+                Late::Rescheduled,
+            )
+        } else {
+            let lead = LogNormal::new((self.lead_median_days * 86_400.0).ln(), self.lead_sigma)
+                .expect("valid log-normal parameters");
+            (lead.sample(rng), Late::Ahead)
+        };
+        (start - TimeDelta::seconds(lead_secs as i64), how)
+    }
+
+    /// P(a booked slot was booked at least `lead_secs` before its start):
+    /// the share of a slot's bookings known `lead_secs` ahead. The draw
+    /// truncates the lead to whole seconds, so for whole seconds this is
+    /// exact.
+    fn known_ahead(&self, lead_secs: f64) -> f64 {
+        if lead_secs <= 0.0 {
+            return 1.0;
+        }
+        let uniform_beyond = |(a, b): (f64, f64), unit: f64| {
+            let (a, b) = (a * unit, b * unit);
+            if lead_secs <= a {
+                1.0
+            } else if lead_secs >= b {
+                0.0
+            } else {
+                (b - lead_secs) / (b - a)
+            }
+        };
+        let ahead = statrs::distribution::LogNormal::new(
+            (self.lead_median_days * 86_400.0).ln(),
+            self.lead_sigma,
+        )
+        .map_or(1.0, |d| {
+            1.0 - statrs::distribution::ContinuousCDF::cdf(&d, lead_secs)
+        });
+        let late = self.same_day_share + self.reschedule_share;
+        self.same_day_share * uniform_beyond(self.same_day_lead_min, 60.0)
+            + self.reschedule_share * uniform_beyond(self.reschedule_lead_hours, 3600.0)
+            + (1.0 - late) * ahead
+    }
+}
+
+/// What `planscale example` writes as the department's policy: the bundled
+/// auto-contouring policy with these changed (and the department's time
+/// zone, types and step).
+#[derive(Debug, Clone)]
+pub struct PolicyShape {
+    /// The application column the policy scales (its arrivals series).
+    pub column: &'static str,
+    /// Jobs one ready replica finishes per minute.
+    pub per_replica_per_min: f64,
+    /// Minutes before a new replica serves.
+    pub startup_min: u32,
+    pub max_replicas: u32,
+    /// `schedule.max_lag`, hours: the longest appointment-to-work delay the
+    /// forecaster's kernels span.
+    pub max_lag_hours: u32,
+}
+
 /// A department to generate.
 #[derive(Debug, Clone)]
 pub struct Department {
+    /// The name `planscale example --department` takes.
     pub name: &'static str,
     pub timezone: Tz,
+    /// Public holidays: staff off, scanners closed (unless `on_holidays`).
+    pub holidays: Holidays,
     /// First day (a Monday is natural) and number of days.
     pub start: NaiveDate,
     pub days: u32,
     /// Recording step, seconds.
     pub step_secs: i64,
     pub scanners: Vec<Scanner>,
+    pub booking: Booking,
     pub no_show_rate: f64,
-    /// Mean add-on cases per working day, per appointment type (not in the schedule).
+    /// Mean walk-in add-on cases per working day, per appointment type (not in the schedule).
     pub add_ons_per_day: Vec<(&'static str, f64)>,
     /// Staff working hours (local), for staff-triggered work.
     pub working_hours: (u32, u32),
     pub applications: Vec<Application>,
+    pub policy: PolicyShape,
 }
 
 /// What the generator produces.
 #[derive(Debug, Clone)]
 pub struct Generated {
-    /// Booked appointments (no-shows included, add-ons not).
+    /// Booked appointments (no-shows included, walk-in add-ons not), each
+    /// with its booking time.
     pub schedule: Vec<Appointment>,
     /// Arrivals per step, one column per application.
     pub recording: Recording,
-    /// Counts for the README: booked, no-shows, add-ons.
+    /// Counts for the README: booked, no-shows, walk-in add-ons, and of the
+    /// booked those booked the same day and those rescheduled.
     pub booked: usize,
     pub no_shows: usize,
     pub add_ons: usize,
+    pub same_day: usize,
+    pub rescheduled: usize,
+}
+
+/// One slot of a department's book.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    scanner: usize,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    /// Probability that it is booked.
+    fill: f64,
 }
 
 impl Department {
-    /// The bundled example: a German department with four CT and two MR
-    /// simulation scanners, eight weeks from Monday 2026-03-02 (across the
-    /// spring DST change and Easter) at a 5-minute step.
-    pub fn bundled() -> Department {
-        let ct = |resource| Scanner {
-            resource,
-            kind: "CT-SIM",
-            slot_minutes: 20,
-            open: (7, 30),
-            close: (16, 30),
-            fill: [0.85, 0.8, 0.8, 0.75, 0.6],
-        };
-        let mr = |resource| Scanner {
-            resource,
-            kind: "MR-SIM",
-            slot_minutes: 45,
-            open: (8, 0),
-            close: (16, 0),
-            fill: [0.8, 0.8, 0.75, 0.75, 0.55],
-        };
-        Department {
-            name: "clinic",
-            timezone: chrono_tz::Europe::Berlin,
-            start: NaiveDate::from_ymd_opt(2026, 3, 2).expect("valid date"),
-            days: 56,
-            step_secs: 300,
-            scanners: vec![
-                ct("CT1"),
-                ct("CT2"),
-                ct("CT3"),
-                ct("CT4"),
-                mr("MR1"),
-                mr("MR2"),
-            ],
-            no_show_rate: 0.05,
-            add_ons_per_day: vec![("CT-SIM", 3.0), ("MR-SIM", 0.5)],
-            working_hours: (8, 17),
-            applications: vec![
-                Application {
-                    column: "autocontour_jobs",
-                    responses: vec![
-                        Response {
-                            kind: "CT-SIM",
-                            jobs: 8.0,
-                            delay_median_min: 20.0,
-                            delay_sigma: 0.35,
-                            working_hours_only: false,
-                        },
-                        Response {
-                            kind: "MR-SIM",
-                            jobs: 12.0,
-                            delay_median_min: 35.0,
-                            delay_sigma: 0.35,
-                            working_hours_only: false,
-                        },
-                    ],
-                    background_per_hour: 4.0,
-                },
-                Application {
-                    column: "dosecalc_jobs",
-                    responses: vec![
-                        Response {
-                            kind: "CT-SIM",
-                            jobs: 10.0,
-                            delay_median_min: 240.0,
-                            delay_sigma: 0.45,
-                            working_hours_only: true,
-                        },
-                        Response {
-                            kind: "MR-SIM",
-                            jobs: 12.0,
-                            delay_median_min: 300.0,
-                            delay_sigma: 0.45,
-                            working_hours_only: true,
-                        },
-                    ],
-                    background_per_hour: 20.0,
-                },
-                Application {
-                    column: "planopt_jobs",
-                    responses: vec![
-                        Response {
-                            kind: "CT-SIM",
-                            jobs: 3.0,
-                            delay_median_min: 1440.0,
-                            delay_sigma: 0.25,
-                            working_hours_only: true,
-                        },
-                        Response {
-                            kind: "MR-SIM",
-                            jobs: 4.0,
-                            delay_median_min: 1560.0,
-                            delay_sigma: 0.25,
-                            working_hours_only: true,
-                        },
-                    ],
-                    background_per_hour: 3.0,
-                },
-            ],
-        }
+    /// The generated grid: local midnight of the first day to local midnight
+    /// after the last, at the department's step.
+    pub fn grid(&self) -> Grid {
+        let start = local_instant(self.timezone, self.start, 0, 0);
+        let end = local_instant(
+            self.timezone,
+            self.start + TimeDelta::days(i64::from(self.days)),
+            0,
+            0,
+        );
+        let len = ((end - start).num_seconds() / self.step_secs) as usize;
+        Grid::new(start, self.step_secs, len)
     }
 
-    /// A second, different department (for checking that nothing is tuned to
-    /// the first): a proton and photon centre in Zurich with PET-CT and 4D-CT
-    /// simulation, longer auto-contouring lags, six weeks from 2026-09-28
-    /// (across the autumn DST change).
-    pub fn second() -> Department {
-        let scanner = |resource, kind, slot_minutes, fill| Scanner {
-            resource,
-            kind,
-            slot_minutes,
-            open: (7, 0),
-            close: (17, 0),
-            fill,
-        };
-        Department {
-            name: "centre",
-            timezone: chrono_tz::Europe::Zurich,
-            start: NaiveDate::from_ymd_opt(2026, 9, 28).expect("valid date"),
-            days: 42,
-            step_secs: 300,
-            scanners: vec![
-                scanner("PETCT1", "PET-CT", 60, [0.7, 0.9, 0.9, 0.9, 0.5]),
-                scanner("CT4D1", "4D-CT", 30, [0.8, 0.8, 0.8, 0.8, 0.8]),
-                scanner("CT4D2", "4D-CT", 30, [0.9, 0.7, 0.7, 0.6, 0.4]),
-            ],
-            no_show_rate: 0.08,
-            add_ons_per_day: vec![("4D-CT", 1.0)],
-            working_hours: (7, 18),
-            applications: vec![Application {
-                column: "autocontour_jobs",
-                responses: vec![
-                    Response {
-                        kind: "PET-CT",
-                        jobs: 15.0,
-                        delay_median_min: 90.0,
-                        delay_sigma: 0.3,
-                        working_hours_only: false,
-                    },
-                    Response {
-                        kind: "4D-CT",
-                        jobs: 10.0,
-                        delay_median_min: 45.0,
-                        delay_sigma: 0.3,
-                        working_hours_only: false,
-                    },
-                ],
-                background_per_hour: 2.0,
-            }],
+    /// The slots of one day, scanner by scanner, in time order: the order the
+    /// generator draws them in.
+    fn day_slots(&self, date: NaiveDate) -> Vec<Slot> {
+        let day = date.weekday().num_days_from_monday() as usize;
+        let holiday = self.holidays.contains(date);
+        let mut out = Vec::new();
+        for (i, s) in self.scanners.iter().enumerate() {
+            let fill = s.fill[day];
+            if fill <= 0.0 || (holiday && !s.on_holidays) {
+                continue;
+            }
+            let tz = self.timezone;
+            let open = local_instant(tz, date, s.open.0, s.open.1);
+            let close = local_instant(tz, date, s.close.0, s.close.1);
+            let slot = TimeDelta::minutes(i64::from(s.slot_minutes));
+            let mut t = open;
+            while t + slot <= close {
+                out.push(Slot {
+                    scanner: i,
+                    start: t,
+                    end: t + slot,
+                    fill,
+                });
+                t += slot;
+            }
         }
+        out
+    }
+
+    /// The local dates generated.
+    fn dates(&self) -> impl Iterator<Item = NaiveDate> + '_ {
+        (0..self.days).map(|d| self.start + TimeDelta::days(i64::from(d)))
+    }
+
+    /// Whether staff work on `date` (a weekday that is not a holiday).
+    pub fn is_working_day(&self, date: NaiveDate) -> bool {
+        weekday_index(date).is_some() && !self.holidays.contains(date)
+    }
+
+    /// The local start of each walk-in add-on minute of a working day, with
+    /// its probability: add-ons start uniformly in the working hours.
+    fn add_on_minutes(&self, date: NaiveDate) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        let (h0, h1) = self.working_hours;
+        (0..(h1 - h0) * 60).map(move |m| local_instant(self.timezone, date, h0 + m / 60, m % 60))
     }
 
     /// Generate the schedule and the recording with a seeded RNG.
     pub fn generate(&self, seed: u64) -> Generated {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        // Booking times on their own stream: the slots, no-shows and work of
+        // a seed do not depend on them.
+        let mut booking_rng = ChaCha8Rng::seed_from_u64(seed);
+        booking_rng.set_stream(1);
         let tz = self.timezone;
-        let start = local_instant(tz, self.start, 0, 0);
-        let end = local_instant(tz, self.start + TimeDelta::days(i64::from(self.days)), 0, 0);
-        let len = ((end - start).num_seconds() / self.step_secs) as usize;
-        let grid = Grid::new(start, self.step_secs, len);
+        let grid = self.grid();
+        let len = grid.len;
 
         let mut schedule = Vec::new();
         let mut happened: Vec<(DateTime<Utc>, &'static str)> = Vec::new();
         let (mut booked, mut no_shows, mut add_ons) = (0, 0, 0);
-        for day in 0..self.days {
-            let date = self.start + TimeDelta::days(i64::from(day));
-            let Some(weekday) = weekday_index(date) else {
-                continue;
-            };
-            if is_german_public_holiday(date) {
-                continue;
-            }
-            for s in &self.scanners {
-                let open = local_instant(tz, date, s.open.0, s.open.1);
-                let close = local_instant(tz, date, s.close.0, s.close.1);
-                let slot = TimeDelta::minutes(i64::from(s.slot_minutes));
-                let mut t = open;
-                while t + slot <= close {
-                    if rng.random::<f64>() < s.fill[weekday] {
-                        booked += 1;
-                        schedule.push(Appointment {
-                            start: t,
-                            end: t + slot,
-                            kind: s.kind.to_string(),
-                            resource: Some(s.resource.to_string()),
-                        });
-                        if rng.random::<f64>() < self.no_show_rate {
-                            no_shows += 1;
-                        } else {
-                            happened.push((t, s.kind));
-                        }
+        let (mut same_day, mut rescheduled) = (0, 0);
+        for date in self.dates() {
+            for slot in self.day_slots(date) {
+                let s = &self.scanners[slot.scanner];
+                if rng.random::<f64>() < slot.fill {
+                    booked += 1;
+                    let (booked_at, how) = self.booking.draw(&mut booking_rng, slot.start);
+                    same_day += usize::from(how == Late::SameDay);
+                    rescheduled += usize::from(how == Late::Rescheduled);
+                    schedule.push(Appointment {
+                        start: slot.start,
+                        end: slot.end,
+                        kind: s.kind.to_string(),
+                        resource: Some(s.resource.to_string()),
+                        booked_at: Some(booked_at),
+                    });
+                    if rng.random::<f64>() < self.no_show_rate {
+                        no_shows += 1;
+                    } else {
+                        happened.push((slot.start, s.kind));
                     }
-                    t += slot;
                 }
             }
-            // Add-on cases: same-day, in working hours, not in the book.
+            if !self.is_working_day(date) {
+                continue;
+            }
+            // Walk-in add-on cases: same-day, in working hours, not in the book.
             for (kind, mean) in &self.add_ons_per_day {
                 let n = poisson(&mut rng, *mean);
                 for _ in 0..n {
@@ -350,6 +411,8 @@ impl Department {
             booked,
             no_shows,
             add_ons,
+            same_day,
+            rescheduled,
         }
     }
 
@@ -357,8 +420,7 @@ impl Department {
     pub fn is_working_time(&self, t: DateTime<Utc>) -> bool {
         let local = t.with_timezone(&self.timezone);
         let date = local.date_naive();
-        weekday_index(date).is_some()
-            && !is_german_public_holiday(date)
+        self.is_working_day(date)
             && local.hour() >= self.working_hours.0
             && local.hour() < self.working_hours.1
     }
@@ -374,7 +436,7 @@ impl Department {
             date += TimeDelta::days(1);
         }
         for _ in 0..14 {
-            if weekday_index(date).is_some() && !is_german_public_holiday(date) {
+            if self.is_working_day(date) {
                 // Spread the morning's catch-up over the first hour.
                 let jitter = (t.timestamp().rem_euclid(3600)) / 60;
                 return local_instant(self.timezone, date, self.working_hours.0, jitter as u32);
@@ -385,17 +447,20 @@ impl Department {
     }
 }
 
-/// Write `schedule.csv` (`start,end,type,resource`, UTC RFC 3339).
+/// Write `schedule.csv` (`start,end,type,resource,booked_at`, UTC RFC 3339;
+/// an unknown booking time is an empty cell).
 pub fn write_schedule_csv(appointments: &[Appointment], w: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(w, "start,end,type,resource")?;
+    let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    writeln!(w, "start,end,type,resource,booked_at")?;
     for a in appointments {
         writeln!(
             w,
-            "{},{},{},{}",
-            a.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            a.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "{},{},{},{},{}",
+            time(&a.start),
+            time(&a.end),
             a.kind,
-            a.resource.as_deref().unwrap_or("")
+            a.resource.as_deref().unwrap_or(""),
+            a.booked_at.as_ref().map(time).unwrap_or_default()
         )?;
     }
     Ok(())
@@ -430,73 +495,9 @@ fn poisson(rng: &mut ChaCha8Rng, mean: f64) -> u64 {
     Poisson::new(mean).map_or(0, |p| p.sample(rng) as u64)
 }
 
-/// Easter Sunday (Gregorian), by the anonymous Gregorian algorithm (Meeus).
-pub fn easter_sunday(year: i32) -> NaiveDate {
-    let a = year % 19;
-    let b = year / 100;
-    let c = year % 100;
-    let d = b / 4;
-    let e = b % 4;
-    let f = (b + 8) / 25;
-    let g = (b - f + 1) / 3;
-    let h = (19 * a + b - d - g + 15) % 30;
-    let i = c / 4;
-    let k = c % 4;
-    let l = (32 + 2 * e + 2 * i - h - k) % 7;
-    let m = (a + 11 * h + 22 * l) / 451;
-    let month = (h + l - 7 * m + 114) / 31;
-    let day = (h + l - 7 * m + 114) % 31 + 1;
-    NaiveDate::from_ymd_opt(year, month as u32, day as u32).expect("Easter is a valid date")
-}
-
-/// Nationwide German public holidays (those of every federal state): New
-/// Year, Good Friday, Easter Monday, Labour Day, Ascension, Whit Monday,
-/// German Unity Day, Christmas Day and St Stephen's Day.
-pub fn is_german_public_holiday(date: NaiveDate) -> bool {
-    let fixed = [(1, 1), (5, 1), (10, 3), (12, 25), (12, 26)];
-    if fixed.contains(&(date.month(), date.day())) {
-        return true;
-    }
-    let easter = easter_sunday(date.year());
-    [-2, 1, 39, 50]
-        .iter()
-        .any(|d| easter + TimeDelta::days(*d) == date)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn easter_and_holidays_are_right() {
-        assert_eq!(
-            easter_sunday(2026),
-            NaiveDate::from_ymd_opt(2026, 4, 5).unwrap()
-        );
-        assert_eq!(
-            easter_sunday(2024),
-            NaiveDate::from_ymd_opt(2024, 3, 31).unwrap()
-        );
-        assert_eq!(
-            easter_sunday(2000),
-            NaiveDate::from_ymd_opt(2000, 4, 23).unwrap()
-        );
-        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
-        for h in [
-            d(4, 3),
-            d(4, 6),
-            d(5, 1),
-            d(5, 14),
-            d(5, 25),
-            d(10, 3),
-            d(12, 25),
-        ] {
-            assert!(is_german_public_holiday(h), "{h}");
-        }
-        for w in [d(4, 2), d(4, 7), d(3, 29)] {
-            assert!(!is_german_public_holiday(w), "{w}");
-        }
-    }
 
     #[test]
     fn same_seed_same_data_other_seed_other_data() {

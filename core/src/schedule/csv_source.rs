@@ -1,6 +1,12 @@
-//! CSV schedule exports: by default a header `start,end,type[,resource]`;
+//! CSV schedule exports: by default a header `start,end,type[,resource][,booked_at]`;
 //! other exports through a column mapping in the policy. Times are RFC 3339
 //! with an offset, or local wall times in the clinic's zone.
+//!
+//! `booked_at` (optional) is when the appointment was booked into its slot:
+//! a date-time like `start` (never joined with a `date` column), or a bare
+//! date `YYYY-MM-DD`, read as the end of that local day (the latest it can
+//! mean, so a replay never knows the appointment earlier than it was booked).
+//! An empty cell is an unknown booking time (taken as booked long ago).
 
 use std::path::Path;
 
@@ -25,6 +31,8 @@ pub struct CsvColumns {
     pub kind: String,
     /// Room or device; optional even when named.
     pub resource: Option<String>,
+    /// When the appointment was booked; optional even when named.
+    pub booked_at: Option<String>,
     /// A separate date column; `start`/`end` then hold times of day.
     pub date: Option<String>,
     /// chrono `strftime` format for local times (with `date`, of `"{date} {time}"`),
@@ -42,6 +50,7 @@ impl Default for CsvColumns {
             duration: None,
             kind: "type".into(),
             resource: Some("resource".into()),
+            booked_at: Some("booked_at".into()),
             date: None,
             format: None,
             delimiter: ',',
@@ -129,6 +138,7 @@ pub fn parse(text: &str, file: &str, opts: &Options, cols: &CsvColumns) -> Resul
         },
         kind: need(&cols.kind)?,
         resource: cols.resource.as_deref().and_then(col),
+        booked_at: cols.booked_at.as_deref().and_then(col),
         date: cols.date.as_deref().map(need).transpose()?,
     };
     let mut out = Loaded::default();
@@ -163,6 +173,7 @@ struct Columns {
     duration: Option<usize>,
     kind: usize,
     resource: Option<usize>,
+    booked_at: Option<usize>,
     date: Option<usize>,
 }
 
@@ -226,6 +237,25 @@ fn row(
     if kind.is_empty() {
         return Ok(None);
     }
+    let booked_at = match idx
+        .booked_at
+        .and_then(|i| rec.get(i))
+        .filter(|s| !s.is_empty())
+    {
+        None => None,
+        Some(v) => {
+            let name = cols.booked_at.as_deref().unwrap_or("booked_at");
+            Some(parse_booked_at(v, cols.format.as_deref(), opts).ok_or_else(|| {
+                format!(
+                    "column {name:?}: expected the booking time as an RFC 3339 time with offset (2026-02-20T09:15:00+01:00), a local time {}, a date (2026-02-20) or nothing (unknown)",
+                    match &cols.format {
+                        Some(f) => format!("in the format {f:?}"),
+                        None => "such as 2026-02-20 09:15".into(),
+                    }
+                )
+            })?)
+        }
+    };
     Ok(Some(Appointment {
         start,
         end,
@@ -235,6 +265,7 @@ fn row(
             .and_then(|i| rec.get(i))
             .filter(|s| !s.is_empty())
             .map(str::to_string),
+        booked_at,
     }))
 }
 
@@ -257,6 +288,15 @@ fn parse_time(s: &str, format: Option<&str>, opts: &Options) -> Option<DateTime<
             .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())?,
     };
     local_to_utc(naive, opts.tz)
+}
+
+/// A booking time: a date-time as [`parse_time`] reads it, or a bare date as
+/// the end of that local day (the start of the next).
+fn parse_booked_at(s: &str, format: Option<&str>, opts: &Options) -> Option<DateTime<Utc>> {
+    parse_time(s, format, opts).or_else(|| {
+        let day = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+        super::end_of_local_day(day, opts.tz)
+    })
 }
 
 /// The kind of a CSV error without echoing the record's content.
@@ -297,6 +337,58 @@ mod tests {
     }
 
     #[test]
+    fn booked_at_is_optional_and_read_like_start() {
+        let text = "start,end,type,booked_at\n\
+                    2026-03-02T08:00:00Z,2026-03-02T08:30:00Z,CT,2026-02-20T09:15:00+01:00\n\
+                    2026-03-02T09:00:00Z,2026-03-02T09:30:00Z,CT,\n\
+                    2026-03-02T10:00:00Z,2026-03-02T10:30:00Z,CT,2026-03-02 07:40\n\
+                    2026-03-02T11:00:00Z,2026-03-02T11:30:00Z,CT,2026-02-27\n";
+        let a = parse_csv(text, "s.csv").unwrap();
+        assert_eq!(
+            crate::schedule::booked_times(&a),
+            vec![
+                Some("2026-02-20T08:15:00+00:00".into()),
+                None,
+                Some("2026-03-02T07:40:00+00:00".into()),
+                // A date alone: the end of that day (UTC here).
+                Some("2026-02-28T00:00:00+00:00".into()),
+            ]
+        );
+        // Without the column every booking time is unknown.
+        let a = parse_csv(
+            "start,end,type\n2026-03-02T08:00:00Z,2026-03-02T08:30:00Z,CT\n",
+            "s.csv",
+        )
+        .unwrap();
+        assert_eq!(a[0].booked_at, None);
+    }
+
+    #[test]
+    fn a_bad_booked_at_names_file_line_and_column_not_the_value() {
+        let text = "start,end,type,booked_at\n\
+                    2026-03-02T08:00:00Z,2026-03-02T08:30:00Z,CT,2026-02-20T09:15:00Z\n\
+                    2026-03-02T09:00:00Z,2026-03-02T09:30:00Z,CT,called by Max Mustermann\n";
+        let e = parse_csv(text, "s.csv").unwrap_err().to_string();
+        assert!(
+            e.starts_with("s.csv:3: column \"booked_at\": expected the booking time"),
+            "{e}"
+        );
+        assert!(!e.contains("Mustermann"));
+        // A mapped name is the one named.
+        let cols = CsvColumns {
+            booked_at: Some("Gebucht".into()),
+            ..CsvColumns::default()
+        };
+        let text = "start,end,type,Gebucht\n2026-03-02T08:00:00Z,2026-03-02T08:30:00Z,CT,gestern\n";
+        let mut o = Options::new(chrono_tz::UTC);
+        o.mode = ParseMode::Strict;
+        let e = parse_csv_with(text, "a.csv", &o, &cols)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("a.csv:2: column \"Gebucht\""), "{e}");
+    }
+
+    #[test]
     fn mapped_columns_with_date_duration_and_semicolons() {
         let cols = CsvColumns {
             start: "Zeit".into(),
@@ -304,6 +396,7 @@ mod tests {
             duration: Some("Dauer".into()),
             kind: "Termintyp".into(),
             resource: Some("Geraet".into()),
+            booked_at: None,
             date: Some("Datum".into()),
             format: Some("%d.%m.%Y %H:%M".into()),
             delimiter: ';',

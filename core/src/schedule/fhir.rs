@@ -3,7 +3,10 @@
 //! `Bundle.link` `next`.
 //!
 //! The JSON is read as an untyped tree and only `id`, `status`, `start`,
-//! `end`, `minutesDuration`, the `appointmentType`/`serviceType` coding
+//! `end`, `minutesDuration`, `created` (when the appointment was booked: a
+//! FHIR `dateTime`; a date, month or year alone is read as the end of that
+//! period in the clinic's zone, the latest it can mean), the
+//! `appointmentType`/`serviceType` coding
 //! codes and `Location/`/`Device/` actor references are looked at: patient
 //! references, names, comments and descriptions are never read. (Typed
 //! deserialisation is avoided on purpose: its errors quote the offending
@@ -12,7 +15,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
-use super::{Appointment, Error, HttpGet, Loaded, Options, Result, redact_url};
+use super::{Appointment, Error, HttpGet, Loaded, Options, Result, local_to_utc, redact_url};
 
 /// Most pages one search follows.
 pub const MAX_PAGES: usize = 1000;
@@ -211,12 +214,50 @@ fn appointment(res: &Value, opts: &Options) -> std::result::Result<Option<Appoin
     let Some(kind) = appointment_type(res, opts) else {
         return Ok(None);
     };
+    let booked_at = match res.get("created") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(date_time(s, opts).ok_or(
+            "created: expected a FHIR dateTime such as 2026-02-20T09:15:00+01:00 or 2026-02-20",
+        )?),
+        Some(_) => return Err("created: expected a string".into()),
+    };
     Ok(Some(Appointment {
         start,
         end,
         kind,
         resource: resource(res),
+        booked_at,
     }))
+}
+
+/// A FHIR `dateTime` (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`, or a time with its
+/// offset) as an instant. A partial date is the end of its period in the
+/// clinic's zone; a time without an offset (not allowed by FHIR, written by
+/// some exports) is the clinic's wall clock.
+fn date_time(s: &str, opts: &Options) -> Option<DateTime<Utc>> {
+    use chrono::{NaiveDate, NaiveDateTime};
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
+        return local_to_utc(t, opts.tz);
+    }
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = s.split('-').collect();
+    // The first day after the period.
+    let after = match parts.as_slice() {
+        [y, m, d] if digits(y, 4) && digits(m, 2) && digits(d, 2) => {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?.succ_opt()?
+        }
+        [y, m] if digits(y, 4) && digits(m, 2) => {
+            let first = NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, 1)?;
+            first.checked_add_months(chrono::Months::new(1))?
+        }
+        [y] if digits(y, 4) => NaiveDate::from_ymd_opt(y.parse::<i32>().ok()? + 1, 1, 1)?,
+        _ => return None,
+    };
+    local_to_utc(after.and_hms_opt(0, 0, 0)?, opts.tz)
 }
 
 /// The codings of every `serviceType`, then of `appointmentType`, as (system, code).
@@ -307,6 +348,50 @@ mod tests {
         assert_eq!(a.resource.as_deref(), Some("CT1"));
         assert_eq!(a.start.to_rfc3339(), "2026-03-02T07:00:00+00:00");
         assert!(!format!("{l:?}").contains("Roe"));
+    }
+
+    #[test]
+    fn created_is_the_booking_time_a_partial_date_the_end_of_its_period() {
+        let res = |id: &str, created: &str| {
+            format!(
+                r#"{{"resource":{{"resourceType":"Appointment","id":"{id}","status":"booked",
+                "appointmentType":{{"coding":[{{"code":"CT-SIM"}}]}},{created}
+                "start":"2026-03-02T08:00:00Z","minutesDuration":20}}}}"#
+            )
+        };
+        let text = format!(
+            r#"{{"resourceType":"Bundle","entry":[{},{},{},{},{}]}}"#,
+            res("a", r#""created":"2026-02-20T09:15:00+01:00","#),
+            res("b", ""),
+            res("c", r#""created":"2026-02-20","#),
+            res("d", r#""created":"2026-02","#),
+            res("e", r#""created":"2026-02-20T09:15:00","#),
+        );
+        let l = parse_bundle(&text, "b.json", &opts()).unwrap();
+        let mut got = crate::schedule::booked_times(&l.appointments);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                None,
+                Some("2026-02-20T08:15:00+00:00".into()),
+                Some("2026-02-20T08:15:00+00:00".into()),
+                Some("2026-02-20T23:00:00+00:00".into()),
+                Some("2026-02-28T23:00:00+00:00".into()),
+            ]
+        );
+        let bad = format!(
+            r#"{{"resourceType":"Bundle","entry":[{}]}}"#,
+            res("z9", r#""created":"when Jane called","#)
+        );
+        let mut o = opts();
+        o.mode = super::super::ParseMode::Strict;
+        let e = parse_bundle(&bad, "b.json", &o).unwrap_err().to_string();
+        assert!(
+            e.starts_with("b.json: Appointment/z9: created: expected a FHIR dateTime"),
+            "{e}"
+        );
+        assert!(!e.contains("Jane"));
     }
 
     #[test]

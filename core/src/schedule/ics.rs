@@ -7,8 +7,13 @@
 //! the line, which general iCalendar parsers do not keep. Of each event only
 //! the times, the type (from CATEGORIES, or from SUMMARY through the
 //! policy's rules — the SUMMARY text itself is never kept) and the resource
-//! (RESOURCES, or LOCATION when the policy says so) are read. DESCRIPTION,
-//! ATTENDEE, ORGANIZER, COMMENT, CONTACT and the rest are skipped unread.
+//! (RESOURCES, or LOCATION when the policy says so) are read, and the booking
+//! time from CREATED (RFC 5545 §3.8.7.1: when the calendar user agent created
+//! the event in its store; a recurring event's instances share it). Without
+//! CREATED the booking time is unknown: DTSTAMP (§3.8.7.2) is when the
+//! iCalendar object was written — in a feed, the export time of every event —
+//! and says nothing about when the slot was booked. DESCRIPTION, ATTENDEE,
+//! ORGANIZER, COMMENT, CONTACT and the rest are skipped unread.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -17,7 +22,10 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Offset, TimeDelta, TimeZone, Ut
 use chrono_tz::Tz;
 use rrule::{RRule, RRuleSet, Unvalidated};
 
-use super::{Appointment, DEFAULT_EXPANSION_DAYS, Error, Loaded, Options, Result, local_to_utc};
+use super::{
+    Appointment, DEFAULT_EXPANSION_DAYS, Error, Loaded, Options, Result, end_of_local_day,
+    local_to_utc,
+};
 
 /// Most instances one recurring event may produce before the end of the
 /// window (a daily appointment for ten years is about 3,650).
@@ -65,6 +73,7 @@ pub fn parse(text: &str, file: &str, opts: &Options) -> Result<Loaded> {
                         end,
                         kind: kind.clone(),
                         resource: ev.resource.clone(),
+                        booked_at: ev.created,
                     };
                     out.push(opts, a);
                 }
@@ -631,6 +640,8 @@ struct Event {
     exdates: Vec<DateTime<Utc>>,
     recurrence_id: Option<DateTime<Utc>>,
     cancelled: bool,
+    /// CREATED: when the event was booked (a DATE: the end of that local day).
+    created: Option<DateTime<Utc>>,
     kind: Option<String>,
     resource: Option<String>,
 }
@@ -711,6 +722,15 @@ fn interpret(
     let cancelled = raw
         .get("STATUS")
         .is_some_and(|p| p.value.trim().eq_ignore_ascii_case("CANCELLED"));
+    // RFC 5545 says CREATED is a UTC DATE-TIME; exports also write local
+    // times and dates, read as DTSTART's are (a date at the end of its day).
+    let created = match raw.get("CREATED") {
+        Some(p) => match parse_when(&p.value, p, zones, opts.tz).map_err(at(p))? {
+            When::At(t, _) => Some(t),
+            When::Day(d) => Some(end_of_local_day(d, opts.tz).ok_or_else(|| out_of_range(p))?),
+        },
+        None => None,
+    };
     Ok(Event {
         uid: raw.uid(),
         start,
@@ -723,6 +743,7 @@ fn interpret(
         exdates,
         recurrence_id,
         cancelled,
+        created,
         kind: event_type(raw, opts),
         resource: event_resource(raw, opts),
     })
@@ -886,6 +907,45 @@ fn expand_rules(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn created_is_the_booking_time_and_dtstamp_is_not() {
+        let text = "BEGIN:VCALENDAR\r\n\
+BEGIN:VEVENT\r\nUID:a\r\nDTSTAMP:20260301T120000Z\r\nCREATED:20260220T081500Z\r\n\
+DTSTART:20260302T080000Z\r\nDTEND:20260302T083000Z\r\nCATEGORIES:CT-SIM\r\n\
+RRULE:FREQ=DAILY;COUNT=2\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:b\r\nDTSTAMP:20260301T120000Z\r\n\
+DTSTART:20260302T090000Z\r\nDTEND:20260302T093000Z\r\nCATEGORIES:MR-SIM\r\nEND:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:c\r\nCREATED;VALUE=DATE:20260301\r\n\
+DTSTART:20260302T100000Z\r\nDTEND:20260302T103000Z\r\nCATEGORIES:MR-SIM\r\nEND:VEVENT\r\n\
+END:VCALENDAR\r\n";
+        let l = parse(text, "f.ics", &Options::new(chrono_tz::Europe::Berlin)).unwrap();
+        assert_eq!(
+            crate::schedule::booked_times(&l.appointments),
+            vec![
+                // a on 2 March, b, c, then a's second instance on 3 March.
+                Some("2026-02-20T08:15:00+00:00".into()),
+                None,
+                // A date: the end of 1 March in Berlin.
+                Some("2026-03-01T23:00:00+00:00".into()),
+                Some("2026-02-20T08:15:00+00:00".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_created_names_the_event_and_its_line() {
+        let text = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x-1\nCREATED:last tuesday\n\
+DTSTART:20260302T080000Z\nDTEND:20260302T083000Z\nCATEGORIES:CT\nEND:VEVENT\nEND:VCALENDAR\n";
+        let mut o = Options::new(chrono_tz::UTC);
+        o.mode = crate::schedule::ParseMode::Strict;
+        let e = parse(text, "f.ics", &o).unwrap_err().to_string();
+        assert!(
+            e.starts_with("f.ics:4: event UID x-1: CREATED: expected a DATE-TIME"),
+            "{e}"
+        );
+        assert!(!e.contains("tuesday"), "{e}");
+    }
 
     #[test]
     fn unfolds_and_splits_content_lines() {

@@ -1,13 +1,18 @@
-//! The clinic's appointment book: appointments (start, end, type, resource —
-//! nothing about the patient), read from a source chosen in the policy, and
-//! turned into per-step covariates for the forecaster.
+//! The clinic's appointment book: appointments (start, end, type, resource,
+//! when it was booked — nothing about the patient), read from a source chosen
+//! in the policy, and turned into per-step covariates for the forecaster.
 //!
 //! Three sources: CSV exports ([`csv_source`]), iCalendar feeds ([`ics`]) and
-//! FHIR R4 Appointment resources ([`fhir`]). Each parser keeps only the four
+//! FHIR R4 Appointment resources ([`fhir`]). Each parser keeps only the five
 //! fields of [`Appointment`]; everything else (names, identifiers, free text)
 //! is dropped while parsing and never reaches a log line, an error message or
 //! an output. Fetching (files, HTTP) lives in [`fetch`]; the parsers are pure.
+//!
+//! A replay must not know an appointment before it was booked: [`Booked`]
+//! gives, at a moving decision time, the appointments booked by then
+//! (docs/ARCHITECTURE.md, "Honest future knowledge").
 
+mod booked;
 pub mod csv_source;
 mod fetch;
 pub mod fhir;
@@ -28,13 +33,17 @@ use crate::duration::Duration;
 use crate::series::Covariates;
 use crate::series::Grid;
 
+pub use booked::{Booked, known_at};
 pub use csv_source::{CsvColumns, parse_csv, parse_csv_with, read_csv};
 pub use fetch::{HttpGet, NoHttp, read_file as read_text_file, redact_url};
 pub use snapshot::{LastGood, Refresh};
 pub use summary::{DayCount, summarize};
-pub use time::{local_to_utc, normalise_type};
+pub use time::{end_of_local_day, local_to_utc, normalise_type};
 
 /// One appointment. Deliberately nothing else: no patient, no free text.
+///
+/// Ordered by start first (then end, type, resource, booking time), so a
+/// sorted book is sorted by start.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Appointment {
     pub start: DateTime<Utc>,
@@ -44,6 +53,19 @@ pub struct Appointment {
     pub kind: String,
     /// Room or device, e.g. `CT1`.
     pub resource: Option<String>,
+    /// When the appointment was booked into this slot (CSV `booked_at`,
+    /// iCalendar `CREATED`, FHIR `created`). `None`: unknown, taken as booked
+    /// long ago (known at any decision time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booked_at: Option<DateTime<Utc>>,
+}
+
+impl Appointment {
+    /// Whether a decision at `t` can know this appointment: it was booked at
+    /// or before `t` (an unknown booking time counts as booked).
+    pub fn known_at(&self, t: DateTime<Utc>) -> bool {
+        self.booked_at.is_none_or(|b| b <= t)
+    }
 }
 
 /// Errors reading a schedule. Messages name the place (file and line, event
@@ -608,6 +630,15 @@ pub fn types_of(appointments: &[Appointment]) -> Vec<String> {
     t
 }
 
+/// The booking times of `appointments` in RFC 3339, for tests.
+#[cfg(test)]
+pub(crate) fn booked_times(appointments: &[Appointment]) -> Vec<Option<String>> {
+    appointments
+        .iter()
+        .map(|a| a.booked_at.map(|t| t.to_rfc3339()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,6 +650,7 @@ mod tests {
             end: t0 + chrono::TimeDelta::minutes(min + len),
             kind: kind.into(),
             resource: None,
+            booked_at: None,
         }
     }
 

@@ -130,6 +130,7 @@ mod tests {
                 end: t0 + TimeDelta::minutes(30),
                 kind: "CT".into(),
                 resource: None,
+                booked_at: None,
             }],
             ..Loaded::default()
         };

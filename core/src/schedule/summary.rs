@@ -48,6 +48,7 @@ mod tests {
             end: Utc.with_ymd_and_hms(2026, 3, 1, h, 45, 0).unwrap(),
             kind: kind.into(),
             resource: None,
+            booked_at: None,
         };
         // 23:30 UTC is already 2 March in Berlin.
         let s = summarize(

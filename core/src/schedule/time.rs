@@ -28,6 +28,12 @@ pub fn local_to_utc(t: NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
     }
 }
 
+/// The end of a local date in `tz` (midnight starting the next day): what a
+/// date-only booking time means at the latest. `None` past chrono's range.
+pub fn end_of_local_day(day: chrono::NaiveDate, tz: Tz) -> Option<DateTime<Utc>> {
+    local_to_utc(day.succ_opt()?.and_hms_opt(0, 0, 0)?, tz)
+}
+
 /// The normal form of an appointment type: trimmed, upper-case ASCII, runs of
 /// spaces, tabs and underscores replaced by one `-` (`" ct sim "` → `CT-SIM`,
 /// `MR_SIM` → `MR-SIM`).
@@ -71,6 +77,10 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2026-10-25T00:30:00+00:00");
         let t = local_to_utc(local(2026, 7, 1, 7, 30), tz).unwrap();
         assert_eq!(t.to_rfc3339(), "2026-07-01T05:30:00+00:00");
+        // The day clocks go forward ends at midnight CEST.
+        let d = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
+        let end = end_of_local_day(d, tz).unwrap();
+        assert_eq!(end.to_rfc3339(), "2026-03-29T22:00:00+00:00");
     }
 
     #[test]

@@ -27,7 +27,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::autoscale::{Autoscaler, Observation};
 use crate::plan::Decision;
 use crate::policy::{Mode, Policy};
-use crate::schedule::Appointment;
+use crate::schedule::{Appointment, Booked};
 use crate::series::{Grid, Series, SeriesView};
 
 use cluster::{Cluster, TickOutcome, Waits};
@@ -155,7 +155,8 @@ pub struct Scenario {
     pub policy: Policy,
     /// Work arriving per step (the policy's arrivals series).
     pub arrivals: Series,
-    /// Booked appointments (may be empty).
+    /// Booked appointments (may be empty). The predictive strategy sees at
+    /// each decision only those booked by then ([`Appointment::known_at`]).
     pub schedule: Vec<Appointment>,
     /// Time run before measuring starts.
     pub warmup_secs: i64,
@@ -425,6 +426,8 @@ struct PredictiveCtl<'a> {
     s: &'a Scenario,
     t: &'a Ticks,
     scaler: Autoscaler,
+    /// The book as it stood at each decision: what was booked by then.
+    booked: Booked<'a>,
     history_steps: usize,
     /// `hpa-floor` mode: the HPA the floor is set on.
     hpa: Option<HpaCtl>,
@@ -452,6 +455,7 @@ impl<'a> PredictiveCtl<'a> {
             s,
             t,
             scaler: Autoscaler::new(p.clone()),
+            booked: Booked::new(&s.schedule),
             history_steps: (p.forecast.history.secs_i64() / t.grid.step_secs).max(1) as usize,
             hpa,
             served: 0.0,
@@ -521,19 +525,21 @@ impl<'a> PredictiveCtl<'a> {
         )
     }
 
-    /// Refit when due, as the controller does before deciding.
-    fn refit_if_due(&mut self, history: SeriesView<'_>) {
+    /// Refit when due, as the controller does before deciding, with the
+    /// appointments booked by `now`.
+    fn refit_if_due(&mut self, history: SeriesView<'_>, now: DateTime<Utc>) {
         if !self.scaler.refit_due(&history) {
             return;
         }
         self.fits += 1;
-        let refitted = self.scaler.refit(history, &self.s.schedule);
+        let known = self.booked.at(now);
+        let refitted = self.scaler.refit(history, known);
         if let Some(w) = self.scaler.schedule_warning() {
             self.schedule_blind.0 += 1;
             self.schedule_blind.1.get_or_insert_with(|| w.to_string());
         }
         // The model the fit chose (its forecast is the one the next decision uses).
-        let result = refitted.and_then(|()| match self.scaler.forecast(&self.s.schedule) {
+        let result = refitted.and_then(|()| match self.scaler.forecast(known) {
             Ok(f) => Ok((f.model.clone(), f.note.starts_with("cold start"))),
             Err(_) => Err(self
                 .scaler
@@ -567,7 +573,8 @@ impl Scaler for PredictiveCtl<'_> {
         let mut wanted = None;
         if decide_now {
             let history = self.history(k);
-            self.refit_if_due(history);
+            let now = t.time(k);
+            self.refit_if_due(history, now);
             let utilisation = (self.capacity > 0.0).then(|| self.served / self.capacity);
             (self.served, self.capacity) = (0.0, 0.0);
             let obs = Observation {
@@ -577,8 +584,9 @@ impl Scaler for PredictiveCtl<'_> {
                 queue_depth: Some(cluster.queue_depth()),
                 history: Some(history),
             };
-            let now = t.time(k);
-            let d = self.scaler.decide(now, &obs, &self.s.schedule);
+            // Honest future knowledge: only what was booked by now (a live
+            // schedule is that already; a replayed export is cut here).
+            let d = self.scaler.decide(now, &obs, self.booked.at(now));
             if k as u64 >= t.measure_from_tick {
                 *self.terms.entry(d.term.kind().to_string()).or_insert(0) += 1;
             }
@@ -885,6 +893,79 @@ mod tests {
                 .windows(2)
                 .all(|w| w[1].at - w[0].at == TimeDelta::minutes(1))
         );
+    }
+
+    /// Two weeks with a spike from 08:00 to 10:00 only on the days that have
+    /// a CT-SIM appointment at 07:30, booked `booked_at(start)`.
+    fn booked_spikes(booked_at: impl Fn(DateTime<Utc>) -> Option<DateTime<Utc>>) -> Scenario {
+        let mut s = scenario();
+        s.policy.schedule = Some(
+            serde_yaml::from_str(
+                "source: {type: csv, path: book.csv}\ntypes: [CT-SIM]\nmax_lag: 3h\n",
+            )
+            .unwrap(),
+        );
+        let spike_day = |d: usize| d % 3 != 0;
+        s.arrivals.values = (0..14 * 288)
+            .map(|i| {
+                let minute = (i % 288) * 5;
+                if spike_day(i / 288) && (480..600).contains(&minute) {
+                    40.0
+                } else {
+                    2.0
+                }
+            })
+            .collect();
+        s.schedule = (0..14)
+            .filter(|d| spike_day(*d))
+            .map(|d| {
+                let start =
+                    s.arrivals.grid.start + TimeDelta::days(d as i64) + TimeDelta::minutes(450);
+                Appointment {
+                    start,
+                    end: start + TimeDelta::minutes(20),
+                    kind: "CT-SIM".into(),
+                    resource: None,
+                    booked_at: booked_at(start),
+                }
+            })
+            .collect();
+        s
+    }
+
+    #[test]
+    fn the_predictive_strategy_sees_only_what_was_booked_by_each_decision() {
+        let decisions = |s: &Scenario| -> Vec<Decision> {
+            predictive_trace(s)
+                .into_iter()
+                .map(|e| e.decision)
+                .collect()
+        };
+        let unknown = decisions(&booked_spikes(|_| None));
+        let mut empty = booked_spikes(|_| None);
+        empty.schedule.clear();
+        let empty = decisions(&empty);
+        // The book matters here at all...
+        assert!(unknown != empty, "the schedule changes no decision");
+        // ...a book whose every booking comes after the replay is no book...
+        let end = booked_spikes(|_| None).arrivals.grid.end();
+        let never = decisions(&booked_spikes(|_| Some(end + TimeDelta::days(1))));
+        assert!(
+            never == empty,
+            "an appointment was used before it was booked"
+        );
+        // ...and one booked further ahead than the 48-hour horizon is as if
+        // always known (an unknown booking time counts as booked).
+        let ahead = decisions(&booked_spikes(|start| Some(start - TimeDelta::days(3))));
+        assert!(
+            ahead == unknown,
+            "an appointment known 3 days ahead was missed"
+        );
+        // Entered in the book 25 minutes after it started (the spike follows
+        // 30 minutes after the start): the decisions just before the spike
+        // do not know it, the refits after it do.
+        let late = decisions(&booked_spikes(|start| Some(start + TimeDelta::minutes(25))));
+        assert!(late != unknown && late != empty);
     }
 
     #[test]
