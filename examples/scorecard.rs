@@ -3,13 +3,13 @@
 //! own code, one table and one JSON file.
 //!
 //! ```text
-//! cargo run --release --example scorecard -- [--json FILE] [--departments clinic,centre]
+//! cargo run --release --example scorecard -- [--json FILE] [--departments clinic,centre,mrlinac,community]
 //!     [--startups 2,4,8,12] [--steps 1,5] [--seeds 1,2,3] [--days N]
 //! ```
 //!
 //! Each cell is a department generated at a step with a seed, replayed with
-//! the bundled auto-contouring policy adapted to it (its appointment types,
-//! time zone and lags; the cell's start-up and step). Strategies:
+//! the department's own policy (`planscale example` writes it) at the cell's
+//! start-up and step. Strategies:
 //! predictive, hpa, hpa:tuned, keda, keda:tuned and the oracle. The table
 //! gives each cell's mean over its seeds: attainment, max wait and
 //! replica-hours, and predictive's cost against the oracle and the peers.
@@ -21,7 +21,6 @@ use planscale::example::Department;
 use planscale::policy::{Duration, Policy};
 use planscale::sim::{Scenario, Strategy, simulate};
 
-const POLICY: &str = include_str!("../policies/auto-contouring.yaml");
 const STRATEGIES: &str = "predictive,hpa,hpa:tuned,keda,keda:tuned,oracle";
 
 struct Args {
@@ -46,7 +45,10 @@ fn list<T: std::str::FromStr>(flag: &str, v: &str) -> Result<Vec<T>, String> {
 fn args() -> Result<Args, String> {
     let mut a = Args {
         json: None,
-        departments: vec!["clinic".into(), "centre".into()],
+        departments: planscale::example::NAMES
+            .iter()
+            .map(|n| n.to_string())
+            .collect(),
         startups: vec![2, 4, 8, 12],
         steps: vec![1, 5],
         seeds: vec![1, 2, 3],
@@ -69,44 +71,27 @@ fn args() -> Result<Args, String> {
 }
 
 fn department(name: &str) -> Result<Department, String> {
-    match name {
-        "clinic" => Ok(Department::bundled()),
-        "centre" => Ok(Department::second()),
-        other => Err(format!(
-            "unknown department {other:?}: expected clinic or centre"
-        )),
-    }
+    Department::by_name(name).ok_or_else(|| {
+        format!(
+            "unknown department {name:?}: expected one of {}",
+            planscale::example::NAMES.join(", ")
+        )
+    })
 }
 
-/// The bundled policy, adapted to department `d`, start-up and step.
-fn policy_for(d: &Department, startup_min: u64, step_min: u64) -> Result<Policy, String> {
-    let mut p = Policy::from_str_named(
-        POLICY,
-        std::path::Path::new("policies/auto-contouring.yaml"),
-    )
-    .map_err(|e| format!("bundled policy: {e:?}"))?;
+/// The department's own policy (what `planscale example` writes: the
+/// bundled auto-contouring policy for its column, capacity, maximum, types,
+/// time zone and lags, at its step), with the cell's start-up.
+fn policy_for(d: &Department, startup_min: u64) -> Result<Policy, String> {
+    let yaml = planscale::cli::department::department_policy(d, 0).map_err(|e| e.to_string())?;
+    let mut p = Policy::from_str_named(&yaml, std::path::Path::new("policy.yaml"))
+        .map_err(|e| format!("{}: {e:?}", d.name))?;
     p.capacity.startup = Duration::from_mins(startup_min);
-    p.forecast.step = Duration::from_mins(step_min);
-    let app = &d.applications[0];
-    p.demand.arrivals.series = app.column.to_string();
-    if let Some(s) = p.schedule.as_mut() {
-        let mut types: Vec<String> = d.scanners.iter().map(|s| s.kind.to_string()).collect();
-        types.sort();
-        types.dedup();
-        s.types = types;
-        s.timezone = d.timezone.name().to_string();
-        // The longest lag worth a kernel: the slowest response's 99th
-        // percentile delay (log-normal), whole hours, at least 2 h.
-        let lag_min = app
-            .responses
-            .iter()
-            .map(|r| r.delay_median_min * (2.326 * r.delay_sigma).exp())
-            .fold(120.0, f64::max);
-        s.max_lag = Duration::from_hours((lag_min / 60.0).ceil() as u64);
-    }
-    let errors = p.validate();
-    if !errors.is_empty() {
-        return Err(format!("adapted policy invalid: {errors:?}"));
+    if let Some((field, msg)) = p.validate().into_iter().next() {
+        return Err(format!(
+            "{}: start-up {startup_min}m: {field}: {msg}",
+            d.name
+        ));
     }
     Ok(p)
 }
@@ -157,7 +142,7 @@ fn run() -> Result<(), String> {
                 if let Some(days) = a.days {
                     d.days = days;
                 }
-                let p = policy_for(&d, startup, step)?;
+                let p = policy_for(&d, startup)?;
                 let mut by: BTreeMap<String, Mean> = BTreeMap::new();
                 for &seed in &a.seeds {
                     let g = d.generate(seed);
