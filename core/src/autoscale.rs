@@ -546,6 +546,46 @@ mod tests {
     }
 
     #[test]
+    fn a_blind_forecast_ignores_the_book_and_sight_comes_back() {
+        // Four days in which every CT-SIM (at irregular times) causes 4 jobs
+        // an hour later; ahead, one CT-SIM at +3 h. With the schedule the
+        // forecast has the jobs at +4 h; blind (the source down too long) it
+        // is the best schedule-blind model's; sighted again, as before.
+        let past: Vec<Appointment> = (0..55)
+            .map(|k| booking("CT-SIM", t0() + TimeDelta::minutes(97 * k + (k * k) % 41)))
+            .collect();
+        let grid = Grid::new(t0(), 300, 4 * 288);
+        let mut v = vec![0.0; grid.len];
+        for b in &past {
+            if let Some(i) = grid.index_of(b.start + TimeDelta::hours(1)) {
+                v[i] += 4.0;
+            }
+        }
+        let h = Series::new(grid, v);
+        let mut p = policy();
+        p.schedule.as_mut().unwrap().max_lag = Duration::from_hours(2);
+        let mut a = Autoscaler::new(p);
+        a.refit(h.view(), &past).unwrap();
+        let end = h.grid.end();
+        let mut book = past.clone();
+        book.push(booking("CT-SIM", end + TimeDelta::hours(3)));
+        let sighted = a.forecast(&book).unwrap().clone();
+        a.set_schedule_blind(true);
+        let blind = a.forecast(&book).unwrap().clone();
+        let k = sighted.grid.index_of(end + TimeDelta::hours(4)).unwrap();
+        assert!(
+            sighted.mean[k] > blind.mean[k] + 1.0,
+            "{} {} vs {} {}",
+            sighted.model,
+            sighted.mean[k],
+            blind.model,
+            blind.mean[k]
+        );
+        a.set_schedule_blind(false);
+        assert_eq!(a.forecast(&book).unwrap().mean, sighted.mean);
+    }
+
+    #[test]
     fn refits_follow_the_history_not_the_clock() {
         let mut a = Autoscaler::new(policy());
         let h = history(&[]);
