@@ -70,15 +70,6 @@ fn args() -> Result<Args, String> {
     Ok(a)
 }
 
-fn department(name: &str) -> Result<Department, String> {
-    Department::by_name(name).ok_or_else(|| {
-        format!(
-            "unknown department {name:?}: expected one of {}",
-            planscale::example::NAMES.join(", ")
-        )
-    })
-}
-
 /// The department's own policy (what `planscale example` writes: the
 /// bundled auto-contouring policy for its column, capacity, maximum, types,
 /// time zone and lags, at its step), with the cell's start-up.
@@ -137,7 +128,8 @@ fn run() -> Result<(), String> {
     for dep in &a.departments {
         for &startup in &a.startups {
             for &step in &a.steps {
-                let mut d = department(dep)?;
+                let mut d =
+                    planscale::cli::department::department(dep).map_err(|e| e.to_string())?;
                 d.step_secs = (step * 60) as i64;
                 if let Some(days) = a.days {
                     d.days = days;

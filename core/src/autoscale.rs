@@ -414,9 +414,11 @@ impl Autoscaler {
             let wait = self.policy.slo.max_wait.secs_i64().max(step);
             let k = ((wait + step - 1) / step).max(1) as usize;
             let recent = &h.values[h.values.len().saturating_sub(k)..];
-            let finite: Vec<f64> = recent.iter().copied().filter(|v| v.is_finite()).collect();
-            (!finite.is_empty())
-                .then(|| finite.iter().sum::<f64>() / (finite.len() as i64 * step) as f64)
+            let (sum, n) = recent
+                .iter()
+                .filter(|v| v.is_finite())
+                .fold((0.0, 0_i64), |(s, n), v| (s + v, n + 1));
+            (n > 0).then(|| sum / (n * step) as f64)
         });
         let input = Input {
             now,

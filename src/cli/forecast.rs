@@ -62,7 +62,7 @@ pub struct ForecastReport {
     pub quantile_level: f64,
     /// The spread of work summed over a window the planner plans with:
     /// variance `linear · μ + quadratic · μ²` for expected work `μ`.
-    pub work_spread: SpreadRow,
+    pub work_spread: crate::forecast::WorkSpread,
     /// Per step: point and quantile (demand units per step).
     pub point: Vec<f64>,
     pub quantile: Vec<f64>,
@@ -70,15 +70,6 @@ pub struct ForecastReport {
     /// The planner's decision at `at` (from the policy minimum, empty queue).
     pub decision: String,
     pub desired_replicas: u32,
-}
-
-/// [`crate::forecast::WorkSpread`] as reported.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SpreadRow {
-    pub linear: f64,
-    pub quadratic: f64,
-    /// Backtest windows it was measured on (0: assumed, too few windows).
-    pub windows: usize,
 }
 
 /// Runs the command and writes the table or JSON to `out`.
@@ -170,11 +161,7 @@ pub fn run(args: &ForecastArgs, out: &mut dyn Write) -> anyhow::Result<ForecastR
         why: f.note.clone(),
         schedule_warning,
         quantile_level: level,
-        work_spread: SpreadRow {
-            linear: f.spread.linear,
-            quadratic: f.spread.quadratic,
-            windows: f.spread.windows,
-        },
+        work_spread: f.spread,
         point: f.point.clone(),
         quantile: q,
         hours,

@@ -25,7 +25,7 @@
 use statrs::distribution::{ContinuousCDF, Normal};
 
 /// The forecast's spread of work summed over a window (see the module).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct WorkSpread {
     /// Variance per unit of expected work (demand units).
     pub linear: f64,

@@ -144,11 +144,16 @@ impl ForecastView<'_> {
             .map_or(self.z, |late| self.spread.shortfall_z(mean, late))
     }
 
+    /// The plan's level (as `z`) and quantile for a window of expected work `mean`.
+    fn planned(&self, mean: f64) -> (f64, f64) {
+        let z = self.z_for(mean);
+        (z, self.spread.quantile(mean, z))
+    }
+
     /// The work arriving in `[from, to)` the plan provisions for: its
     /// quantile at the plan's level.
     pub fn work_quantile(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<f64> {
-        self.expected_work(from, to)
-            .map(|m| self.spread.quantile(m, self.z_for(m)))
+        self.expected_work(from, to).map(|m| self.planned(m).1)
     }
 }
 
@@ -267,15 +272,14 @@ fn rate_within_wait(
                 continue;
             }
             let mean = (cum[j] - cum[i]) * eff / len;
-            let mut z = f.z_for(mean);
-            let mut work = f.spread.quantile(mean, z);
+            let (mut z, mut work) = f.planned(mean);
             // From `start`: what still waits then, at the same quantile of
             // the work arriving from now.
             let mut q0 = 0.0;
             if i == 0 {
-                let all = lead.prior + mean;
-                z = f.z_for(all);
-                let total = queued + f.spread.quantile(all, z) - lead.served;
+                let (z_all, all) = f.planned(lead.prior + mean);
+                z = z_all;
+                let total = queued + all - lead.served;
                 q0 = (total - work).max(0.0);
                 work = total.max(work) - q0;
             }
