@@ -4,14 +4,17 @@
 //! behind it. It performs no I/O and reads no clock.
 //!
 //! Terms (all in replicas):
-//! 1. *predictive*: replicas to serve the forecast quantile from the moment a
-//!    replica requested now is ready (`now + startup`), letting work wait up
-//!    to `queue_allowance × slo.max_wait` (see [`decide`]'s comments);
+//! 1. *predictive*: replicas to serve, from the moment a replica requested
+//!    now is ready (`now + startup`), the quantile of the work summed over
+//!    each window at the level `slo.attainment` asks for
+//!    ([`crate::forecast::WorkSpread`]), letting work wait up to
+//!    `queue_allowance × slo.max_wait` (see [`decide`]'s comments);
 //! 2. *reactive*: the HPA formula on current utilisation of ready replicas,
-//!    with its tolerance; when the queue depth is observed it only holds the
-//!    current count (the backlog term scales up on observed load);
-//! 3. *backlog*: replicas to drain the current queue within the SLO wait while
-//!    serving the current arrival rate.
+//!    with its tolerance; when the queue depth is observed it keeps only the
+//!    replicas busy now (the backlog term scales up on observed load);
+//! 3. *backlog*: replicas to drain the queue beyond the one the plan lets
+//!    wait within the rest of the SLO wait while serving the recent arrival
+//!    rate.
 //!
 //! The recommendation is the largest term, clamped to `[min, max]`. Scale-up
 //! is rate-limited per period; scale-down waits for the stabilisation window
