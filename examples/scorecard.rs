@@ -4,22 +4,27 @@
 //!
 //! ```text
 //! cargo run --release --example scorecard -- [--json FILE] [--departments clinic,centre,mrlinac,community]
-//!     [--startups 2,4,8,12] [--steps 1,5] [--seeds 1,2,3] [--days N]
+//!     [--startups 2,4,8,12] [--steps 1,5] [--seeds 1,2,3] [--days N] [--verbose]
 //! ```
 //!
 //! Each cell is a department generated at a step with a seed, replayed with
 //! the department's own policy (`planscale example` writes it) at the cell's
 //! start-up and step. Strategies:
-//! predictive, hpa, hpa:tuned, keda, keda:tuned and the oracle. The table
-//! gives each cell's mean over its seeds: attainment, max wait and
-//! replica-hours, and predictive's cost against the oracle and the peers.
+//! predictive, hpa, hpa:tuned, keda, keda:tuned, the oracle, `knowable` (the
+//! same planner fed the generator's true expected demand given the book: the
+//! planner's gap against the oracle, the forecaster's against predictive) and
+//! `hpa-floor` (predictive in hpa-floor mode: the floor of an HPA). The
+//! table gives each cell's mean over its seeds: attainment, max wait and
+//! replica-hours, the worst working day, and predictive's cost against the
+//! oracle, knowable and the peers.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
 use planscale::example::Department;
+use planscale::policy::Mode;
 use planscale::policy::{Duration, Policy};
-use planscale::sim::{Scenario, Strategy, simulate};
+use planscale::sim::{Scenario, Strategy, simulate, simulate_known};
 
 const STRATEGIES: &str = "predictive,hpa,hpa:tuned,keda,keda:tuned,oracle";
 
@@ -30,6 +35,8 @@ struct Args {
     steps: Vec<u64>,
     seeds: Vec<u64>,
     days: Option<u32>,
+    /// Print each run's decisions by term and notes to stderr.
+    verbose: bool,
 }
 
 fn list<T: std::str::FromStr>(flag: &str, v: &str) -> Result<Vec<T>, String> {
@@ -53,6 +60,7 @@ fn args() -> Result<Args, String> {
         steps: vec![1, 5],
         seeds: vec![1, 2, 3],
         days: None,
+        verbose: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,6 +72,7 @@ fn args() -> Result<Args, String> {
             "--steps" => a.steps = list(&flag, &value()?)?,
             "--seeds" => a.seeds = list(&flag, &value()?)?,
             "--days" => a.days = Some(list(&flag, &value()?)?[0]),
+            "--verbose" => a.verbose = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -92,15 +101,24 @@ struct Mean {
     attainment: f64,
     max_wait_s: f64,
     replica_hours: f64,
+    /// The lowest working day's attainment over the seeds.
+    worst_day: f64,
+    /// Working days below the target, summed over the seeds.
+    days_below: u32,
     #[serde(skip)]
     n: f64,
 }
 
 impl Mean {
-    fn add(&mut self, a: f64, w: f64, rh: f64) {
-        self.attainment += a;
-        self.max_wait_s = self.max_wait_s.max(w);
-        self.replica_hours += rh;
+    fn add(&mut self, r: &planscale::sim::StrategyResult) {
+        if self.n == 0.0 {
+            self.worst_day = 1.0;
+        }
+        self.attainment += r.slo_attainment;
+        self.max_wait_s = self.max_wait_s.max(r.max_wait_seconds);
+        self.replica_hours += r.replica_hours;
+        self.worst_day = self.worst_day.min(r.worst_day_attainment.unwrap_or(1.0));
+        self.days_below += r.days_below_target;
         self.n += 1.0;
     }
     fn done(mut self) -> Self {
@@ -124,7 +142,8 @@ struct Cell {
 fn run() -> Result<(), String> {
     let a = args()?;
     let mut cells = Vec::new();
-    let strategies = Strategy::parse_list(STRATEGIES).map_err(|e| e.to_string())?;
+    let mut strategies = Strategy::parse_list(STRATEGIES).map_err(|e| e.to_string())?;
+    strategies.push(Strategy::Knowable);
     for dep in &a.departments {
         for &startup in &a.startups {
             for &step in &a.steps {
@@ -138,20 +157,38 @@ fn run() -> Result<(), String> {
                 let mut by: BTreeMap<String, Mean> = BTreeMap::new();
                 for &seed in &a.seeds {
                     let g = d.generate(seed);
+                    let known = d
+                        .expectation(&p.demand.arrivals.series)
+                        .map_err(|e| e.to_string())?;
                     let s = Scenario::new(p.clone(), &g.recording, g.schedule.clone(), 14 * 86_400)
                         .map_err(|e| e.to_string())?;
-                    let r = simulate(&s, &strategies, &mut |_| {});
+                    let r = simulate_known(&s, &strategies, &known, &mut |_| {});
+                    if a.verbose {
+                        for st in &r.strategies {
+                            eprintln!(
+                                "{dep} {startup}m {step}m seed {seed} {}: {:.4} {:.1} rh, terms {:?}, {}",
+                                st.name,
+                                st.slo_attainment,
+                                st.replica_hours,
+                                st.decisions_by_term,
+                                st.notes.join("; ")
+                            );
+                        }
+                    }
                     for st in &r.strategies {
                         // Tuned peers are named by their setting (hpa:75): file them under tuned.
                         let key = match st.name.split_once(':') {
                             Some((peer, _)) => format!("{peer}:tuned"),
                             None => st.name.clone(),
                         };
-                        by.entry(key).or_default().add(
-                            st.slo_attainment,
-                            st.max_wait_seconds,
-                            st.replica_hours,
-                        );
+                        by.entry(key).or_default().add(st);
+                    }
+                    // The same planner as the floor of an HPA (hpa-floor mode).
+                    let mut floor = s.clone();
+                    floor.policy.scaling.mode = Mode::HpaFloor;
+                    let r = simulate(&floor, &[Strategy::Predictive], &mut |_| {});
+                    for st in &r.strategies {
+                        by.entry("hpa-floor".into()).or_default().add(st);
                     }
                 }
                 let cell = Cell {
@@ -180,18 +217,19 @@ fn run() -> Result<(), String> {
 }
 
 fn header() -> String {
-    "| department | start-up | step | predictive SLO / max wait / replica-h | ×oracle | ×hpa | ×hpa:tuned | ×keda | ×keda:tuned | hpa SLO | hpa:tuned SLO | keda SLO | keda:tuned SLO |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|".into()
+    "| department | start-up | step | predictive SLO / max wait / replica-h | worst day (days below) | ×oracle | ×knowable | knowable ×oracle | ×hpa | ×hpa:tuned | ×keda | ×keda:tuned | hpa SLO | hpa:tuned SLO | keda SLO | keda:tuned SLO | hpa-floor SLO / ×hpa |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|".into()
 }
 
 fn row(c: &Cell) -> String {
     let get = |k: &str| c.strategies.get(k);
     let p = get("predictive");
-    let ratio = |k: &str| match (p, get(k)) {
-        (Some(p), Some(o)) if o.replica_hours > 0.0 => {
-            format!("{:.2}", p.replica_hours / o.replica_hours)
+    let ratio_of = |a: Option<&Mean>, k: &str| match (a, get(k)) {
+        (Some(a), Some(o)) if o.replica_hours > 0.0 => {
+            format!("{:.2}", a.replica_hours / o.replica_hours)
         }
         _ => "-".into(),
     };
+    let ratio = |k: &str| ratio_of(p, k);
     let slo = |k: &str| get(k).map_or("-".into(), |m| format!("{:.2} %", m.attainment * 100.0));
     let pred = p.map_or("-".into(), |m| {
         format!(
@@ -202,12 +240,24 @@ fn row(c: &Cell) -> String {
             m.replica_hours
         )
     });
+    let worst = p.map_or("-".into(), |m| {
+        format!("{:.2} % ({})", m.worst_day * 100.0, m.days_below)
+    });
+    let floor = get("hpa-floor").map_or("-".into(), |m| {
+        format!(
+            "{:.2} % / {}",
+            m.attainment * 100.0,
+            ratio_of(Some(m), "hpa")
+        )
+    });
     format!(
-        "| {} | {}m | {}m | {pred} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {} | {}m | {}m | {pred} | {worst} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {floor} |",
         c.department,
         c.startup_min,
         c.step_min,
         ratio("oracle"),
+        ratio("knowable"),
+        ratio_of(get("knowable"), "oracle"),
         ratio("hpa"),
         ratio("hpa:tuned"),
         ratio("keda"),

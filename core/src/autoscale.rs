@@ -383,28 +383,63 @@ impl Autoscaler {
         obs: &Observation<'_>,
         appointments: &[Appointment],
     ) -> Decision {
+        let missing = match obs.history {
+            None => Some(NoForecast::MetricsUnavailable),
+            Some(_) => self.forecast(appointments).err(),
+        };
+        // The cached forecast is lent to the decision and put back.
+        let cached = self.cached.take();
+        let forecast = match missing {
+            None => cached
+                .as_ref()
+                .map(|c| &c.forecast)
+                .ok_or(NoForecast::PredictFailed),
+            Some(m) => Err(m),
+        };
+        let d = self.decide_given(now, obs, forecast);
+        self.cached = cached;
+        d
+    }
+
+    /// [`Autoscaler::decide`] on a forecast made elsewhere instead of this
+    /// autoscaler's own fit: the scorecard's `knowable` reference, the same
+    /// planner fed a generator's true expected demand. Everything else (the
+    /// planner's memory, the terms, the ledger) is as in `decide`; without
+    /// metrics it holds as `decide` does; `None`: the forecast could not be
+    /// made (decided as on a failed prediction).
+    pub fn decide_on(
+        &mut self,
+        now: DateTime<Utc>,
+        obs: &Observation<'_>,
+        forecast: Option<&Forecast>,
+    ) -> Decision {
+        let forecast = match (obs.history, forecast) {
+            (None, _) => Err(NoForecast::MetricsUnavailable),
+            (Some(_), Some(f)) => Ok(f),
+            (Some(_), None) => Err(NoForecast::PredictFailed),
+        };
+        self.decide_given(now, obs, forecast)
+    }
+
+    fn decide_given(
+        &mut self,
+        now: DateTime<Utc>,
+        obs: &Observation<'_>,
+        forecast: std::result::Result<&Forecast, NoForecast>,
+    ) -> Decision {
         let step = self.policy.step_secs();
         if let Some(h) = &obs.history {
             self.settle(h);
         }
         let lead = self.policy.windows().lead;
         let level = self.policy.forecast.quantile;
-        let missing = match obs.history {
-            None => Some(NoForecast::MetricsUnavailable),
-            Some(_) => self.forecast(appointments).err(),
-        };
-        let forecast = self
-            .cached
-            .as_ref()
-            .map(|c| &c.forecast)
-            .filter(|_| missing.is_none());
         let attainment = self.policy.slo.attainment;
         let (view, no_forecast, view_error) = match forecast
             .map(|f| ForecastView::of(f, level).map(|v| v.planning_for(attainment)))
         {
-            Some(Ok(v)) => (Some(v), None, None),
-            Some(Err(e)) => (None, Some(NoForecast::PredictFailed), Some(e)),
-            None => (None, missing, None),
+            Ok(Ok(v)) => (Some(v), None, None),
+            Ok(Err(e)) => (None, Some(NoForecast::PredictFailed), Some(e)),
+            Err(missing) => (None, Some(missing), None),
         };
         // The recent arrival rate the backlog term serves while it drains:
         // the mean over the last SLO wait (at least one step), so that it

@@ -207,9 +207,40 @@ pub struct Planned {
     pub work_quantile: f64,
     /// The quantile level (of work per window) the window was planned at.
     pub level: f64,
-    /// Wait of the window's last unit, seconds, if its work arrives at the
-    /// quantile and the replicas asked for serve it (≤ the queueing allowance).
+    /// Wait of the window's last unit, seconds, if its work arrives as
+    /// provisioned and the replicas asked for serve it.
     pub wait_secs: f64,
+    /// Which condition bound: the work at the quantile within the SLO wait,
+    /// or the expected work within the allowance (then `work_quantile` is
+    /// the expected work and `level` 0.5).
+    pub provision: Provision,
+}
+
+/// The condition that sized a predictive plan ([`Planned::provision`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Provision {
+    /// The work at the SLO's level starts within the SLO wait.
+    Quantile,
+    /// The expected work starts within the queueing allowance; work above
+    /// it is left to the later decisions (backlog term), which can still
+    /// add replicas in time.
+    Expected,
+}
+
+/// The SLO wait within which the predictive term serves the work at the
+/// plan's quantile, or `None` when that is left to the later decisions:
+/// when a replica asked for once work beyond the plan queues (after the
+/// allowance) is ready within the SLO wait — `startup + interval + allow ≤
+/// max_wait` — the plan buys only the expected work, and the backlog term
+/// buys the excess when it comes instead of in every case ahead of it.
+/// Without an allowance (no queue metric) nothing beyond the plan is seen,
+/// so the quantile is always provisioned.
+fn quantile_wait(policy: &Policy, allow: f64) -> Option<f64> {
+    let w = policy.windows();
+    let wait = policy.slo.max_wait.secs() as f64;
+    let react = (w.lead + w.window).num_milliseconds() as f64 / 1000.0;
+    (allow <= 0.0 || react + allow > wait).then_some(wait)
 }
 
 /// What is waiting when a window starts: work queued now, the expected work
@@ -223,22 +254,32 @@ struct LeadIn {
     served: f64,
 }
 
-/// Service rate (units per second) that serves the work arriving in
-/// `[start, end)` within `allow` seconds of its arrival, starting with what
-/// `lead` leaves waiting, with the work of every sub-window at the
-/// forecast's quantile level: the largest `(waiting + Q(a, b)) / (b − a +
-/// allow)` over sub-windows `[a, b)` whose ends are the window's ends and
-/// the forecast's step boundaries (what waits counts only from `start`).
+/// Service rate (units per second) for the work arriving in `[start, end)`,
+/// starting with what `lead` leaves waiting: over sub-windows `[a, b)` whose
+/// ends are the window's ends and the forecast's step boundaries (what waits
+/// counts only from `start`), the largest of
+/// - `(waiting + Q(a, b)) / (b − a + wait)`: the work at the plan's level
+///   starts within the SLO `wait` — the oracle's deadline on the quantile
+///   of cumulative work. The work above `Q` is what may be late (the level
+///   comes from `slo.attainment`, [`ForecastView::planning_for`]): work
+///   above the *expected* only waits longer than the allowance;
+/// - `(expected waiting + E(a, b)) / (b − a + allow)`: the expected work
+///   starts within the queueing allowance `allow`, which keeps the rest of
+///   the SLO wait for the backlog term when the forecast is low.
+///
 /// `Q` is the quantile of the window's summed work ([`WorkSpread`]), not a
 /// sum of per-step quantiles, so the rate does not grow as the step shrinks.
-/// With `allow` 0 and nothing waiting this is about the quantile rate of
-/// the busiest step. `None` if the forecast does not cover the window.
+/// With `allow` 0 (no queue metric: nothing may be planned to wait, it
+/// would not be seen) the rate is `(waiting + Q) / (b − a)`, about the
+/// quantile rate of the busiest step. `None` if the forecast does not cover
+/// the window.
 fn rate_within_wait(
     f: &ForecastView<'_>,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     lead: LeadIn,
     allow: f64,
+    quantile_wait: Option<f64>,
 ) -> Option<(f64, Planned)> {
     // Breakpoints: the window's ends and the step boundaries inside it.
     let step = TimeDelta::seconds(f.grid.step_secs);
@@ -287,7 +328,25 @@ fn rate_within_wait(
                 work = total.max(work) - q0;
             }
             let span = eff + allow;
-            let rate = (q0 + work) / span;
+            // (rate, what waits, the work provisioned, which condition)
+            let (rate, waiting, provisioned, provision) = if allow > 0.0 {
+                // The expected work within the allowance; the work at the
+                // plan's level within the SLO wait (work above the expected
+                // only waits longer than the allowance), unless the later
+                // decisions can still add replicas for it in time.
+                let expected_q0 = if i == 0 {
+                    (queued + lead.prior - lead.served).max(0.0)
+                } else {
+                    0.0
+                };
+                let by_expected = (expected_q0 + mean) / span;
+                match quantile_wait.map(|w| (q0 + work) / (eff + w.max(allow))) {
+                    Some(r) if r > by_expected => (r, q0, work, Provision::Quantile),
+                    _ => (by_expected, expected_q0, mean, Provision::Expected),
+                }
+            } else {
+                ((q0 + work) / span, q0, work, Provision::Quantile)
+            };
             if best.as_ref().is_none_or(|(r, _, _)| rate > *r) {
                 best = Some((
                     rate,
@@ -295,18 +354,21 @@ fn rate_within_wait(
                     Planned {
                         from: a,
                         to: a + TimeDelta::milliseconds((eff * 1000.0) as i64),
-                        queued: q0,
+                        queued: waiting,
                         expected_work: mean,
-                        work_quantile: work,
+                        work_quantile: provisioned,
                         level: f.level,
                         wait_secs: 0.0,
+                        provision,
                     },
                 ));
             }
         }
     }
     best.map(|(r, z, p)| {
-        let level = if f.late.is_some() {
+        let level = if p.provision == Provision::Expected {
+            0.5
+        } else if f.late.is_some() {
             Normal::standard().cdf(z)
         } else {
             f.level
@@ -508,14 +570,22 @@ impl fmt::Display for Decision {
             )?;
         }
         if let Some(p) = &self.planned {
-            write!(
-                f,
-                "; planned p{:.0} work {:.1} (expected {:.1}) over {}",
-                p.level * 100.0,
-                p.queued + p.work_quantile,
-                p.queued + p.expected_work,
-                crate::duration::Duration::from_secs((p.to - p.from).num_seconds().max(0) as u64)
-            )?;
+            let over =
+                crate::duration::Duration::from_secs((p.to - p.from).num_seconds().max(0) as u64);
+            match p.provision {
+                Provision::Quantile => write!(
+                    f,
+                    "; planned p{:.0} work {:.1} (expected {:.1}) over {over}",
+                    p.level * 100.0,
+                    p.queued + p.work_quantile,
+                    p.queued + p.expected_work,
+                )?,
+                Provision::Expected => write!(
+                    f,
+                    "; planned the expected work {:.1} over {over} (more is the backlog term's)",
+                    p.queued + p.work_quantile,
+                )?,
+            }
             if p.wait_secs > 0.0 {
                 write!(
                     f,
@@ -634,7 +704,7 @@ pub fn replicas_to_serve(
         queued: queue.unwrap_or(0.0),
         ..LeadIn::default()
     };
-    rate_within_wait(f, from, to, lead, allow)
+    rate_within_wait(f, from, to, lead, allow, quantile_wait(policy, allow))
         .map(|(r, _)| replicas_for(r, policy.capacity.per_second()))
 }
 
@@ -653,12 +723,14 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
     // queued work raises later decisions. Without a queue metric the term
     // provisions the peak forecast rate.
     let s = &policy.scaling;
+    let wait = policy.slo.max_wait.secs().max(1) as f64;
     let queue_depth = input.queue_depth.filter(|q| q.is_finite() && *q >= 0.0);
     let allow = if queue_depth.is_some() {
         w.allowance_secs
     } else {
         0.0
     };
+    let quantile_wait = quantile_wait(policy, allow);
     let lookahead = if allow > 0.0 {
         w.lookahead
     } else {
@@ -683,7 +755,7 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
                 served: serving * per * startup.num_seconds() as f64,
             }
         });
-        let provision = |end| rate_within_wait(&f, now + startup, end, lead, allow);
+        let provision = |end| rate_within_wait(&f, now + startup, end, lead, allow, quantile_wait);
         // When the lookahead runs past the forecast, the window alone.
         provision(now + startup + interval + lookahead)
             .or_else(|| provision(now + startup + interval))
@@ -699,15 +771,17 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
     let predictive = plan.map(|(n, _)| n);
 
     // 2. Reactive floor: the HPA formula on utilisation of ready replicas.
-    // With a queue metric it keeps only the replicas busy now (utilisation
-    // × ready, at most the current count): a queue worker is fully busy
-    // whenever work waits, so its utilisation says "busy", not how many more
-    // replicas the work needs (the backlog term sizes that from the queue
-    // and the SLO), and the headroom the HPA's target buys against growth is
-    // what the predictive term plans from the forecast.
+    // With a queue metric and a plan it has no say: a queue worker is fully
+    // busy whenever work waits, so its utilisation says "busy", not how many
+    // replicas the work needs; the plan counts the queue and the forecast,
+    // and the backlog term what the plan did not expect. With a queue metric
+    // and no plan it keeps the replicas busy now (utilisation × ready, at
+    // most the current count), and the headroom the HPA's target buys
+    // against growth is what the predictive term plans from the forecast.
     let reactive = input
         .utilisation
         .filter(|u| u.is_finite() && *u >= 0.0)
+        .filter(|_| queue_depth.is_none() || predictive.is_none())
         .map(|u| {
             if queue_depth.is_some() {
                 let busy = (f64::from(input.ready) * u.min(1.0) - 1e-9).ceil();
@@ -728,7 +802,6 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
     // forecast was low, and the excess must start within the rest of the
     // SLO wait while arrivals go on at the recent rate. Without a forecast
     // (or an allowance) every queued unit is backlog.
-    let wait = policy.slo.max_wait.secs().max(1) as f64;
     let rate_now = input
         .arrival_rate
         .filter(|r| r.is_finite())
@@ -812,7 +885,14 @@ pub fn decide(policy: &Policy, input: &Input<'_>, state: &PlannerState) -> Decis
                     queued: planned_queue.unwrap_or(0.0),
                     ..LeadIn::default()
                 };
-                rate_within_wait(&f, now, now + startup + interval, lead, allow)
+                rate_within_wait(
+                    &f,
+                    now,
+                    now + startup + interval,
+                    lead,
+                    allow,
+                    quantile_wait,
+                )
             }) {
                 let need = replicas_for(rate, per).clamp(min, max);
                 if need > desired {
@@ -949,24 +1029,30 @@ mod tests {
     }
 
     #[test]
-    fn with_a_queue_metric_utilisation_holds_and_the_backlog_scales_up() {
+    fn with_a_queue_metric_the_plan_replaces_utilisation_and_the_backlog_scales_up() {
         let f = forecast(&[1.0; 10]);
         let mut i = input(4, Some(&f));
         i.utilisation = Some(1.0);
-        // Busy but nothing waits: no scale-up, and no scale-down either.
+        // Busy, nothing waits, a plan: "busy" is not a count of replicas
+        // needed, and the plan counts the queue: the reactive term has no say.
         i.queue_depth = Some(0.0);
         let d = decide(&policy(), &i, &PlannerState::default());
-        assert_eq!(d.terms.reactive, Some(4));
-        assert_eq!(d.desired, 4);
+        assert_eq!(d.terms.reactive, None);
+        assert_eq!(d.term, Term::Predictive);
         // Work waits: the backlog term sizes the scale-up: 40/5 + 2 = 10 per
         // minute is 10 replicas, 8 after the scale-up rate limit (4 + 4).
         i.queue_depth = Some(40.0);
         i.arrival_rate = Some(2.0 / 60.0);
         let d = decide(&policy(), &i, &PlannerState::default());
-        assert_eq!(d.terms.reactive, Some(4));
         assert_eq!((d.desired, d.term), (8, Term::Backlog));
-        // Utilisation below the target still lowers the reactive term.
+        // Without a plan the replicas busy now are kept (no scale-down)...
+        let mut i = input(4, None);
+        i.utilisation = Some(1.0);
         i.queue_depth = Some(0.0);
+        let d = decide(&policy(), &i, &PlannerState::default());
+        assert_eq!(d.terms.reactive, Some(4));
+        assert_eq!(d.desired, 4);
+        // ...and utilisation below the target still lowers the reactive term.
         i.utilisation = Some(0.2);
         let d = decide(&policy(), &i, &PlannerState::default());
         assert_eq!(d.terms.reactive, Some(1));
@@ -1319,17 +1405,80 @@ mod tests {
         };
         let mut i = input(1, None);
         i.forecast = Some(f);
-        let d = decide(&queueing(), &i, &PlannerState::default());
+        // A start-up the later decisions cannot make up for in time.
+        let slow = queueing().startup(Duration::from_mins(3));
+        let d = decide(&slow, &i, &PlannerState::default());
         let p = d.planned.unwrap();
         assert!(p.level > 0.8 && p.level < 0.99, "{p:?}");
         assert!(p.work_quantile > p.expected_work, "{p:?}");
         // Asking for every job on time plans far higher.
         let mut i = input(1, None);
         i.forecast = Some(f.planning_for(1.0));
-        let strict = decide(&queueing(), &i, &PlannerState::default());
+        let strict = decide(&slow, &i, &PlannerState::default());
         assert!(
             strict.terms.predictive > d.terms.predictive,
             "{strict} vs {d}"
         );
+    }
+
+    #[test]
+    fn the_quantile_work_may_use_the_whole_wait_the_expected_work_the_allowance() {
+        // 5 jobs/min on a 1-minute grid, one replica serves 1 job/min; the
+        // window [2, 11) min (9 minutes, 45 jobs expected), nothing waiting,
+        // allowance 4 min, SLO wait 10 min, 99 % attainment.
+        let v = vec![5.0; 15];
+        let grid = Grid::new(t0(), 60, v.len());
+        let (start, end) = (t0() + TimeDelta::minutes(2), t0() + TimeDelta::minutes(11));
+        let rate = |f: &ForecastView<'_>| {
+            let (r, planned) =
+                rate_within_wait(f, start, end, LeadIn::default(), 240.0, Some(600.0)).unwrap();
+            (r * 60.0, planned)
+        };
+        // Poisson counts: σ = √45 = 6.7, 1 % of 45 expected late above
+        // z ≈ 1.1: Q ≈ 52.5 jobs. Q within the SLO wait needs 52.5 / 19 = 2.8
+        // jobs/min; the expected 45 within the allowance 45 / 13 = 3.46: that
+        // binds, 4 replicas. (Q within the allowance alone, the plan before,
+        // asked 52.5 / 13 = 4.04: 5 replicas.)
+        let mut f = certain(grid, &v).planning_for(0.99);
+        f.spread = WorkSpread {
+            linear: 1.0,
+            quadratic: 0.0,
+            windows: 100,
+        };
+        let (r, p) = rate(&f);
+        assert!((r - 45.0 / 13.0).abs() < 1e-9, "{r} {p:?}");
+        assert_eq!(replicas_for(r / 60.0, 1.0 / 60.0), 4);
+        assert_eq!((p.provision, p.work_quantile), (Provision::Expected, 45.0));
+        let (_, q) = f.planned(45.0);
+        assert!((51.0..54.5).contains(&q), "{q}");
+        // A forecast level 50 % uncertain (σ² = 45 + 0.25·45² = 551, σ =
+        // 23.5): 1 % late above z ≈ 1.7, Q ≈ 86: 86 / 19 = 4.5 jobs/min binds
+        // over the allowance's 3.46: 5 replicas (the plan before: 86 / 13 = 6.6, 7).
+        f.spread.quadratic = 0.25;
+        let (r, p) = rate(&f);
+        assert!((4.3..4.8).contains(&r), "{r} {p:?}");
+        assert!((r - p.work_quantile / 19.0).abs() < 1e-9, "{r} {p:?}");
+        assert_eq!(p.provision, Provision::Quantile);
+        assert_eq!(replicas_for(r / 60.0, 1.0 / 60.0), 5);
+        // When a replica asked for later is still ready in time, the excess
+        // is left to the later decisions: the expected work binds, 4.
+        let (r, p) = rate_within_wait(&f, start, end, LeadIn::default(), 240.0, None).unwrap();
+        assert!((r * 60.0 - 45.0 / 13.0).abs() < 1e-9, "{r} {p:?}");
+        assert_eq!((p.provision, p.level), (Provision::Expected, 0.5));
+    }
+
+    #[test]
+    fn the_quantile_is_left_to_later_decisions_only_when_they_are_in_time() {
+        // SLO wait 5 min, allowance 2 min, interval 1 min: with a 2-minute
+        // start-up a replica asked for once the excess queues is ready after
+        // 2 + 1 + 2 = 5 min, in time; with 3 minutes it is not.
+        let p = queueing();
+        assert_eq!(quantile_wait(&p, 120.0), None);
+        assert_eq!(
+            quantile_wait(&p.clone().startup(Duration::from_mins(3)), 120.0),
+            Some(300.0)
+        );
+        // Without a queue metric the excess would not be seen.
+        assert_eq!(quantile_wait(&p, 0.0), Some(300.0));
     }
 }

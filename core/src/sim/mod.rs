@@ -16,6 +16,7 @@ pub mod explain;
 pub mod hpa;
 pub mod html;
 pub mod keda;
+pub mod knowable;
 pub mod oracle;
 pub mod peers;
 pub mod report;
@@ -31,6 +32,7 @@ use crate::schedule::{Appointment, Booked};
 use crate::series::{Grid, Series, SeriesView};
 
 use cluster::{Cluster, TickOutcome, Waits};
+pub use knowable::KnownDemand;
 use peers::HpaCtl;
 pub use report::{Report, StrategyResult};
 
@@ -93,6 +95,9 @@ pub enum Strategy {
     /// The smallest static count that reaches predictive's SLO attainment.
     StaticMatch,
     Oracle,
+    /// The predictive strategy's planner fed the true expected demand given
+    /// the book ([`knowable`]): only with [`simulate_known`], not parsed.
+    Knowable,
 }
 
 impl Strategy {
@@ -445,6 +450,8 @@ struct PredictiveCtl<'a> {
     /// Fits whose schedule held none of the policy's types, and the first such warning.
     schedule_blind: (u32, Option<String>),
     trace: Option<Vec<TraceEntry>>,
+    /// The knowable reference: forecasts from the true expectation, no fits.
+    known: Option<knowable::Known<'a>>,
 }
 
 impl<'a> PredictiveCtl<'a> {
@@ -467,13 +474,34 @@ impl<'a> PredictiveCtl<'a> {
             fits: 0,
             schedule_blind: (0, None),
             trace: trace.then(Vec::new),
+            known: None,
         }
+    }
+
+    /// The knowable reference on `demand` (see [`knowable`]).
+    fn knowable(s: &'a Scenario, t: &'a Ticks, demand: &'a dyn KnownDemand) -> Self {
+        let mut ctl = PredictiveCtl::new(s, t, false);
+        ctl.known = Some(knowable::Known::new(
+            demand,
+            &s.policy,
+            t,
+            &s.arrivals.values,
+            &s.schedule,
+        ));
+        ctl
     }
 
     /// A short summary for the report: which models were used, how often
     /// the engine was in cold start, and forecast errors.
     fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
+        if let Some(k) = &self.known {
+            let sp = k.spread();
+            notes.push(format!(
+                "the planner fed the generator's expected demand given the book (spread {:.3}·μ + {:.4}·μ², measured on {} warm-up windows)",
+                sp.linear, sp.quadratic, sp.windows
+            ));
+        }
         match self.s.policy.scaling.mode {
             Mode::HpaFloor => notes.push(
                 "hpa-floor mode: planscale sets the floor (minReplicas) of an HPA with the Kubernetes defaults, which scales above it".into(),
@@ -574,7 +602,9 @@ impl Scaler for PredictiveCtl<'_> {
         if decide_now {
             let history = self.history(k);
             let now = t.time(k);
-            self.refit_if_due(history, now);
+            if self.known.is_none() {
+                self.refit_if_due(history, now);
+            }
             let utilisation = (self.capacity > 0.0).then(|| self.served / self.capacity);
             (self.served, self.capacity) = (0.0, 0.0);
             let obs = Observation {
@@ -586,7 +616,23 @@ impl Scaler for PredictiveCtl<'_> {
             };
             // Honest future knowledge: only what was booked by now (a live
             // schedule is that already; a replayed export is cut here).
-            let d = self.scaler.decide(now, &obs, self.booked.at(now));
+            let booked = self.booked.at(now);
+            let d = match &mut self.known {
+                None => self.scaler.decide(now, &obs, booked),
+                Some(known) => {
+                    let i = k / t.ticks_per_step;
+                    match known.forecast(&t.grid, i, now, booked) {
+                        Ok(f) => self.scaler.decide_on(now, &obs, Some(&f)),
+                        Err(e) => {
+                            *self
+                                .errors
+                                .entry(format!("expected demand unavailable: {e}"))
+                                .or_insert(0) += 1;
+                            self.scaler.decide_on(now, &obs, None)
+                        }
+                    }
+                }
+            };
             if k as u64 >= t.measure_from_tick {
                 *self.terms.entry(d.term.kind().to_string()).or_insert(0) += 1;
             }
@@ -626,7 +672,19 @@ impl Scaler for PredictiveCtl<'_> {
 /// attainment and runs last. Every run is deterministic, so the report does
 /// not depend on which finishes first.
 pub fn simulate(s: &Scenario, strategies: &[Strategy], progress: &mut dyn FnMut(f64)) -> Report {
-    simulate_with(s, strategies, false, progress)
+    simulate_with(s, strategies, false, None, progress)
+}
+
+/// [`simulate`] with the true expected demand `known` of a generated
+/// department, so that [`Strategy::Knowable`] can run (without it, that
+/// strategy is left out of the report).
+pub fn simulate_known(
+    s: &Scenario,
+    strategies: &[Strategy],
+    known: &dyn KnownDemand,
+    progress: &mut dyn FnMut(f64),
+) -> Report {
+    simulate_with(s, strategies, false, Some(known), progress)
 }
 
 /// [`simulate`], keeping what the predictive strategy saw and decided at
@@ -637,13 +695,14 @@ pub fn simulate_explained(
     strategies: &[Strategy],
     progress: &mut dyn FnMut(f64),
 ) -> Report {
-    simulate_with(s, strategies, true, progress)
+    simulate_with(s, strategies, true, None, progress)
 }
 
 fn simulate_with(
     s: &Scenario,
     strategies: &[Strategy],
     explain: bool,
+    known: Option<&dyn KnownDemand>,
     progress: &mut dyn FnMut(f64),
 ) -> Report {
     let t = Ticks::new(s);
@@ -675,6 +734,16 @@ fn simulate_with(
                 | Strategy::KedaAt(_)
                 | Strategy::KedaTuned => match peers::run_peer(p, &t, *strat) {
                     Some(r) => r,
+                    None => continue,
+                },
+                Strategy::Knowable => match known {
+                    Some(demand) => {
+                        let mut ctl = PredictiveCtl::knowable(s, &t, demand);
+                        let mut r = run(&t, min, &mut ctl);
+                        r.notes = ctl.notes();
+                        r.terms = std::mem::take(&mut ctl.terms);
+                        ("knowable".to_string(), r)
+                    }
                     None => continue,
                 },
                 Strategy::Static(n) => {

@@ -28,6 +28,13 @@ pub struct StrategyResult {
     pub peak_replicas: u32,
     /// replica_hours ÷ the oracle's (absent without an oracle run).
     pub cost_vs_oracle: Option<f64>,
+    /// The lowest attainment of a working day ([`Day`]; absent when no day
+    /// of the window had work).
+    pub worst_day_attainment: Option<f64>,
+    /// Working days whose attainment fell below `slo.attainment`.
+    pub days_below_target: u32,
+    /// Per UTC day of the window with work.
+    pub days: Vec<Day>,
     /// Decisions by winning term (predictive only).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub decisions_by_term: BTreeMap<String, u32>,
@@ -39,6 +46,62 @@ pub struct StrategyResult {
     /// Per minute ([`super::FINE_SECS`]) of the window, from its start. Not serialised.
     #[serde(skip)]
     pub fine: Vec<Sample>,
+}
+
+/// One UTC day of a strategy's run. A *working day* is a day with at least
+/// a tenth of the mean work of the days with work (a quiet weekend day's
+/// few jobs are shown but judged with the days around them, not alone).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Day {
+    pub date: String,
+    /// Work that arrived that day (demand units).
+    pub work: f64,
+    /// Share of that work that started within the SLO wait.
+    pub attainment: f64,
+    pub max_wait_seconds: f64,
+    pub working: bool,
+}
+
+/// The days of `fine` (per minute from `from`), with work.
+fn days(fine: &[Sample], from: chrono::DateTime<chrono::Utc>) -> Vec<Day> {
+    let mut out: Vec<Day> = Vec::new();
+    let mut on_time = Vec::new();
+    for (i, f) in fine.iter().enumerate() {
+        let date = (from + TimeDelta::seconds(i as i64 * super::FINE_SECS))
+            .date_naive()
+            .to_string();
+        if out.last().is_none_or(|d| d.date != date) {
+            out.push(Day {
+                date,
+                work: 0.0,
+                attainment: 0.0,
+                max_wait_seconds: 0.0,
+                working: false,
+            });
+            on_time.push(0.0);
+        }
+        if let (Some(d), Some(o)) = (out.last_mut(), on_time.last_mut()) {
+            d.work += f.work;
+            *o += f.on_time;
+            d.max_wait_seconds = d.max_wait_seconds.max(f.wait_secs);
+        }
+    }
+    let (with_work, total) = out
+        .iter()
+        .filter(|d| d.work > 0.0)
+        .fold((0usize, 0.0), |(n, w), d| (n + 1, w + d.work));
+    let floor = 0.1 * total / with_work.max(1) as f64;
+    for (d, o) in out.iter_mut().zip(on_time) {
+        d.attainment = if d.work > 0.0 {
+            round(o / d.work, 6)
+        } else {
+            1.0
+        };
+        d.working = d.work > 0.0 && d.work >= floor;
+        d.work = round(d.work, 3);
+    }
+    out.retain(|d| d.work > 0.0);
+    out
 }
 
 /// The measured window.
@@ -106,7 +169,14 @@ pub(super) fn build(
         .into_iter()
         .map(|(name, r): (String, Run)| {
             let hours = r.replica_ticks as f64 * tick as f64 / 3600.0;
+            let days = days(&r.fine, from);
+            let working = || days.iter().filter(|d| d.working);
             StrategyResult {
+                worst_day_attainment: working().map(|d| d.attainment).reduce(f64::min),
+                days_below_target: working()
+                    .filter(|d| d.attainment < p.slo.attainment)
+                    .count() as u32,
+                days,
                 name,
                 slo_attainment: round(r.waits.within(wait_ticks), 6),
                 p50_wait_seconds: (r.waits.quantile(0.5) as i64 * tick) as f64,
@@ -189,13 +259,16 @@ impl Report {
         s
     }
 
-    pub(crate) fn rows(&self) -> Vec<[String; 8]> {
+    pub(crate) fn rows(&self) -> Vec<[String; 9]> {
         self.strategies
             .iter()
             .map(|r| {
                 [
                     r.name.clone(),
                     format!("{:.2}%", r.slo_attainment * 100.0),
+                    r.worst_day_attainment.map_or("-".into(), |w| {
+                        format!("{:.2}% ({})", w * 100.0, r.days_below_target)
+                    }),
                     fmt_wait(r.p95_wait_seconds),
                     fmt_wait(r.max_wait_seconds),
                     format!("{:.1}", r.replica_hours),
@@ -207,9 +280,10 @@ impl Report {
             .collect()
     }
 
-    pub(crate) const HEADER: [&'static str; 8] = [
+    pub(crate) const HEADER: [&'static str; 9] = [
         "strategy",
         "SLO met",
+        "worst day (days below)",
         "p95 wait",
         "max wait",
         "replica-h",
@@ -295,6 +369,7 @@ impl Report {
         let _ = writeln!(
             out,
             "\n- **SLO met**: share of the work that started within the SLO wait.\n\
+             - **worst day**: the lowest share on a working day (a UTC date with at least a tenth of the mean day's work); in brackets, how many working days fell below the policy's target.\n\
              - **replica-h**: requested replicas × hours; a pod costs from the moment it is asked for.\n\
              - **vs oracle**: replica-hours ÷ those of the perfect-foresight oracle (the lower bound).\n\
              - **static:N** in the default run is the smallest constant count that reaches the predictive strategy's SLO attainment."
