@@ -96,7 +96,7 @@ pub struct Metrics {
     pub forecast_error: Family<PolicyLabels, GaugeF>,
     /// Replicas the planner wants.
     pub desired_replicas: Family<PolicyLabels, Gauge>,
-    /// Replicas the target has (spec of its scale subresource).
+    /// Replicas the target has (`spec.replicas` of the Deployment or StatefulSet).
     pub current_replicas: Family<PolicyLabels, Gauge>,
     /// Decisions, by winning term and action.
     pub decisions: Family<DecisionLabels, Counter>,
@@ -198,7 +198,7 @@ impl Metrics {
         );
         registry.register(
             "current_replicas",
-            "Replicas the target has (spec.replicas of its scale subresource)",
+            "Replicas the target has (spec.replicas of the Deployment or StatefulSet)",
             self.current_replicas.clone(),
         );
         registry.register(
@@ -389,7 +389,7 @@ mod tests {
     #[test]
     fn the_shipped_dashboard_queries_only_metrics_we_export() {
         let dash: serde_json::Value = serde_json::from_str(include_str!(
-            "../../deploy/grafana/planscale-dashboard.json"
+            "../../deploy/base/grafana/planscale-dashboard.json"
         ))
         .unwrap();
         let t = Telemetry::new();
