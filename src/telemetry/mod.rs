@@ -104,6 +104,9 @@ pub struct Metrics {
     pub no_forecast: Family<NoForecastLabels, Counter>,
     /// Duration of one per-policy loop iteration, in seconds.
     pub loop_duration: Family<PolicyLabels, Histogram>,
+    /// Duration of one forecast fit (model choice by backtest, on a blocking
+    /// thread), in seconds; its count is the number of refits.
+    pub fit_duration: Family<PolicyLabels, Histogram>,
     /// Errors by kind.
     pub errors: Family<ErrorLabels, Counter>,
     /// Writes to the target (or its HPA) that the API server refused with 409
@@ -135,6 +138,12 @@ impl Default for Metrics {
             no_forecast: Family::default(),
             loop_duration: Family::new_with_constructor(|| {
                 // 1 ms .. ~16 s: a loop is a few API calls and a forecast.
+                Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                    0.001, 2.0, 15,
+                ))
+            }),
+            fit_duration: Family::new_with_constructor(|| {
+                // 1 ms .. ~16 s: one fit of up to weeks of history.
                 Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
                     0.001, 2.0, 15,
                 ))
@@ -216,6 +225,11 @@ impl Metrics {
             "Duration of one per-policy loop iteration",
             self.loop_duration.clone(),
         );
+        registry.register(
+            "fit_duration_seconds",
+            "Duration of one forecast fit (a refit); the count is the number of refits",
+            self.fit_duration.clone(),
+        );
         registry.register("errors", "Errors by kind", self.errors.clone());
         registry.register(
             "write_conflicts",
@@ -280,6 +294,7 @@ impl Metrics {
         self.desired_replicas.remove(&l);
         self.current_replicas.remove(&l);
         self.loop_duration.remove(&l);
+        self.fit_duration.remove(&l);
     }
 }
 
