@@ -19,27 +19,12 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use kube_support::Kube;
+use kube_support::{Kube, deployment_yaml};
 use planscale::controller::cluster::Applied;
 use planscale::controller::sources::{MemoryMetrics, Observation, PolicySchedule};
 use planscale::controller::{Cluster, KubeCluster, Settings, TargetRef};
 use planscale::policy::TargetKind;
 use planscale::series::{Grid, Series};
-
-fn deployment_yaml(ns: &str, name: &str, replicas: u32) -> String {
-    format!(
-        "apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}, namespace: {ns}}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec: {{containers: [{{name: w, image: worker:1}}]}}
-"
-    )
-}
 
 fn policy_yaml(name: &str, target: &str, mode: &str) -> String {
     format!(

@@ -91,19 +91,7 @@ fn write_policy(dir: &Path, text: &str) {
 /// `planscale run` on `policies` every second, leader election on (Lease in
 /// the `planscale` namespace), as identity `planscale-0`, with `extra` flags.
 fn start_planscale(k: &Kube, kubeconfig: &Path, policies: &Path, extra: &[&str]) -> Planscale {
-    let dir = policies.display().to_string();
-    let mut args = vec![
-        "--policies",
-        &dir,
-        "--interval",
-        "1s",
-        "--lease-namespace",
-        "planscale",
-        "--identity",
-        "planscale-0",
-    ];
-    args.extend_from_slice(extra);
-    Planscale::start(k.dir.path(), "planscale", kubeconfig, "info", &args)
+    Planscale::start_leader(k.dir.path(), kubeconfig, policies, extra)
 }
 
 async fn replicas(api: &Api<Deployment>) -> i32 {

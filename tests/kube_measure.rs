@@ -8,17 +8,15 @@
 
 #[path = "support/kube.rs"]
 mod kube_support;
+#[path = "support/measure.rs"]
+mod measure_support;
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use kube_support::{Kube, free_port};
+use measure_support::{fake_prometheus, histogram_totals, status_kb};
 
 /// Number of policies (`PLANSCALE_MEASURE_POLICIES`, default 50).
 fn policies() -> usize {
@@ -26,89 +24,6 @@ fn policies() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50)
-}
-
-fn param<'a>(form: &'a str, key: &str) -> Option<&'a str> {
-    form.split('&')
-        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-}
-
-/// Jobs per 5-minute step at unix time `t` for series `i`: a working-day bump.
-fn demand(i: usize, t: i64) -> f64 {
-    let hour = (t.rem_euclid(86_400)) / 3600;
-    let base = 1.0 + (i % 5) as f64;
-    if (8..16).contains(&hour) {
-        base * 6.0
-    } else {
-        base
-    }
-}
-
-async fn answer(req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    let form = if body.is_empty() {
-        query
-    } else {
-        String::from_utf8_lossy(&body).into_owned()
-    };
-    let json = if path.ends_with("/query_range") {
-        let num = |k| {
-            param(&form, k)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0) as i64
-        };
-        let (start, end, step) = (num("start"), num("end"), num("step").max(1));
-        let q = param(&form, "query").unwrap_or("");
-        let i: usize = q
-            .chars()
-            .filter(|c| c.is_ascii_digit())
-            .collect::<String>()
-            .parse()
-            .unwrap_or(0);
-        let mut values = String::new();
-        let mut t = start;
-        while t <= end {
-            if !values.is_empty() {
-                values.push(',');
-            }
-            let _ = write!(values, "[{t},\"{}\"]", demand(i, t));
-            t += step;
-        }
-        format!(
-            r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{values}]}}]}}}}"#
-        )
-    } else {
-        r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#.to_string()
-    };
-    Ok(Response::builder()
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(json)))
-        .unwrap())
-}
-
-async fn fake_prometheus() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                break;
-            };
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), hyper::service::service_fn(answer))
-                    .await;
-            });
-        }
-    });
-    port
 }
 
 /// (sum, count) of the loop-duration histogram over all policies, and the number of policies with a decision.
@@ -119,26 +34,7 @@ async fn loop_stats(metrics_url: &str) -> (f64, f64, usize) {
         .text()
         .await
         .unwrap();
-    let (mut sum, mut count, mut policies) = (0.0, 0.0, 0);
-    for line in text.lines() {
-        let value = || line.rsplit(' ').next().unwrap().parse::<f64>().unwrap();
-        if line.starts_with("planscale_loop_duration_seconds_sum{") {
-            sum += value();
-            policies += 1;
-        } else if line.starts_with("planscale_loop_duration_seconds_count{") {
-            count += value();
-        }
-    }
-    (sum, count, policies)
-}
-
-fn status_kb(pid: u32, field: &str) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
+    histogram_totals(&text, "loop_duration_seconds")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

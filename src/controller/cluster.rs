@@ -1,6 +1,6 @@
-//! The Kubernetes side of the controller: read a target (the Deployment or
-//! StatefulSet object itself), set its replicas by patching its scale
-//! subresource, set an HPA's floor (minReplicas) and restore its own, and
+//! The Kubernetes side of the controller: read a target (a `get` of the
+//! Deployment or StatefulSet object itself; the scale subresource is never
+//! read), set its replicas by patching its scale subresource, set an HPA's floor (minReplicas) and restore its own, and
 //! record Events.
 //!
 //! Every write is a JSON merge patch carrying the `resourceVersion` just read
@@ -36,6 +36,37 @@ pub const ORIGINAL_MIN_ANNOTATION: &str = "planscale.io/original-min-replicas";
 
 /// Field manager name on every write.
 pub const FIELD_MANAGER: &str = "planscale";
+
+/// One Kubernetes API call as RBAC names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ApiCall {
+    /// API group (`""` for the core group).
+    pub group: &'static str,
+    /// Resource, with `/subresource` if any.
+    pub resource: &'static str,
+    /// RBAC verb (`get`, `list`, `watch`, `create`, `update`, `patch`, `delete`).
+    pub verb: &'static str,
+}
+
+/// The calls `hpa-floor` mode makes on HorizontalPodAutoscalers
+/// (autoscaling/v2): read one by name, merge-patch it. The test API server
+/// (v1.20) has no autoscaling/v2, so these cannot be read from its audit log
+/// like the other calls; the mocked-API test `hpa_paths_make_exactly_hpa_calls`
+/// records every request the HPA paths send and asserts they are exactly
+/// these, and tests/kube_rbac.rs compares them with
+/// deploy/components/hpa-floor.
+pub const HPA_CALLS: [ApiCall; 2] = [
+    ApiCall {
+        group: "autoscaling",
+        resource: "horizontalpodautoscalers",
+        verb: "get",
+    },
+    ApiCall {
+        group: "autoscaling",
+        resource: "horizontalpodautoscalers",
+        verb: "patch",
+    },
+];
 
 /// The workload a policy scales, as the API knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +110,8 @@ impl TargetRef {
 /// The target as read at the start of a loop iteration.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Observed {
-    /// `spec.replicas` (what the scale subresource reports as wanted).
+    /// `spec.replicas` of the Deployment or StatefulSet (the scale
+    /// subresource's `spec.replicas` too; it is written, never read).
     pub replicas: u32,
     /// `status.readyReplicas`.
     pub ready: u32,
@@ -883,6 +915,100 @@ mod tests {
         };
         c.event(&target(), Some("u-1".into()), &note).await.unwrap();
         server.await.unwrap();
+    }
+
+    /// The RBAC call a request is: group, resource[/subresource] and verb
+    /// from its method and path (`/api/v1/...` or `/apis/GROUP/VERSION/...`).
+    fn rbac_call(method: &str, path: &str) -> (String, String, String) {
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let (group, rest) = match parts.as_slice() {
+            ["api", _version, rest @ ..] => ("", rest),
+            ["apis", group, _version, rest @ ..] => (*group, rest),
+            _ => panic!("not a resource path: {path}"),
+        };
+        let rest = match rest {
+            ["namespaces", _ns, rest @ ..] => rest,
+            rest => rest,
+        };
+        let (resource, named) = match rest {
+            [resource] => (resource.to_string(), false),
+            [resource, _name] => (resource.to_string(), true),
+            [resource, _name, sub] => (format!("{resource}/{sub}"), true),
+            _ => panic!("unexpected path: {path}"),
+        };
+        let verb = match (method, named) {
+            ("GET", true) => "get",
+            ("GET", false) => "list",
+            ("POST", _) => "create",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            ("DELETE", _) => "delete",
+            _ => panic!("unexpected method {method} on {path}"),
+        };
+        (group.to_string(), resource, verb.to_string())
+    }
+
+    /// Every HPA request of the `hpa-floor` paths (observe with the HPA,
+    /// raise the floor through a 409, restore it, restore a deleted HPA),
+    /// answered by a small in-memory HPA, is one of [`HPA_CALLS`], and each
+    /// of those is made: the list RBAC grants for `hpa-floor`
+    /// (tests/kube_rbac.rs) is what the code sends.
+    #[tokio::test]
+    async fn hpa_paths_make_exactly_hpa_calls() {
+        let (c, mut h) = cluster();
+        let server = tokio::spawn(async move {
+            let mut seen = std::collections::BTreeSet::new();
+            let (mut rv, mut min, mut original) = (1u32, 2i64, None::<String>);
+            let mut conflict_once = true;
+            let mut deleted = false;
+            while let Some((req, send)) = h.next_request().await {
+                let (method, path) = (req.method().to_string(), req.uri().path().to_string());
+                let bytes = req.into_body().collect_bytes().await.unwrap();
+                let (code, body) = if path == DEPLOY {
+                    (200, deployment("1", 2))
+                } else if path != HPA {
+                    panic!("unexpected request {method} {path}");
+                } else if deleted {
+                    (404, status(404, "NotFound"))
+                } else if method == "GET" {
+                    (200, hpa(&rv.to_string(), min as i32, original.as_deref()))
+                } else if std::mem::take(&mut conflict_once) {
+                    (409, status(409, "Conflict"))
+                } else {
+                    let sent: Value = serde_json::from_slice(&bytes).unwrap();
+                    min = sent["spec"]["minReplicas"].as_i64().unwrap();
+                    original = sent["metadata"]["annotations"][ORIGINAL_MIN_ANNOTATION]
+                        .as_str()
+                        .map(String::from);
+                    rv += 1;
+                    // The restore is the last write: the HPA is deleted after it.
+                    deleted = original.is_none();
+                    (200, hpa(&rv.to_string(), min as i32, original.as_deref()))
+                };
+                if path == HPA {
+                    seen.insert(rbac_call(&method, &path));
+                }
+                send.send_response(
+                    Response::builder()
+                        .status(code)
+                        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                        .unwrap(),
+                );
+            }
+            seen
+        });
+        let t = target();
+        assert!(c.observe(&t, true).await.unwrap().hpa.is_some());
+        assert_eq!(c.set_hpa_floor(&t, 6).await.unwrap().conflicts, 1);
+        assert!(c.restore_hpa_floor(&t).await.unwrap().is_some());
+        assert_eq!(c.restore_hpa_floor(&t).await.unwrap(), None);
+        drop(c);
+        let seen = server.await.unwrap();
+        let declared: std::collections::BTreeSet<(String, String, String)> = HPA_CALLS
+            .iter()
+            .map(|a| (a.group.into(), a.resource.into(), a.verb.into()))
+            .collect();
+        assert_eq!(seen, declared);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The in-cluster controller behind `planscale run`.
 //!
-//! Per policy, every interval: read the target (scale subresource, HPA), fetch
-//! the metrics, refresh the schedule, refit on the policy's cadence, forecast,
-//! decide, act, and explain the action in an Event and in `/metrics`.
+//! Per policy, every interval: read the target (the Deployment or
+//! StatefulSet, and its HPA), fetch the metrics, refresh the schedule, refit
+//! on the policy's cadence, forecast, decide, act, and explain the action in
+//! an Event and in `/metrics`.
 //!
 //! The I/O sits behind three small traits so that the per-policy loop is
 //! tested with in-memory fakes: [`MetricSource`], [`ScheduleSource`] and

@@ -460,7 +460,21 @@ impl PolicyRunner {
         let appointments = self.schedule.appointments().unwrap_or(&[]);
         let job = self.scaler.refit_job(o.history.view(), appointments);
         let _slot = FIT_SLOTS.acquire().await;
-        let done = match tokio::task::spawn_blocking(move || job.run()).await {
+        let fit_duration = ctx
+            .telemetry
+            .fit_duration
+            .get_or_create(&PolicyLabels {
+                policy: self.policy().name.clone(),
+            })
+            .clone();
+        let done = match tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let done = job.run();
+            fit_duration.observe(started.elapsed().as_secs_f64());
+            done
+        })
+        .await
+        {
             Ok(done) => done,
             Err(join) => {
                 tracing::warn!(policy = %self.policy().name, error = %join, "fit task failed; keeping the previous model");
@@ -768,6 +782,15 @@ mod tests {
         assert!(work >= expected && expected > 0.0, "{work} {expected}");
         let level = m.planned_level.get_or_create(&labels).get();
         assert!(level > 0.5 && level < 1.0, "{level}");
+        // The first tick fitted the model once; the fit is timed and counted.
+        let mut registry = prometheus_client::registry::Registry::default();
+        m.register(&mut registry);
+        let mut page = String::new();
+        prometheus_client::encoding::text::encode(&mut page, &registry).unwrap();
+        assert!(
+            page.contains("fit_duration_seconds_count{policy=\"test\"} 1\n"),
+            "{page}"
+        );
     }
 
     #[tokio::test]

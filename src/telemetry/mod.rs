@@ -96,7 +96,7 @@ pub struct Metrics {
     pub forecast_error: Family<PolicyLabels, GaugeF>,
     /// Replicas the planner wants.
     pub desired_replicas: Family<PolicyLabels, Gauge>,
-    /// Replicas the target has (spec of its scale subresource).
+    /// Replicas the target has (`spec.replicas` of the Deployment or StatefulSet).
     pub current_replicas: Family<PolicyLabels, Gauge>,
     /// Decisions, by winning term and action.
     pub decisions: Family<DecisionLabels, Counter>,
@@ -104,6 +104,9 @@ pub struct Metrics {
     pub no_forecast: Family<NoForecastLabels, Counter>,
     /// Duration of one per-policy loop iteration, in seconds.
     pub loop_duration: Family<PolicyLabels, Histogram>,
+    /// Duration of one forecast fit (model choice by backtest, on a blocking
+    /// thread), in seconds; its count is the number of refits.
+    pub fit_duration: Family<PolicyLabels, Histogram>,
     /// Errors by kind.
     pub errors: Family<ErrorLabels, Counter>,
     /// Writes to the target (or its HPA) that the API server refused with 409
@@ -135,6 +138,12 @@ impl Default for Metrics {
             no_forecast: Family::default(),
             loop_duration: Family::new_with_constructor(|| {
                 // 1 ms .. ~16 s: a loop is a few API calls and a forecast.
+                Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                    0.001, 2.0, 15,
+                ))
+            }),
+            fit_duration: Family::new_with_constructor(|| {
+                // 1 ms .. ~16 s: one fit of up to weeks of history.
                 Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
                     0.001, 2.0, 15,
                 ))
@@ -198,7 +207,7 @@ impl Metrics {
         );
         registry.register(
             "current_replicas",
-            "Replicas the target has (spec.replicas of its scale subresource)",
+            "Replicas the target has (spec.replicas of the Deployment or StatefulSet)",
             self.current_replicas.clone(),
         );
         registry.register(
@@ -215,6 +224,11 @@ impl Metrics {
             "loop_duration_seconds",
             "Duration of one per-policy loop iteration",
             self.loop_duration.clone(),
+        );
+        registry.register(
+            "fit_duration_seconds",
+            "Duration of one forecast fit (a refit); the count is the number of refits",
+            self.fit_duration.clone(),
         );
         registry.register("errors", "Errors by kind", self.errors.clone());
         registry.register(
@@ -280,6 +294,7 @@ impl Metrics {
         self.desired_replicas.remove(&l);
         self.current_replicas.remove(&l);
         self.loop_duration.remove(&l);
+        self.fit_duration.remove(&l);
     }
 }
 
@@ -389,7 +404,7 @@ mod tests {
     #[test]
     fn the_shipped_dashboard_queries_only_metrics_we_export() {
         let dash: serde_json::Value = serde_json::from_str(include_str!(
-            "../../deploy/grafana/planscale-dashboard.json"
+            "../../deploy/base/grafana/planscale-dashboard.json"
         ))
         .unwrap();
         let t = Telemetry::new();

@@ -398,6 +398,36 @@ impl Kube {
         ));
     }
 
+    /// A token of ServiceAccount `namespace/name` from the TokenRequest API
+    /// (`kubectl create token`), for running planscale as that ServiceAccount
+    /// with exactly the rights deploy/ binds to it.
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> String {
+        self.kubectl_ok(&["create", "token", name, "-n", namespace, "--duration=2h"])
+            .trim()
+            .to_string()
+    }
+
+    /// A kubeconfig (written into the test directory) for ServiceAccount
+    /// `namespace/name`, talking to `server` (default: the API server itself).
+    pub fn service_account_kubeconfig(
+        &self,
+        namespace: &str,
+        name: &str,
+        server: Option<&str>,
+    ) -> PathBuf {
+        let path = self
+            .dir
+            .path()
+            .join(format!("sa-{namespace}-{name}.kubeconfig"));
+        let direct = format!("https://127.0.0.1:{}", self.port);
+        write_kubeconfig(
+            &path,
+            server.unwrap_or(&direct),
+            &self.service_account_token(namespace, name),
+        );
+        path
+    }
+
     /// A kube client for a kubeconfig written by this harness.
     pub async fn client(kubeconfig: &Path) -> kube::Client {
         let kc = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
@@ -425,6 +455,45 @@ impl Drop for Kube {
             let _ = c.wait();
         }
     }
+}
+
+/// A Deployment `namespace/name` with `replicas` (no controller-manager: its
+/// Pods are never made unless the test starts one).
+pub fn deployment_yaml(namespace: &str, name: &str, replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec: {{containers: [{{name: w, image: worker:1}}]}}
+"
+    )
+}
+
+/// `spec.replicas` of Deployment `name` (1 when unset, as the API defaults it).
+pub async fn replicas(api: &kube::Api<k8s_openapi::api::apps::v1::Deployment>, name: &str) -> i32 {
+    api.get(name)
+        .await
+        .unwrap()
+        .spec
+        .and_then(|s| s.replicas)
+        .unwrap_or(1)
+}
+
+/// Set Deployment `name` to `n` replicas through its scale subresource (a
+/// person, or another writer).
+pub async fn scale(api: &kube::Api<k8s_openapi::api::apps::v1::Deployment>, name: &str, n: i32) {
+    api.patch_scale(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({"spec": {"replicas": n}})),
+    )
+    .await
+    .expect("the scale write");
 }
 
 /// `spec.replicas` of one Deployment as seen by a watch opened by

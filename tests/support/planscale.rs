@@ -51,6 +51,25 @@ impl Planscale {
         }
     }
 
+    /// [`Planscale::start`] on the policy directory `policies`, every policy
+    /// every second, leader election on (the Lease in namespace `planscale`),
+    /// as identity `planscale-0`, with `extra` flags; log at info.
+    pub fn start_leader(dir: &Path, kubeconfig: &Path, policies: &Path, extra: &[&str]) -> Self {
+        let policies = policies.display().to_string();
+        let mut args = vec![
+            "--policies",
+            &policies,
+            "--interval",
+            "1s",
+            "--lease-namespace",
+            "planscale",
+            "--identity",
+            "planscale-0",
+        ];
+        args.extend_from_slice(extra);
+        Self::start(dir, "planscale", kubeconfig, "info", &args)
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
