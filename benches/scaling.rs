@@ -1,0 +1,64 @@
+//! The scaling table: CPU time (user + system, all threads) of a fit with
+//! model choice and of a replay, at 1×, 2×, 4× and 8× the history, at
+//! 5-minute and 1-minute steps.
+//!
+//! - fit: `engine_for(policy)`, fit with appointment covariates (so the
+//!   schedule regression competes) + predict over the horizon, on 7, 14, 28
+//!   and 56 days of the seeded clinic; the median of 5 runs (3 at 1 minute);
+//! - replay: `sim::simulate` with every default strategy over 7, 14, 28 and
+//!   56 days (one day of warm-up), once.
+//!
+//! The policy fits on at most `forecast.history` (28 days), so a replay
+//! longer than that refits on the same length: its cost should grow
+//! linearly with the days replayed, and a fit's with the history.
+//!
+//! `cargo bench --bench scaling` (prints a Markdown table).
+
+mod common;
+
+use std::time::Duration;
+
+use common::cpu::cpu_time;
+use planscale::forecast::engine_for;
+use planscale::sim::{self, Scenario, Strategy};
+
+const DAYS: [u32; 4] = [7, 14, 28, 56];
+
+fn fit_cpu(step_secs: u64, days: u32, runs: usize) -> Duration {
+    let input = common::fit_input(step_secs, days);
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| cpu_time(|| input.fit_predict(&mut engine_for(&input.p))).1)
+        .collect();
+    times.sort();
+    times[runs / 2]
+}
+
+fn replay_cpu(step_secs: u64, days: u32) -> Duration {
+    let p = common::policy(step_secs);
+    let g = common::department(days, step_secs as i64);
+    let scenario = Scenario::new(p, &g.recording, g.schedule.clone(), 86_400)
+        .expect("the generated department fits the policy");
+    cpu_time(|| sim::simulate(&scenario, &Strategy::defaults(), &mut |_| {})).1
+}
+
+fn row(what: &str, times: &[Duration]) {
+    let ms: Vec<String> = times
+        .iter()
+        .map(|t| format!("{:.1}", t.as_secs_f64() * 1e3))
+        .collect();
+    let ratio = times[3].as_secs_f64() / times[0].as_secs_f64().max(1e-9);
+    println!("| {what} | {} | {ratio:.2} |", ms.join(" | "));
+}
+
+fn main() {
+    println!("| CPU ms | 7 d (1×) | 14 d (2×) | 28 d (4×) | 56 d (8×) | t(8×)/t(1×) |");
+    println!("|---|---|---|---|---|---|");
+    for (step, runs) in [(300, 5), (60, 3)] {
+        let t: Vec<Duration> = DAYS.iter().map(|d| fit_cpu(step, *d, runs)).collect();
+        row(&format!("fit + predict, {} min", step / 60), &t);
+    }
+    for step in [300, 60] {
+        let t: Vec<Duration> = DAYS.iter().map(|d| replay_cpu(step, *d)).collect();
+        row(&format!("replay, every strategy, {} min", step / 60), &t);
+    }
+}
