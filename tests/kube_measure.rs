@@ -1,8 +1,9 @@
 //! Measurement, not a regular test (ignored by default): resident memory of
 //! `planscale run` with 50 forecast-only policies against the real test
 //! kube-apiserver and a local fake Prometheus (28 days of 5-minute history
-//! per policy), and the per-policy loop time from its own
-//! `planscale_loop_duration_seconds` histogram.
+//! per policy), the per-policy loop time from its own
+//! `planscale_loop_duration_seconds` histogram (wall time), and the process's
+//! CPU time per loop in steady state (`/proc/PID/stat`).
 //!
 //!   cargo test --release --test kube_measure -- --ignored --nocapture
 
@@ -132,6 +133,18 @@ async fn loop_stats(metrics_url: &str) -> (f64, f64, usize) {
     (sum, count, policies)
 }
 
+/// The process's CPU time so far (user + system, s) from `/proc/PID/stat`
+/// (clock ticks of 1/100 s, `getconf CLK_TCK` on Linux).
+fn cpu_secs(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &s[s.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
 fn status_kb(pid: u32, field: &str) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     s.lines()
@@ -208,9 +221,11 @@ async fn resident_memory_and_loop_time_with_50_policies() {
         k.log_tail("planscale")
     );
     let rss_after_fit = status_kb(pid, "VmRSS:");
+    let cpu_after_fit = cpu_secs(pid);
     // Steady state: incremental fetch, predict, decide; no refit within the hour.
     tokio::time::sleep(Duration::from_secs(60)).await;
     let later = loop_stats(&url).await;
+    let cpu = cpu_secs(pid) - cpu_after_fit;
     let rss = status_kb(pid, "VmRSS:");
     let hwm = status_kb(pid, "VmHWM:");
     let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
@@ -228,6 +243,12 @@ async fn resident_memory_and_loop_time_with_50_policies() {
         "steady-state iteration (incremental fetch + predict + decide): {:.2} ms mean over {} iterations",
         steady * 1e3,
         later.1 - first.1
+    );
+    println!(
+        "steady-state CPU of the process (user + sys, all threads, the HTTP server and lease included): {:.3} s over {} iterations, {:.3} ms per iteration",
+        cpu,
+        later.1 - first.1,
+        cpu / (later.1 - first.1).max(1.0) * 1e3
     );
     println!(
         "resident memory: {} KiB after the first fits, {} KiB after 60 s more, peak {} KiB",
