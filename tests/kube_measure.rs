@@ -228,6 +228,9 @@ async fn resident_memory_and_loop_time_with_50_policies() {
     let cpu = cpu_secs(pid) - cpu_after_fit;
     let rss = status_kb(pid, "VmRSS:");
     let hwm = status_kb(pid, "VmHWM:");
+    // What the resident set is: the heap and stacks, and the binary's pages.
+    let (anon, file) = (status_kb(pid, "RssAnon:"), status_kb(pid, "RssFile:"));
+    let threads = status_kb(pid, "Threads:");
     let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
     let _ = child.kill();
     let _ = child.wait();
@@ -253,6 +256,9 @@ async fn resident_memory_and_loop_time_with_50_policies() {
     println!(
         "resident memory: {} KiB after the first fits, {} KiB after 60 s more, peak {} KiB",
         rss_after_fit, rss, hwm
+    );
+    println!(
+        "of which anonymous (heap, stacks) {anon} KiB, file-backed (the binary's pages) {file} KiB; {threads} threads"
     );
     assert!(later.1 > first.1, "the loops kept running");
     assert!(
