@@ -82,8 +82,9 @@ compare-statsforecast: venv
 	$(VENV)/bin/python compare/table.py $(SF_OUT)/m4.json $(SF_OUT)/nab.json \
 		$(SF_OUT)/bundled.json $(SF_OUT)/second.json | tee $(SF_OUT)/table.md
 
-# The criterion benchmarks in benches/ (docs/PERFORMANCE.md says what each measures).
-BENCHES ?= forecaster planner controller simulate parsers
+# The benchmarks in benches/ (docs/PERFORMANCE.md says what each measures):
+# criterion ones, then the allocation count and the scaling table (printed tables).
+BENCHES ?= forecaster planner controller simulate parsers allocations scaling
 
 ## Every criterion benchmark, then the comparison. Slow (tens of minutes): not in `make test`.
 bench:

@@ -14,56 +14,30 @@
 //!   on 1×, 2×, 4× and 8× a week of 5-minute history (cost should grow
 //!   linearly, not with the season length).
 //!
+//! Measured in CPU time (user + system, [`common::cpu::CpuTime`]), not wall
+//! time: on a shared machine the wall clock counts the others' load.
+//!
 //! `cargo bench --bench forecaster` (`-- engine-1-minute` for one group).
 
 mod common;
 
 use std::hint::black_box;
 
+use common::FitInput;
+use common::cpu::CpuTime;
+use common::fit_input;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use planscale::forecast::{Covariates, Forecaster, SeasonalProfile, engine_for};
-use planscale::policy::Policy;
-use planscale::series::Series;
+use planscale::forecast::{Forecaster, SeasonalProfile, engine_for};
 
-/// A policy at `step_secs` and `days` of its clinic: history, covariates for
-/// it, the booked future (the first `horizon` steps of the same clinic days
-/// again: a realistic count pattern; the values do not change the work done).
-struct Input {
-    p: Policy,
-    history: Series,
-    past: Covariates,
-    future: Covariates,
-    horizon: usize,
-    levels: [f64; 1],
-}
-
-fn input(step_secs: u64, days: u32) -> Input {
-    let p = common::policy(step_secs);
-    let g = common::department(days, step_secs as i64);
-    let history = common::arrivals(&g, &p);
-    let horizon = (p.forecast.horizon.secs() / p.forecast.step.secs()) as usize;
-    let past = common::covariates(&g.schedule, &history.grid, &p);
-    let mut future = common::covariates(&g.schedule, &history.grid.head(horizon), &p);
-    future.grid = history.grid.following(horizon);
-    Input {
-        levels: [p.forecast.quantile],
-        p,
-        history,
-        past,
-        future,
-        horizon,
-    }
-}
-
-fn bench(c: &mut Criterion) {
-    let Input {
+fn bench(c: &mut Criterion<CpuTime>) {
+    let FitInput {
         p,
         history,
         past,
         future,
         horizon,
         levels,
-    } = input(300, 28);
+    } = fit_input(300, 28);
 
     let mut group = c.benchmark_group("forecaster");
     group.sample_size(10);
@@ -100,7 +74,7 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
-    let one = input(60, 28);
+    let one = fit_input(60, 28);
     let mut group = c.benchmark_group("forecaster/engine-1-minute");
     group.sample_size(10);
     group.bench_function("no-covariates", |b| {
@@ -136,7 +110,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("forecaster/engine-scaling");
     group.sample_size(10);
     for days in [7u32, 14, 28, 56] {
-        let i = input(300, days);
+        let i = fit_input(300, days);
         group.bench_with_input(
             BenchmarkId::new("covariates", format!("{days}d")),
             &i,
@@ -153,5 +127,9 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = bench
+}
 criterion_main!(benches);

@@ -1,8 +1,9 @@
 //! Measurement, not a regular test (ignored by default): resident memory of
 //! `planscale run` with 50 forecast-only policies against the real test
 //! kube-apiserver and a local fake Prometheus (28 days of 5-minute history
-//! per policy), and the per-policy loop time from its own
-//! `planscale_loop_duration_seconds` histogram.
+//! per policy), the per-policy loop time from its own
+//! `planscale_loop_duration_seconds` histogram (wall time), and the process's
+//! CPU time per loop in steady state (`/proc/PID/stat`).
 //!
 //!   cargo test --release --test kube_measure -- --ignored --nocapture
 
@@ -16,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use kube_support::{Kube, free_port};
-use measure_support::{fake_prometheus, histogram_totals, status_kb};
+use measure_support::{cpu_secs, fake_prometheus, histogram_totals, status_kb};
 
 /// Number of policies (`PLANSCALE_MEASURE_POLICIES`, default 50).
 fn policies() -> usize {
@@ -104,11 +105,16 @@ async fn resident_memory_and_loop_time_with_50_policies() {
         k.log_tail("planscale")
     );
     let rss_after_fit = status_kb(pid, "VmRSS:");
+    let cpu_after_fit = cpu_secs(pid);
     // Steady state: incremental fetch, predict, decide; no refit within the hour.
     tokio::time::sleep(Duration::from_secs(60)).await;
     let later = loop_stats(&url).await;
+    let cpu = cpu_secs(pid) - cpu_after_fit;
     let rss = status_kb(pid, "VmRSS:");
     let hwm = status_kb(pid, "VmHWM:");
+    // What the resident set is: the heap and stacks, and the binary's pages.
+    let (anon, file) = (status_kb(pid, "RssAnon:"), status_kb(pid, "RssFile:"));
+    let threads = status_kb(pid, "Threads:");
     let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
     let _ = child.kill();
     let _ = child.wait();
@@ -126,8 +132,17 @@ async fn resident_memory_and_loop_time_with_50_policies() {
         later.1 - first.1
     );
     println!(
+        "steady-state CPU of the process (user + sys, all threads, the HTTP server and lease included): {:.3} s over {} iterations, {:.3} ms per iteration",
+        cpu,
+        later.1 - first.1,
+        cpu / (later.1 - first.1).max(1.0) * 1e3
+    );
+    println!(
         "resident memory: {} KiB after the first fits, {} KiB after 60 s more, peak {} KiB",
         rss_after_fit, rss, hwm
+    );
+    println!(
+        "of which anonymous (heap, stacks) {anon} KiB, file-backed (the binary's pages) {file} KiB; {threads} threads"
     );
     assert!(later.1 > first.1, "the loops kept running");
     assert!(

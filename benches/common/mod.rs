@@ -4,10 +4,12 @@
 
 #![allow(dead_code)] // each bench binary uses part of this module
 
+pub mod cpu;
+
 use std::path::Path;
 
 use planscale::example::{Department, Generated};
-use planscale::forecast::Covariates;
+use planscale::forecast::{Covariates, Engine, Forecast, Forecaster};
 use planscale::policy::{Duration, Policy};
 use planscale::schedule::{self, Appointment};
 use planscale::series::{Grid, Series};
@@ -52,4 +54,44 @@ pub fn covariates(appointments: &[Appointment], grid: &Grid, p: &Policy) -> Cova
         .map(|s| s.types.clone())
         .unwrap_or_default();
     schedule::start_counts(appointments, grid, &types)
+}
+
+/// A policy at `step_secs` and `days` of its clinic: history, covariates for
+/// it, the booked future (the first `horizon` steps of the same clinic days
+/// again: a realistic count pattern; the values do not change the work done).
+pub struct FitInput {
+    pub p: Policy,
+    pub history: Series,
+    pub past: Covariates,
+    pub future: Covariates,
+    pub horizon: usize,
+    pub levels: [f64; 1],
+}
+
+pub fn fit_input(step_secs: u64, days: u32) -> FitInput {
+    let p = policy(step_secs);
+    let g = department(days, step_secs as i64);
+    let history = arrivals(&g, &p);
+    let horizon = (p.forecast.horizon.secs() / p.forecast.step.secs()) as usize;
+    let past = covariates(&g.schedule, &history.grid, &p);
+    let mut future = covariates(&g.schedule, &history.grid.head(horizon), &p);
+    future.grid = history.grid.following(horizon);
+    FitInput {
+        levels: [p.forecast.quantile],
+        p,
+        history,
+        past,
+        future,
+        horizon,
+    }
+}
+
+impl FitInput {
+    /// Fit `e` on the history with its covariates, then predict the horizon
+    /// with the booked future at the policy's quantile.
+    pub fn fit_predict(&self, e: &mut Engine) -> Forecast {
+        e.fit(&self.history, Some(&self.past)).expect("fit");
+        e.predict(self.horizon, &self.levels, Some(&self.future))
+            .expect("predict")
+    }
 }

@@ -122,6 +122,18 @@ pub struct Autoscaler {
     blind: bool,
 }
 
+/// Whether two lists of booked appointments give the same start counts: the
+/// forecast reads only each appointment's start and type
+/// ([`schedule::start_counts`]), so a change of room, end or booking time
+/// keeps the cached forecast (and the comparison at every decision skips
+/// those strings).
+fn same_starts(a: &[Appointment], b: &[Appointment]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.start == y.start && x.kind == y.kind)
+}
+
 /// Ledger entries kept at most (a forecast whose step never arrives).
 const LEDGER_CAP: usize = 10_000;
 
@@ -344,7 +356,9 @@ impl Autoscaler {
             &[][..]
         };
         let fresh = self.cached.as_ref().is_some_and(|c| {
-            c.generation == self.generation && c.booked == booked && c.blind == self.blind
+            c.generation == self.generation
+                && same_starts(&c.booked, booked)
+                && c.blind == self.blind
         });
         if !fresh {
             let future =
@@ -549,6 +563,27 @@ mod tests {
             resource: None,
             booked_at: None,
         }
+    }
+
+    #[test]
+    fn a_cached_forecast_is_kept_only_while_starts_and_types_are() {
+        let book = vec![
+            booking("CT-SIM", t0()),
+            booking("MR-SIM", t0() + TimeDelta::hours(2)),
+        ];
+        let mut other = book.clone();
+        other[0].resource = Some("CT2".into());
+        other[1].end += TimeDelta::hours(1);
+        other[1].booked_at = Some(t0());
+        assert!(same_starts(&book, &other), "room, end and booking time");
+        let mut moved = book.clone();
+        moved[1].start += TimeDelta::minutes(5);
+        assert!(!same_starts(&book, &moved), "a start moved");
+        let mut retyped = book.clone();
+        retyped[0].kind = "PET-SIM".into();
+        assert!(!same_starts(&book, &retyped), "a type changed");
+        assert!(!same_starts(&book, &book[..1]), "one fewer");
+        assert!(same_starts(&[], &[]));
     }
 
     fn policy() -> Policy {

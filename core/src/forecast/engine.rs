@@ -18,7 +18,7 @@
 
 use super::backtest::{self, Prediction};
 use super::kernel::{ScheduleRegression, lag_bins};
-use super::seasonal::empirical_quantile;
+use super::pools::{PoolInput, Pools};
 use super::spread::{self, WorkSpread};
 use super::{
     Covariates, Error, Forecast, Forecaster, Result, univariate, validate_history, validate_levels,
@@ -138,13 +138,14 @@ struct Selection {
     choice: Choice,
     /// History length when chosen.
     at_len: usize,
-    /// Standardised backtest residuals per horizon step (sorted per step).
-    residuals: Vec<Vec<f64>>,
+    /// Standardised backtest residuals per horizon step, pooled with the
+    /// neighbouring steps.
+    residuals: Pools,
     /// The same, only where the backtest forecast was above `offset`: the
     /// spread of an open clinic. Where demand stops at night and at
     /// weekends most backtest points are zero against zero, and a pool
     /// full of exact zeros would put p90 on the point at the busiest hour.
-    active: Vec<Vec<f64>>,
+    active: Pools,
     /// Scale offset for standardising: residual / sqrt(|point| + offset).
     offset: f64,
     /// Kernel model fitted at selection time (schedule model only).
@@ -268,7 +269,7 @@ impl Engine {
         let offset = f.y.iter().map(|v| v.abs()).sum::<f64>() / n as f64 * 0.1 + 1e-9;
         let cuts = backtest::trailing_origins(n, h, self.cfg.origins, self.cfg.origin_spacing);
         let counts = f.counts.as_deref();
-        type Scored = (String, f64, Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<(f64, f64)>);
+        type Scored = (String, f64, PoolInput, PoolInput, Vec<(f64, f64)>);
         let mut scores: Vec<Scored> = Vec::new();
         if !cuts.is_empty() {
             for name in self.candidates(cuts[cuts.len() - 1], counts.is_some()) {
@@ -281,8 +282,8 @@ impl Engine {
                 if !mae.is_finite() {
                     continue;
                 }
-                let mut res = vec![Vec::new(); h];
-                let mut act = vec![Vec::new(); h];
+                let mut res = PoolInput::with_capacity(h * bt.held.len());
+                let mut act = PoolInput::default();
                 let mut windows = Vec::new();
                 for held in &bt.held {
                     let actual = bt.actual(&f.y, held);
@@ -294,9 +295,9 @@ impl Engine {
                     );
                     for (j, (a, b)) in actual.iter().zip(&held.point).enumerate() {
                         let r = (a - b) / (b.abs() + offset).sqrt();
-                        res[j].push(r);
+                        res.push(j, r);
                         if *b > offset {
-                            act[j].push(r);
+                            act.push(j, r);
                         }
                     }
                 }
@@ -321,8 +322,8 @@ impl Engine {
                     cuts.len()
                 ),
             };
-            let residuals = smooth_residuals(res, h);
-            let active = smooth_residuals(act, h);
+            let residuals = Pools::smoothed(res, h);
+            let active = Pools::smoothed(act, h);
             let schedule = (best == SCHEDULE_MODEL)
                 .then(|| self.fit_schedule(f))
                 .flatten();
@@ -348,10 +349,9 @@ impl Engine {
             "naive"
         };
         let lag = if model == "naive" { 1 } else { day };
-        let mut r: Vec<f64> = (lag..n)
+        let r: Vec<f64> = (lag..n)
             .map(|t| (f.y[t] - f.y[t - lag]) / (f.y[t - lag].abs() + offset).sqrt())
             .collect();
-        r.sort_by(f64::total_cmp);
         // The spread of the same seasonal difference over the planner's
         // windows; a difference of two noisy values has twice the variance.
         let mut windows = Vec::new();
@@ -383,8 +383,8 @@ impl Engine {
                 ),
             },
             at_len: n,
-            residuals: vec![r; h],
-            active: Vec::new(),
+            residuals: Pools::same(r, h),
+            active: Pools::default(),
             offset,
             schedule: None,
             spread,
@@ -409,57 +409,6 @@ impl Engine {
 /// Fewest active residuals (after pooling neighbouring steps) for their own
 /// quantiles; below it the pool of all residuals is used.
 const MIN_ACTIVE: usize = 20;
-
-/// Pools each horizon step's residuals with its neighbours (± h/24 steps,
-/// at least 2) so that a few origins still give stable quantiles; sorted.
-///
-/// The window slides: each step's pool is the previous one without the step
-/// that left and with the one that entered, merged in one pass (a sorted
-/// pool under `total_cmp` is unique, so this is exactly the sorted window).
-fn smooth_residuals(mut res: Vec<Vec<f64>>, h: usize) -> Vec<Vec<f64>> {
-    let w = (h / 24).max(2);
-    res.iter_mut().for_each(|r| r.sort_by(f64::total_cmp));
-    let window = |j: usize| (j.saturating_sub(w), (j + w + 1).min(h));
-    let mut out: Vec<Vec<f64>> = Vec::with_capacity(h);
-    for j in 0..h {
-        let (lo, hi) = window(j);
-        let pool = match out.last() {
-            None => {
-                let mut v: Vec<f64> = res[lo..hi].iter().flatten().copied().collect();
-                v.sort_by(f64::total_cmp);
-                v
-            }
-            Some(prev) => {
-                let (prev_lo, prev_hi) = window(j - 1);
-                let leaving: &[f64] = if lo > prev_lo { &res[prev_lo] } else { &[] };
-                let entering: &[f64] = if hi > prev_hi { &res[hi - 1] } else { &[] };
-                slide(prev, leaving, entering)
-            }
-        };
-        out.push(pool);
-    }
-    out
-}
-
-/// Sorted `prev` without `leaving` (sorted, a part of it) and with `entering`
-/// (sorted), in one pass.
-fn slide(prev: &[f64], leaving: &[f64], entering: &[f64]) -> Vec<f64> {
-    let mut out = Vec::with_capacity(prev.len() + entering.len() - leaving.len());
-    let (mut l, mut e) = (0, 0);
-    for &v in prev {
-        if l < leaving.len() && v.total_cmp(&leaving[l]).is_eq() {
-            l += 1;
-            continue;
-        }
-        while e < entering.len() && entering[e].total_cmp(&v).is_lt() {
-            out.push(entering[e]);
-            e += 1;
-        }
-        out.push(v);
-    }
-    out.extend_from_slice(&entering[e..]);
-    out
-}
 
 /// Below this mean a forecast of counts is given as the Poisson median.
 const COUNT_MEDIAN_BELOW: f64 = 100.0;
@@ -720,24 +669,27 @@ impl Forecaster for Engine {
         });
         let mut levels = levels.to_vec();
         levels.sort_by(f64::total_cmp);
-        let hres = s.residuals.len();
+        let hres = s.residuals.steps();
         // Quantiles come from the residuals of the mean; for counts they do
         // not cross the median: where a small mean's median rounds up past
         // the residual p90 (mean 0.7: median 1), p90 is 1.
         let quantiles: Vec<(f64, Vec<f64>)> = levels
             .iter()
             .map(|q| {
+                let all = s.residuals.quantiles(*q);
+                let mut active = None;
                 let vals = mean
                     .iter()
                     .enumerate()
                     .map(|(j, m)| {
                         let step = j.min(hres.saturating_sub(1));
-                        let pool = s
-                            .active
-                            .get(step)
-                            .filter(|a| *m > s.offset && a.len() >= MIN_ACTIVE)
-                            .or_else(|| s.residuals.get(step));
-                        let r = pool.map_or(0.0, |r| empirical_quantile(r, *q));
+                        let own =
+                            *m > s.offset && s.active.len(step).is_some_and(|l| l >= MIN_ACTIVE);
+                        let r = if own {
+                            active.get_or_insert_with(|| s.active.quantiles(*q))[step]
+                        } else {
+                            all.get(step).copied().unwrap_or(0.0)
+                        };
                         let v = (m + r * (m.abs() + s.offset).sqrt()).max(0.0);
                         match (&median, q.total_cmp(&0.5)) {
                             (None, _) => v,
@@ -934,48 +886,6 @@ mod tests {
             e.fit(&hist, Some(&wrong)),
             Err(Error::Covariates(_))
         ));
-    }
-
-    #[test]
-    fn sliding_residual_pools_equal_sorted_windows() {
-        let mut state = 21u64;
-        for case in 0..60 {
-            let h = 1 + (lcg(&mut state) * 200.0) as usize;
-            let origins = 1 + (lcg(&mut state) * 6.0) as usize;
-            // Few distinct values (ties), signed zeros, and steps without any.
-            let res: Vec<Vec<f64>> = (0..h)
-                .map(|_| {
-                    let k = if lcg(&mut state) < 0.1 { 0 } else { origins };
-                    (0..k)
-                        .map(|_| match (lcg(&mut state) * 4.0) as u32 {
-                            0 => 0.0,
-                            1 => -0.0,
-                            2 => (lcg(&mut state) * 3.0).floor() - 1.0,
-                            _ => lcg(&mut state) - 0.5,
-                        })
-                        .collect()
-                })
-                .collect();
-            let w = (h / 24).max(2);
-            let direct: Vec<Vec<f64>> = (0..h)
-                .map(|j| {
-                    let mut v: Vec<f64> = res[j.saturating_sub(w)..(j + w + 1).min(h)]
-                        .iter()
-                        .flatten()
-                        .copied()
-                        .collect();
-                    v.sort_by(f64::total_cmp);
-                    v
-                })
-                .collect();
-            let fast = smooth_residuals(res, h);
-            let bits = |p: &Vec<Vec<f64>>| -> Vec<Vec<u64>> {
-                p.iter()
-                    .map(|v| v.iter().map(|x| x.to_bits()).collect())
-                    .collect()
-            };
-            assert_eq!(bits(&fast), bits(&direct), "case {case}, h {h}");
-        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod backtest;
 mod engine;
 pub mod evaluation;
 pub mod kernel;
+mod pools;
 pub mod reference;
 mod seasonal;
 pub mod spread;

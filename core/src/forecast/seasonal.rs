@@ -165,13 +165,22 @@ impl Forecaster for SeasonalProfile {
 
 /// The `q` quantile of sorted values, by linear interpolation (type 7); 0 when empty.
 pub(crate) fn empirical_quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
+    quantile_by(sorted.len(), q, |k| sorted[k])
+}
+
+/// The `q` quantile (type 7) of `len` values whose `k`-th smallest
+/// (0-based) is `kth(k)`; 0 when `len` is 0. What [`empirical_quantile`]
+/// computes, for values that are not laid out sorted (the engine's pools).
+pub(crate) fn quantile_by(len: usize, q: f64, mut kth: impl FnMut(usize) -> f64) -> f64 {
+    if len == 0 {
         return 0.0;
     }
-    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let pos = q.clamp(0.0, 1.0) * (len - 1) as f64;
     let lo = pos.floor() as usize;
     let hi = pos.ceil() as usize;
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+    let a = kth(lo);
+    let b = if hi == lo { a } else { kth(hi) };
+    a + (b - a) * (pos - lo as f64)
 }
 
 #[cfg(test)]

@@ -132,36 +132,47 @@ fn group_pods(
     metrics: &[Option<PodMetric>],
     now: i64,
     r: Readiness,
-) -> Vec<Group> {
-    pods.iter()
-        .enumerate()
-        .map(|(i, pod)| {
-            if pod.deleted || pod.phase == Phase::Failed {
-                return Group::Ignored;
-            }
-            if pod.phase == Phase::Pending {
-                return Group::Unready;
-            }
-            let Some(metric) = metrics.get(i).copied().flatten() else {
-                return Group::Missing;
-            };
-            let unready = match (pod.ready, pod.start) {
-                (Some((status, transition)), Some(start)) => {
-                    if start + r.cpu_initialization_secs > now {
-                        !status || metric.timestamp < transition + metric.window
-                    } else {
-                        !status && start + r.initial_readiness_delay_secs > transition
-                    }
-                }
-                _ => true,
-            };
-            if unready {
-                Group::Unready
+    groups: &mut Vec<Group>,
+) {
+    groups.clear();
+    groups.extend(
+        pods.iter()
+            .enumerate()
+            .map(|(i, pod)| group_pod(i, pod, metrics, now, r)),
+    );
+}
+
+fn group_pod(
+    i: usize,
+    pod: &PodState,
+    metrics: &[Option<PodMetric>],
+    now: i64,
+    r: Readiness,
+) -> Group {
+    if pod.deleted || pod.phase == Phase::Failed {
+        return Group::Ignored;
+    }
+    if pod.phase == Phase::Pending {
+        return Group::Unready;
+    }
+    let Some(metric) = metrics.get(i).copied().flatten() else {
+        return Group::Missing;
+    };
+    let unready = match (pod.ready, pod.start) {
+        (Some((status, transition)), Some(start)) => {
+            if start + r.cpu_initialization_secs > now {
+                !status || metric.timestamp < transition + metric.window
             } else {
-                Group::Ready
+                !status && start + r.initial_readiness_delay_secs > transition
             }
-        })
-        .collect()
+        }
+        _ => true,
+    };
+    if unready {
+        Group::Unready
+    } else {
+        Group::Ready
+    }
 }
 
 /// `metricsclient.GetResourceUtilizationRatio`: the utilisation as a whole
@@ -190,11 +201,22 @@ fn ceil_replicas(x: f64) -> u32 {
     x.ceil().clamp(0.0, f64::from(i32::MAX)) as u32
 }
 
+/// Buffers [`resource_replicas`] fills at every sync, kept by an [`Hpa`] so
+/// that a sync allocates nothing (a replay syncs every 15 s).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Scratch {
+    groups: Vec<Group>,
+    values: Vec<(usize, i64)>,
+}
+
 /// `ReplicaCalculator.GetResourceReplicas` for CPU with a `Utilization`
 /// target of `target_percent` % of the request. `metrics[i]` is pod `i`'s
 /// sample; entries past `pods.len()` are samples of pods that are not in the
 /// list (upstream's superfluous metrics).
-pub fn resource_replicas(
+/// `scratch` holds the buffers between calls.
+#[allow(clippy::too_many_arguments)] // upstream's arguments, and the buffers
+pub(super) fn resource_replicas(
+    scratch: &mut Scratch,
     current: u32,
     target_percent: i64,
     tol: Tolerances,
@@ -206,20 +228,24 @@ pub fn resource_replicas(
     if pods.is_empty() {
         return Err(CalcError::NoPods);
     }
-    let groups = group_pods(pods, metrics, now, readiness);
+    let Scratch { groups, values } = scratch;
+    group_pods(pods, metrics, now, readiness, groups);
+    let groups = &*groups;
     let group = |i: usize| groups.get(i).copied().unwrap_or(Group::Ready);
     let ready_count = groups.iter().filter(|g| **g == Group::Ready).count();
     // The metrics map without ignored and unready pods.
-    let mut values: Vec<(usize, i64)> = metrics
-        .iter()
-        .enumerate()
-        .filter_map(|(i, m)| m.map(|m| (i, m.value_milli)))
-        .filter(|(i, _)| !matches!(group(*i), Group::Ignored | Group::Unready))
-        .collect();
+    values.clear();
+    values.extend(
+        metrics
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.map(|m| (i, m.value_milli)))
+            .filter(|(i, _)| !matches!(group(*i), Group::Ignored | Group::Unready)),
+    );
     if values.is_empty() {
         return Err(CalcError::NoMetrics);
     }
-    let ratio = utilisation_ratio(&values, pods, target_percent)?;
+    let ratio = utilisation_ratio(values, pods, target_percent)?;
     let has = |g: Group| groups.contains(&g);
     let scale_up_with_unready = has(Group::Unready) && ratio > 1.0;
     if !scale_up_with_unready && !has(Group::Missing) {
@@ -246,7 +272,7 @@ pub fn resource_replicas(
     if scale_up_with_unready {
         values.extend(of(Group::Unready).map(|i| (i, 0)));
     }
-    let new_ratio = utilisation_ratio(&values, pods, target_percent)?;
+    let new_ratio = utilisation_ratio(values, pods, target_percent)?;
     if tol.within(new_ratio) || (ratio < 1.0 && new_ratio > 1.0) || (ratio > 1.0 && new_ratio < 1.0)
     {
         // Too small a change, or the direction would flip.
@@ -413,6 +439,7 @@ pub struct Hpa {
     up_events: VecDeque<(i64, u32)>,
     down_events: VecDeque<(i64, u32)>,
     last_sync: Option<i64>,
+    scratch: Scratch,
 }
 
 /// Scale events: `(time, replicas changed)`, oldest first.
@@ -440,6 +467,7 @@ impl Hpa {
             up_events: VecDeque::new(),
             down_events: VecDeque::new(),
             last_sync: None,
+            scratch: Scratch::default(),
         }
     }
 
@@ -473,6 +501,7 @@ impl Hpa {
                     pods,
                     metrics,
                 } => resource_replicas(
+                    &mut self.scratch,
                     spec,
                     target_percent,
                     c.tolerance,
@@ -513,13 +542,16 @@ impl Hpa {
     /// Stabilise and rate-limit a proposal (either path), recording it.
     fn normalise(&mut self, now: i64, current: u32, proposal: u32) -> u32 {
         let (min, max) = (self.cfg.min, self.cfg.max.max(self.cfg.min));
-        match self.cfg.behaviour.clone() {
+        // Taken out while the rules are read, and put back: no copy of the
+        // policies at every sync.
+        let behaviour = std::mem::replace(&mut self.cfg.behaviour, Behaviour::Legacy);
+        let desired = match &behaviour {
             Behaviour::Legacy => {
                 let stabilised = self.stabilise_legacy(now, proposal);
                 convert_legacy(current, stabilised, min, max).0
             }
             Behaviour::Rules { up, down } => {
-                let stabilised = self.stabilise_rules(now, current, proposal, &up, &down);
+                let stabilised = self.stabilise_rules(now, current, proposal, up, down);
                 let keep = up.longest_period().max(down.longest_period());
                 for ev in [&mut self.up_events, &mut self.down_events] {
                     while ev.front().is_some_and(|(t, _)| now - t >= keep) {
@@ -531,14 +563,16 @@ impl Hpa {
                     stabilised,
                     min,
                     max,
-                    &up,
-                    &down,
+                    up,
+                    down,
                     (&self.up_events, &self.down_events),
                     now,
                 )
                 .0
             }
-        }
+        };
+        self.cfg.behaviour = behaviour;
+        desired
     }
 
     fn record(&mut self, now: i64, proposal: u32, keep_secs: i64) {
@@ -800,6 +834,7 @@ mod tests {
                 })
                 .collect();
             resource_replicas(
+                &mut Scratch::default(),
                 self.current,
                 self.target,
                 Tolerances::both(DEFAULT_TOLERANCE),
@@ -1000,6 +1035,7 @@ mod tests {
             window: 60,
         });
         let r = resource_replicas(
+            &mut Scratch::default(),
             1,
             100,
             Tolerances::both(0.1),
@@ -1039,6 +1075,7 @@ mod tests {
             .collect();
         let calc = |target: f64| {
             resource_replicas(
+                &mut Scratch::default(),
                 10,
                 (target * 100.0) as i64,
                 Tolerances::both(0.1),
