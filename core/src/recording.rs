@@ -48,6 +48,12 @@ impl Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The most points a recording may span (per column). Ten million is 19
+/// years of 1-minute steps or a year of 5-second ones; beyond it, one wrong
+/// timestamp (a year 9999 among 2026's rows) would make the reader allocate
+/// terabytes and abort the process instead of naming the line.
+pub const MAX_POINTS: i64 = 10_000_000;
+
 /// Columns of values on one regular grid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recording {
@@ -208,8 +214,19 @@ impl Recording {
         } else {
             60
         };
-        let last = rows[rows.len() - 1].1;
-        let len = ((last - start).num_seconds() / step) as usize + 1;
+        let (last_line, last) = (rows[rows.len() - 1].0, rows[rows.len() - 1].1);
+        let points = (last - start).num_seconds() / step + 1;
+        if points > MAX_POINTS {
+            return Err(line_err(
+                last_line,
+                format!(
+                    "the rows from {} to {} span {points} points of {step}s; at most {MAX_POINTS} are read (is this timestamp wrong?)",
+                    start.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    last.to_rfc3339_opts(SecondsFormat::Secs, true)
+                ),
+            ));
+        }
+        let len = points as usize;
         let grid = Grid::new(start, step, len);
         let mut columns: Vec<(String, Vec<f64>)> = names
             .into_iter()
@@ -328,7 +345,13 @@ impl Recording {
             .unwrap_or(60);
         let start = DateTime::from_timestamp(t0, 0)
             .ok_or_else(|| fmt_err(format!("timestamp {t0} is out of range")))?;
-        let grid = Grid::new(start, step, ((t1 - t0) / step) as usize + 1);
+        let points = (t1 - t0) / step + 1;
+        if points > MAX_POINTS {
+            return Err(fmt_err(format!(
+                "the samples from {t0} to {t1} s span {points} points of {step}s; at most {MAX_POINTS} are read"
+            )));
+        }
+        let grid = Grid::new(start, step, points as usize);
         let mut columns = Vec::new();
         for (name, points) in parsed {
             let mut vals = vec![f64::NAN; grid.len];
