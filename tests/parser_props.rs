@@ -416,3 +416,25 @@ fn a_live_sample_time_far_off_the_grid_is_an_error_not_an_overflow() {
         assert!(e.contains("not on the requested grid"), "{e}");
     }
 }
+
+#[test]
+fn a_recording_csv_bound_counts_every_column() {
+    // 1.2 million one-second points are fine for one column, not for twenty.
+    let rows = |cols: usize| {
+        let names: Vec<String> = (0..cols).map(|i| format!("c{i}")).collect();
+        let ones = vec!["1"; cols].join(",");
+        format!(
+            "timestamp,{}\n2026-03-02T00:00:00Z,{ones}\n2026-03-02T00:00:01Z,{ones}\n2026-03-16T00:00:00Z,{ones}\n",
+            names.join(",")
+        )
+    };
+    let one = Recording::parse_csv(&rows(1), "prop.csv").unwrap();
+    assert_eq!(one.grid.len, 14 * 86_400 + 1);
+    let e = Recording::parse_csv(&rows(20), "prop.csv")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("prop.csv:4: ") && e.contains("in 20 columns"),
+        "{e}"
+    );
+}

@@ -48,11 +48,12 @@ impl Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// The most points a recording may span (per column). Ten million is 19
-/// years of 1-minute steps or a year of 5-second ones; beyond it, one wrong
-/// timestamp (a year 9999 among 2026's rows) would make the reader allocate
-/// terabytes and abort the process instead of naming the line.
-pub const MAX_POINTS: i64 = 10_000_000;
+/// The most values (points × columns) a recording may hold: 80 MB of
+/// `f64`, e.g. 19 years of one series at 1-minute steps, or a year of ten.
+/// Beyond it one wrong timestamp (a year 9999 among 2026's rows) would make
+/// the reader allocate terabytes and abort the process instead of naming
+/// the line.
+pub const MAX_VALUES: i64 = 10_000_000;
 
 /// Columns of values on one regular grid.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,13 +217,14 @@ impl Recording {
         };
         let (last_line, last) = (rows[rows.len() - 1].0, rows[rows.len() - 1].1);
         let points = (last - start).num_seconds() / step + 1;
-        if points > MAX_POINTS {
+        if points.saturating_mul(names.len() as i64) > MAX_VALUES {
             return Err(line_err(
                 last_line,
                 format!(
-                    "the rows from {} to {} span {points} points of {step}s; at most {MAX_POINTS} are read (is this timestamp wrong?)",
+                    "the rows from {} to {} span {points} points of {step}s in {} columns; at most {MAX_VALUES} values are read (is this timestamp wrong?)",
                     start.to_rfc3339_opts(SecondsFormat::Secs, true),
-                    last.to_rfc3339_opts(SecondsFormat::Secs, true)
+                    last.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    names.len()
                 ),
             ));
         }
@@ -346,9 +348,10 @@ impl Recording {
         let start = DateTime::from_timestamp(t0, 0)
             .ok_or_else(|| fmt_err(format!("timestamp {t0} is out of range")))?;
         let points = (t1 - t0) / step + 1;
-        if points > MAX_POINTS {
+        if points.saturating_mul(parsed.len() as i64) > MAX_VALUES {
             return Err(fmt_err(format!(
-                "the samples from {t0} to {t1} s span {points} points of {step}s; at most {MAX_POINTS} are read"
+                "the samples from {t0} to {t1} s span {points} points of {step}s in {} series; at most {MAX_VALUES} values are read",
+                parsed.len()
             )));
         }
         let grid = Grid::new(start, step, points as usize);

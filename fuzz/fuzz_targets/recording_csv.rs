@@ -17,6 +17,11 @@ fuzz_target!(|data: &[u8]| {
         Ok(r) => {
             assert!(r.grid.len >= 1 && r.grid.step_secs >= 1, "{:?}", r.grid);
             assert!(r.columns.iter().all(|(_, v)| v.len() == r.grid.len));
+            // Writing and re-reading millions of rows would take most of the
+            // run (27-38 s per input seen): round-trip the smaller ones.
+            if r.grid.len > 100_000 {
+                return;
+            }
             let mut csv = Vec::new();
             r.write_csv(&mut csv).unwrap();
             let again = Recording::parse_csv(std::str::from_utf8(&csv).unwrap(), "again.csv")
