@@ -438,3 +438,25 @@ fn a_recording_csv_bound_counts_every_column() {
         "{e}"
     );
 }
+
+#[test]
+fn a_recording_csv_leap_second_or_fraction_is_an_error_naming_the_line() {
+    // Found by cargo-fuzz (recording_csv): `:60` parsed as a leap second and
+    // was written back as another instant, so the round trip changed the step.
+    for ts in ["2025-03-02T00:01:60Z", "2026-03-02T00:00:00.5Z"] {
+        let text = format!("timestamp,a\n2026-03-01T00:00:00Z,1\n{ts},2\n");
+        let e = Recording::parse_csv(&text, "prop.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("prop.csv:3: ") && e.contains("whole second"),
+            "{e}"
+        );
+    }
+    // The fuzzer's input itself (fuzz/artifacts/recording_csv/crash-98ef122f…).
+    let crash = "timestamp,a,b\n2025-03-02T00:01:60Z,NaN,2.\n\n2026-03-02T00:01:00Z,3,-1e5\n";
+    let e = Recording::parse_csv(crash, "prop.csv")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("prop.csv:2: "), "{e}");
+}

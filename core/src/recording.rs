@@ -164,6 +164,18 @@ impl Recording {
                     )
                 })?
                 .with_timezone(&Utc);
+            // A grid is whole seconds of Unix time, which has no leap second:
+            // `:60` (which chrono reads as a leap second) or a fraction would
+            // be off every step, and written back as another instant.
+            if t.timestamp_subsec_nanos() != 0 {
+                return Err(line_err(
+                    line,
+                    format!(
+                        "expected a timestamp on a whole second (no fraction, no leap second :60), found {:?}",
+                        truncate(ts)
+                    ),
+                ));
+            }
             let mut values = Vec::with_capacity(names.len());
             for (k, cell) in rec.iter().skip(1).enumerate() {
                 values.push(parse_cell(cell).ok_or_else(|| {
