@@ -48,6 +48,13 @@ impl Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// The most values (points × columns) a recording may hold: 80 MB of
+/// `f64`, e.g. 19 years of one series at 1-minute steps, or a year of ten.
+/// Beyond it one wrong timestamp (a year 9999 among 2026's rows) would make
+/// the reader allocate terabytes and abort the process instead of naming
+/// the line.
+pub const MAX_VALUES: i64 = 10_000_000;
+
 /// Columns of values on one regular grid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recording {
@@ -157,6 +164,18 @@ impl Recording {
                     )
                 })?
                 .with_timezone(&Utc);
+            // A grid is whole seconds of Unix time, which has no leap second:
+            // `:60` (which chrono reads as a leap second) or a fraction would
+            // be off every step, and written back as another instant.
+            if t.timestamp_subsec_nanos() != 0 {
+                return Err(line_err(
+                    line,
+                    format!(
+                        "expected a timestamp on a whole second (no fraction, no leap second :60), found {:?}",
+                        truncate(ts)
+                    ),
+                ));
+            }
             let mut values = Vec::with_capacity(names.len());
             for (k, cell) in rec.iter().skip(1).enumerate() {
                 values.push(parse_cell(cell).ok_or_else(|| {
@@ -208,8 +227,20 @@ impl Recording {
         } else {
             60
         };
-        let last = rows[rows.len() - 1].1;
-        let len = ((last - start).num_seconds() / step) as usize + 1;
+        let (last_line, last) = (rows[rows.len() - 1].0, rows[rows.len() - 1].1);
+        let points = (last - start).num_seconds() / step + 1;
+        if points.saturating_mul(names.len() as i64) > MAX_VALUES {
+            return Err(line_err(
+                last_line,
+                format!(
+                    "the rows from {} to {} span {points} points of {step}s in {} columns; at most {MAX_VALUES} values are read (is this timestamp wrong?)",
+                    start.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    last.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    names.len()
+                ),
+            ));
+        }
+        let len = points as usize;
         let grid = Grid::new(start, step, len);
         let mut columns: Vec<(String, Vec<f64>)> = names
             .into_iter()
@@ -328,7 +359,14 @@ impl Recording {
             .unwrap_or(60);
         let start = DateTime::from_timestamp(t0, 0)
             .ok_or_else(|| fmt_err(format!("timestamp {t0} is out of range")))?;
-        let grid = Grid::new(start, step, ((t1 - t0) / step) as usize + 1);
+        let points = (t1 - t0) / step + 1;
+        if points.saturating_mul(parsed.len() as i64) > MAX_VALUES {
+            return Err(fmt_err(format!(
+                "the samples from {t0} to {t1} s span {points} points of {step}s in {} series; at most {MAX_VALUES} values are read",
+                parsed.len()
+            )));
+        }
+        let grid = Grid::new(start, step, points as usize);
         let mut columns = Vec::new();
         for (name, points) in parsed {
             let mut vals = vec![f64::NAN; grid.len];

@@ -26,6 +26,7 @@ fuzz_target!(|data: &[u8]| {
             duration: Some("d".into()),
             kind: "k".into(),
             resource: Some("r".into()),
+            booked_at: None,
             date: Some("day".into()),
             format: Some("%d.%m.%Y %H:%M".into()),
             delimiter: ';',

@@ -245,43 +245,7 @@ impl PrometheusClient {
                 |a| parse_answer(url.as_str(), query, a),
             )
             .await?;
-        if data.result_type != "matrix" {
-            return Err(SourceError::ResultType {
-                query: query.to_string(),
-                expected: "matrix (range vector)",
-                found: data.result_type,
-            });
-        }
-        let rows: Vec<MatrixRow> =
-            serde_json::from_value(data.result).map_err(|e| SourceError::Decode {
-                url: url.to_string(),
-                message: format!(
-                    "query {query:?}: expected a matrix of [time, \"value\"] pairs: {e}"
-                ),
-            })?;
-        let start_ms = chunk.start.timestamp_millis();
-        let step_ms = chunk.step_secs * 1000;
-        rows.into_iter()
-            .map(|row| {
-                let mut values = vec![f64::NAN; chunk.len];
-                for (t, v) in &row.values {
-                    let t_ms = (t * 1000.0).round() as i64;
-                    let offset = t_ms - start_ms;
-                    let i = offset.div_euclid(step_ms);
-                    if offset.rem_euclid(step_ms) != 0 || i < 0 || i as usize >= chunk.len {
-                        return Err(SourceError::Decode {
-                            url: url.to_string(),
-                            message: format!(
-                                "query {query:?}: a sample at {t} s is not on the requested grid ({} + k x {} s, {} points)",
-                                chunk.start, chunk.step_secs, chunk.len
-                            ),
-                        });
-                    }
-                    values[i as usize] = value_of(url.as_str(), query, v)?;
-                }
-                Ok((row.metric, values))
-            })
-            .collect()
+        decode_matrix(url.as_str(), query, data, chunk)
     }
 
     fn endpoint(&self, path: &str) -> Result<reqwest::Url> {
@@ -417,6 +381,70 @@ fn parse_answer(url: &str, query: &str, answer: Answer) -> Result<Data> {
             ),
         }),
     }
+}
+
+/// Decode one `query_range` answer (HTTP status and body) for the requested
+/// `chunk` into each series' labels and its values on the chunk's grid
+/// (missing points `NaN`). The pure part of a range query: what the client
+/// does with whatever a server sends, so it is fuzzed (fuzz/) and
+/// property-tested (tests/parser_props.rs) without a server. `url` and `query`
+/// name the request in errors.
+pub fn parse_query_range(
+    url: &str,
+    query: &str,
+    answer: Answer,
+    chunk: Grid,
+) -> Result<Vec<(Labels, Vec<f64>)>> {
+    let data = parse_answer(url, query, answer)?;
+    decode_matrix(url, query, data, chunk)
+}
+
+fn decode_matrix(
+    url: &str,
+    query: &str,
+    data: Data,
+    chunk: Grid,
+) -> Result<Vec<(Labels, Vec<f64>)>> {
+    if data.result_type != "matrix" {
+        return Err(SourceError::ResultType {
+            query: query.to_string(),
+            expected: "matrix (range vector)",
+            found: data.result_type,
+        });
+    }
+    let rows: Vec<MatrixRow> =
+        serde_json::from_value(data.result).map_err(|e| SourceError::Decode {
+            url: url.to_string(),
+            message: format!("query {query:?}: expected a matrix of [time, \"value\"] pairs: {e}"),
+        })?;
+    let start_ms = chunk.start.timestamp_millis();
+    let step_ms = chunk.step_secs * 1000;
+    rows.into_iter()
+        .map(|row| {
+            let mut values = vec![f64::NAN; chunk.len];
+            for (t, v) in &row.values {
+                // Saturating cast; a time that far off the grid is an error, not an overflow.
+                let t_ms = (t * 1000.0).round() as i64;
+                let offset = t_ms.checked_sub(start_ms).unwrap_or(i64::MIN);
+                let i = offset.div_euclid(step_ms);
+                if offset == i64::MIN
+                    || offset.rem_euclid(step_ms) != 0
+                    || i < 0
+                    || i as usize >= chunk.len
+                {
+                    return Err(SourceError::Decode {
+                        url: url.to_string(),
+                        message: format!(
+                            "query {query:?}: a sample at {t} s is not on the requested grid ({} + k x {} s, {} points)",
+                            chunk.start, chunk.step_secs, chunk.len
+                        ),
+                    });
+                }
+                values[i as usize] = value_of(url, query, v)?;
+            }
+            Ok((row.metric, values))
+        })
+        .collect()
 }
 
 /// Prometheus writes sample values as strings: numbers, `NaN`, `+Inf`, `-Inf`.

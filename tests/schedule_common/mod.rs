@@ -12,6 +12,123 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Every name, identifier, contact and free-text note in the fixtures
+/// (`tests/schedule_privacy.rs` checks that each occurs in one).
+pub const PATIENT_TEXT: &[&str] = &[
+    // exchange.ics
+    "Zwiebelturm",
+    "Wilhelmina",
+    "Quirin",
+    "Haselnuss",
+    "4471-0923",
+    "1957-02-11",
+    "Kuckucksei",
+    "Ottilie",
+    "5520-1187",
+    "Bartholom",
+    "Wackelpudding",
+    "6631-2234",
+    "Hildegard",
+    "Sonnenschirm",
+    "Konstantin",
+    "Mauerbl",
+    "previous CT",
+    "REMINDER",
+    "later slot",
+    "patient.example",
+    "klinik.example",
+    // google.ics
+    "Mustermann",
+    "Erika",
+    "Tintenfass",
+    "Friedrich",
+    "PID-88231177",
+    "5550192",
+    "chtern erscheinen",
+    "John",
+    "PID-99120045",
+    "bezahl",
+    "Gundula",
+    "Beispiel",
+    "Lunch",
+    "Nachtigall",
+    "Ferdinand",
+    "PID-10293847",
+    "Sonnenblume",
+    "Agathe",
+    "Planungs",
+    // CSV exports
+    "Krawuttke",
+    "Eberhard",
+    "MRN-77234",
+    "Pfefferkorn",
+    "Amalie",
+    "Zwetschge",
+    "Liselotte",
+    "Quendel",
+    "Rosemarie",
+    "Holzapfel",
+    "Benno",
+    "Blaubeer",
+    "Theodor",
+    "Gurkenglas",
+    "Philippa",
+    "PID-555",
+    "Kontrastmittel",
+    "Angst vor Enge",
+    "claustrophobic",
+    "old scans",
+    // FHIR pages
+    "Waldmeister",
+    "Cornelius",
+    "PID-4000",
+    "1949-05-17",
+    "Kieselstein",
+    "Ludmilla",
+    "prac-77",
+    "Brausepulver",
+    "Philomena",
+    "Ofenrohr",
+    "Severin",
+    "pacemaker",
+    "wheelchair",
+    "Schnittlauch",
+    "Walpurga",
+    "Pfannkuchen",
+    "Eustachius",
+    "Streuselkuchen",
+    "Kunigunde",
+    "Fensterkitt",
+    "Leopoldine",
+    "arrive early",
+    "in hospital",
+    // malformed fixtures
+    "Fliederbusch",
+    "Adalbert",
+    "mmelkorn",
+    "KUEMMELKORN",
+    "Agnes",
+    "Rhabarber",
+    "Gottlieb",
+    "MRN-3390",
+    "PID-3390",
+    "Dienstag",
+    "ruft an",
+    "forty",
+    "JEDEN-MONTAG",
+    "no colon and names",
+];
+
+/// The entries of [`PATIENT_TEXT`] that occur in `text` (case-insensitive).
+pub fn patient_text_in(text: &str) -> Vec<&'static str> {
+    let text = text.to_lowercase();
+    PATIENT_TEXT
+        .iter()
+        .copied()
+        .filter(|w| text.contains(&w.to_lowercase()))
+        .collect()
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/schedule")
