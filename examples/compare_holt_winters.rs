@@ -240,6 +240,7 @@ fn engine(periods: Vec<usize>, day: usize) -> Engine {
         origins: 6,
         origin_spacing: (day / 2).max(1),
         reselect_every: day.max(1),
+        reselect_phase: 0,
         ridge: 1e-3,
         models: None,
         spread_windows: vec![1, 2, 4],

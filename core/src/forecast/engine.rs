@@ -42,8 +42,16 @@ pub struct EngineConfig {
     pub origins: usize,
     /// Steps between backtest origins.
     pub origin_spacing: usize,
-    /// Redo model choice after this many new steps of history.
+    /// Redo model choice every this many steps of time: when the history's
+    /// end crosses a boundary of the absolute step grid (steps since the
+    /// Unix epoch, shifted by `reselect_phase`). Counted in time, not in
+    /// history length: a history capped at `forecast.history` stops growing
+    /// but keeps moving.
     pub reselect_every: usize,
+    /// Steps by which the re-selection boundaries are shifted, so that
+    /// policies do not all re-select in the same minute
+    /// ([`EngineConfig::for_policy`] derives it from the policy's name).
+    pub reselect_phase: usize,
     /// Relative ridge penalty of the kernel fit.
     pub ridge: f64,
     /// Restricts the candidates to these model names (`None`: all).
@@ -65,6 +73,7 @@ impl EngineConfig {
             origins: 4,
             origin_spacing: horizon.max(1),
             reselect_every: 24,
+            reselect_phase: 0,
             ridge: 1e-3,
             models: None,
             spread_windows: vec![1, 2, 4],
@@ -117,11 +126,22 @@ impl EngineConfig {
             origins: 6,
             origin_spacing: (day / 2).max(1),
             reselect_every: day,
+            reselect_phase: stagger(&policy.name, day),
             ridge: 1e-3,
             models: None,
             spread_windows,
         }
     }
+}
+
+/// A policy's re-selection phase in `0..every` steps: FNV-1a of its name,
+/// stable across runs and platforms, so each policy re-selects at its own
+/// time of day and the same one in `simulate` and `run`.
+fn stagger(name: &str, every: usize) -> usize {
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (h % every.max(1) as u64) as usize
 }
 
 /// Which model the engine uses, and why.
@@ -138,6 +158,9 @@ struct Selection {
     choice: Choice,
     /// History length when chosen.
     at_len: usize,
+    /// The re-selection period (see [`EngineConfig::reselect_every`]) the
+    /// history's end was in when chosen.
+    at_period: i64,
     /// Standardised backtest residuals per horizon step, pooled with the
     /// neighbouring steps.
     residuals: Pools,
@@ -263,6 +286,13 @@ impl Engine {
         }
     }
 
+    /// Which re-selection period the end of a history on `grid` is in.
+    fn reselect_period(&self, grid: &Grid) -> i64 {
+        let step = grid.step_secs.max(1);
+        let at = grid.end().timestamp().div_euclid(step) - self.cfg.reselect_phase as i64;
+        at.div_euclid(self.cfg.reselect_every.max(1) as i64)
+    }
+
     fn select(&self, f: &Fitted) -> Selection {
         let n = f.y.len();
         let h = self.cfg.horizon.max(1);
@@ -334,6 +364,7 @@ impl Engine {
                     why,
                 },
                 at_len: n,
+                at_period: self.reselect_period(&f.grid),
                 residuals,
                 active,
                 offset,
@@ -383,6 +414,7 @@ impl Engine {
                 ),
             },
             at_len: n,
+            at_period: self.reselect_period(&f.grid),
             residuals: Pools::same(r, h),
             active: Pools::default(),
             offset,
@@ -575,7 +607,7 @@ impl Forecaster for Engine {
             None => true,
             Some(s) => {
                 n < s.at_len
-                    || n - s.at_len >= self.cfg.reselect_every
+                    || self.reselect_period(&fitted.grid) != s.at_period
                     || (s.choice.model == SCHEDULE_MODEL) != fitted.counts.is_some()
             }
         };
@@ -838,6 +870,50 @@ mod tests {
         let blind = e.predict(24, &[0.9], None).unwrap();
         assert_ne!(blind.model, SCHEDULE_MODEL);
         assert!(blind.note.contains("stands in"), "{}", blind.note);
+    }
+
+    #[test]
+    fn a_capped_history_is_reselected_once_per_period_of_time() {
+        // A history of fixed length (the controller's `forecast.history`
+        // cap) sliding forward: re-selection follows the clock, once per
+        // `reselect_every` (a day here), not the history's length.
+        let mut s = 7u64;
+        let all: Vec<f64> = (0..40 * 24)
+            .map(|t| 5.0 + 4.0 * ((t % 24) as f64 / 24.0 * 6.283).sin() + 2.0 * lcg(&mut s))
+            .collect();
+        let n = 20 * 24 + 5; // ends at 05:00
+        let window = |from: usize| {
+            Series::new(
+                Grid::new(grid(0).time(from), 3600, n),
+                all[from..from + n].to_vec(),
+            )
+        };
+        let mut e = engine(None);
+        let scores = |e: &Engine| e.choice().unwrap().scores.clone();
+        e.fit(&window(0), None).unwrap();
+        let first = scores(&e);
+        // An hour on, the same day: the choice is kept (only moved).
+        e.fit(&window(1), None).unwrap();
+        assert_eq!(scores(&e), first);
+        // A day on: chosen again on the new backtest windows.
+        e.fit(&window(24), None).unwrap();
+        assert_ne!(scores(&e), first);
+    }
+
+    #[test]
+    fn policies_re_select_at_their_own_time_of_day() {
+        let day = 288;
+        let phases: Vec<usize> = ["auto-contouring", "dose-calculation", "plan-optimisation"]
+            .iter()
+            .map(|n| stagger(n, day))
+            .collect();
+        assert!(phases.iter().all(|p| *p < day), "{phases:?}");
+        assert!(
+            phases[0] != phases[1] && phases[1] != phases[2],
+            "{phases:?}"
+        );
+        assert_eq!(stagger("auto-contouring", day), phases[0]);
+        assert_eq!(stagger("x", 0), 0);
     }
 
     #[test]
