@@ -770,7 +770,8 @@ mod tests {
         );
         assert!(ev.note.contains("utilisation 50%"), "{}", ev.note);
         // The Event and /metrics say what the plan assumed.
-        assert!(ev.note.contains("planned p"), "{}", ev.note);
+        // (at the quantile, "planned p.. work", or the expected work binding)
+        assert!(ev.note.contains("; planned "), "{}", ev.note);
         let labels = crate::telemetry::PolicyLabels {
             policy: "test".into(),
         };
@@ -781,7 +782,8 @@ mod tests {
         );
         assert!(work >= expected && expected > 0.0, "{work} {expected}");
         let level = m.planned_level.get_or_create(&labels).get();
-        assert!(level > 0.5 && level < 1.0, "{level}");
+        // 0.5 when the expected work within the allowance binds.
+        assert!((0.5..1.0).contains(&level), "{level}");
         // The first tick fitted the model once; the fit is timed and counted.
         let mut registry = prometheus_client::registry::Registry::default();
         m.register(&mut registry);
