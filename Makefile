@@ -6,7 +6,7 @@ CARGO ?= cargo
 
 ## Set up what the tests need (idempotent), check lints, run every test.
 test: test-setup lint
-	$(CARGO) test --locked
+	$(CARGO) test --locked --workspace
 
 ## Install/build what the integration tests need; cached outside the repository.
 test-setup:
@@ -14,11 +14,11 @@ test-setup:
 
 lint:
 	$(CARGO) fmt --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 ## Fast tests of the pure core only.
 unit:
-	$(CARGO) test --lib
+	$(CARGO) test -p planscale-core --lib
 
 ## Regenerate the bundled example (seeded; the committed files must not change).
 example:

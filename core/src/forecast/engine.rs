@@ -879,7 +879,10 @@ mod tests {
         // `reselect_every` (a day here), not the history's length.
         let mut s = 7u64;
         let all: Vec<f64> = (0..40 * 24)
-            .map(|t| 5.0 + 4.0 * ((t % 24) as f64 / 24.0 * 6.283).sin() + 2.0 * lcg(&mut s))
+            .map(|t| {
+                5.0 + 4.0 * ((t % 24) as f64 / 24.0 * std::f64::consts::TAU).sin()
+                    + 2.0 * lcg(&mut s)
+            })
             .collect();
         let n = 20 * 24 + 5; // ends at 05:00
         let window = |from: usize| {
