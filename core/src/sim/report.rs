@@ -66,13 +66,14 @@ pub struct Day {
 fn days(fine: &[Sample], from: chrono::DateTime<chrono::Utc>) -> Vec<Day> {
     let mut out: Vec<Day> = Vec::new();
     let mut on_time = Vec::new();
+    let mut current = None;
     for (i, f) in fine.iter().enumerate() {
-        let date = (from + TimeDelta::seconds(i as i64 * super::FINE_SECS))
-            .date_naive()
-            .to_string();
-        if out.last().is_none_or(|d| d.date != date) {
+        // The date as a value per minute; its text once per day.
+        let date = (from + TimeDelta::seconds(i as i64 * super::FINE_SECS)).date_naive();
+        if current != Some(date) {
+            current = Some(date);
             out.push(Day {
-                date,
+                date: date.to_string(),
                 work: 0.0,
                 attainment: 0.0,
                 max_wait_seconds: 0.0,
