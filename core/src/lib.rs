@@ -9,6 +9,7 @@
 //! controller, telemetry and the command line. See `docs/ARCHITECTURE.md`.
 
 pub mod autoscale;
+pub mod calendar;
 pub mod duration;
 pub mod example;
 pub mod figure;

@@ -35,7 +35,6 @@
 
 mod departments;
 mod expected;
-mod holidays;
 
 use std::io::Write;
 
@@ -52,9 +51,9 @@ use crate::recording::Recording;
 use crate::schedule::Appointment;
 use crate::series::Grid;
 
+pub use crate::calendar::{Holidays, easter_sunday, is_german_public_holiday};
 pub use departments::NAMES;
 pub use expected::Expectation;
-pub use holidays::{Holidays, easter_sunday, is_german_public_holiday};
 
 /// Errors of [`Department::expected_arrivals`] and [`Department::expectation`].
 #[derive(Debug, thiserror::Error)]
@@ -308,6 +307,12 @@ impl Department {
     /// The local dates generated.
     fn dates(&self) -> impl Iterator<Item = NaiveDate> + '_ {
         (0..self.days).map(|d| self.start + TimeDelta::days(i64::from(d)))
+    }
+
+    /// The department's working time as a policy's calendar states it:
+    /// staff hours Monday to Friday in its zone, its public holidays closed.
+    pub fn calendar(&self) -> crate::calendar::Calendar {
+        crate::calendar::Calendar::weekdays(self.timezone, self.working_hours, vec![self.holidays])
     }
 
     /// Whether staff work on `date` (a weekday that is not a holiday).

@@ -1,5 +1,6 @@
-//! Public holidays on which a generated department's staff do not work and
-//! its simulation scanners are closed (sessions that run on holidays say so,
+//! Public holidays of the built-in regional calendars: the days a clinic in
+//! the region closes (the calendar's `regions`), and on which a generated
+//! department's staff do not work (sessions that run on holidays say so,
 //! see `Scanner::on_holidays`).
 
 use chrono::{Datelike, Duration as TimeDelta, NaiveDate, Weekday};

@@ -1,0 +1,219 @@
+//! The clinic's working time: opening hours per weekday in the clinic's time
+//! zone, public holidays from a built-in regional calendar, and closures (a
+//! list of dates, or those read from an iCalendar file or feed).
+//!
+//! The forecaster uses it three ways (docs/ARCHITECTURE.md, "Working time"):
+//! which steps are *busy* (open) for calibrating quantiles, which days are
+//! *closed* though their weekday is normally open (a holiday must not teach
+//! a weekly model that Mondays are quiet, nor be predicted like a Monday),
+//! and a working-time clock, so that "the next working morning" is a short
+//! lag for the schedule kernels.
+//!
+//! Built-in regions are the project's own rules ([`Holidays`]): no crate of
+//! regional public holidays that is kept up to date was found (crates.io's
+//! `holidays` 0.1.0 and `public_holidays` 0.1.2 each had one release), and
+//! the rules are short, tested and documented here.
+
+mod holidays;
+
+pub use holidays::{Holidays, easter_sunday, is_german_public_holiday};
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Timelike, Utc};
+use chrono_tz::Tz;
+
+use crate::series::Grid;
+
+/// Opening hours of one weekday: local `[start, end)` in minutes since
+/// midnight, sorted, not overlapping, `end ≤ 1440`. Empty: closed all day.
+pub type DayHours = Vec<(u32, u32)>;
+
+/// The clinic's working time (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Calendar {
+    pub timezone: Tz,
+    /// Opening hours per weekday, Monday first.
+    pub hours: [DayHours; 7],
+    /// Built-in regional public holidays the clinic keeps.
+    pub regions: Vec<Holidays>,
+    /// Further closed local dates: closures, and holidays from a list or an
+    /// iCalendar source.
+    pub closed: BTreeSet<NaiveDate>,
+}
+
+impl Calendar {
+    /// Open from `open` to `close` (whole local hours) Monday to Friday.
+    pub fn weekdays(timezone: Tz, (open, close): (u32, u32), regions: Vec<Holidays>) -> Self {
+        let day = vec![(open * 60, close * 60)];
+        let mut hours: [DayHours; 7] = Default::default();
+        for h in hours.iter_mut().take(5) {
+            *h = day.clone();
+        }
+        Calendar {
+            timezone,
+            hours,
+            regions,
+            closed: BTreeSet::new(),
+        }
+    }
+
+    /// Whether `date` is a public holiday or a closure.
+    pub fn is_holiday(&self, date: NaiveDate) -> bool {
+        self.closed.contains(&date) || self.regions.iter().any(|r| r.contains(date))
+    }
+
+    /// Whether the clinic opens at all on `date`.
+    pub fn is_working_day(&self, date: NaiveDate) -> bool {
+        !self.day_hours(date).is_empty() && !self.is_holiday(date)
+    }
+
+    /// Whether `date` is closed though its weekday normally opens: a holiday
+    /// or closure on a working weekday (what the forecaster must treat
+    /// specially; a closed Sunday is already in the weekly cycle).
+    pub fn is_exceptional_closure(&self, date: NaiveDate) -> bool {
+        !self.day_hours(date).is_empty() && self.is_holiday(date)
+    }
+
+    fn day_hours(&self, date: NaiveDate) -> &DayHours {
+        &self.hours[date.weekday().num_days_from_monday() as usize]
+    }
+
+    /// Whether the clinic is open at `t`.
+    pub fn is_open(&self, t: DateTime<Utc>) -> bool {
+        let local = t.with_timezone(&self.timezone);
+        let date = local.date_naive();
+        if self.is_holiday(date) {
+            return false;
+        }
+        let minute = local.hour() * 60 + local.minute();
+        self.day_hours(date)
+            .iter()
+            .any(|&(a, b)| minute >= a && minute < b)
+    }
+
+    /// Per step of `grid`: whether the clinic is open during any part of it
+    /// (sampled every 15 minutes of the step, and at its start).
+    pub fn open_mask(&self, grid: &Grid) -> Vec<bool> {
+        let step = grid.step_secs.max(1);
+        let probe = step.min(900);
+        let probes = (step + probe - 1) / probe;
+        (0..grid.len)
+            .map(|i| {
+                let t = grid.time(i);
+                (0..probes).any(|k| self.is_open(t + TimeDelta::seconds(k * probe)))
+            })
+            .collect()
+    }
+
+    /// Per step of `grid`: whether its local date is an exceptional closure
+    /// ([`Calendar::is_exceptional_closure`]).
+    pub fn closure_mask(&self, grid: &Grid) -> Vec<bool> {
+        let mut out = Vec::with_capacity(grid.len);
+        let mut last: Option<(NaiveDate, bool)> = None;
+        for i in 0..grid.len {
+            let date = grid.time(i).with_timezone(&self.timezone).date_naive();
+            let closed = match last {
+                Some((d, c)) if d == date => c,
+                _ => {
+                    let c = self.is_exceptional_closure(date);
+                    last = Some((date, c));
+                    c
+                }
+            };
+            out.push(closed);
+        }
+        out
+    }
+
+    /// The closed periods between `from` and `to` that are not part of the
+    /// ordinary week: each exceptional closure's local date with its UTC
+    /// start and end (for `planscale forecast` and the report).
+    pub fn closures_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<(NaiveDate, DateTime<Utc>, DateTime<Utc>)> {
+        let mut out = Vec::new();
+        if to <= from {
+            return out;
+        }
+        let mut date = from.with_timezone(&self.timezone).date_naive();
+        let last = to.with_timezone(&self.timezone).date_naive();
+        while date <= last {
+            if self.is_exceptional_closure(date) {
+                let start = date
+                    .and_hms_opt(0, 0, 0)
+                    .and_then(|t| crate::schedule::local_to_utc(t, self.timezone));
+                let end = crate::schedule::end_of_local_day(date, self.timezone);
+                if let (Some(s), Some(e)) = (start, end) {
+                    out.push((date, s, e));
+                }
+            }
+            match date.succ_opt() {
+                Some(d) => date = d,
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn berlin() -> Calendar {
+        Calendar::weekdays(chrono_tz::Europe::Berlin, (8, 17), vec![Holidays::Germany])
+    }
+
+    #[test]
+    fn open_hours_are_local_and_holidays_close() {
+        let c = berlin();
+        // Tuesday 2026-03-31, after the spring change: 08:00 local is 06:00 UTC.
+        assert!(c.is_open(Utc.with_ymd_and_hms(2026, 3, 31, 6, 0, 0).unwrap()));
+        assert!(!c.is_open(Utc.with_ymd_and_hms(2026, 3, 31, 5, 59, 0).unwrap()));
+        // Before it, 08:00 local was 07:00 UTC.
+        assert!(!c.is_open(Utc.with_ymd_and_hms(2026, 3, 24, 6, 30, 0).unwrap()));
+        assert!(c.is_open(Utc.with_ymd_and_hms(2026, 3, 24, 7, 0, 0).unwrap()));
+        // Easter Monday 2026-04-06 and Good Friday 04-03 are closed, a Saturday too.
+        assert!(!c.is_open(Utc.with_ymd_and_hms(2026, 4, 6, 10, 0, 0).unwrap()));
+        assert!(!c.is_open(Utc.with_ymd_and_hms(2026, 4, 3, 10, 0, 0).unwrap()));
+        assert!(!c.is_open(Utc.with_ymd_and_hms(2026, 4, 4, 10, 0, 0).unwrap()));
+        assert!(c.is_exceptional_closure(NaiveDate::from_ymd_opt(2026, 4, 6).unwrap()));
+        assert!(!c.is_exceptional_closure(NaiveDate::from_ymd_opt(2026, 4, 4).unwrap()));
+        assert!(c.is_working_day(NaiveDate::from_ymd_opt(2026, 4, 7).unwrap()));
+    }
+
+    #[test]
+    fn masks_follow_the_grid() {
+        let mut c = berlin();
+        c.closed
+            .insert(NaiveDate::from_ymd_opt(2026, 4, 8).unwrap());
+        // Hourly from Tuesday 2026-04-07 00:00 UTC, three days.
+        let g = Grid::new(Utc.with_ymd_and_hms(2026, 4, 7, 0, 0, 0).unwrap(), 3600, 72);
+        let open = c.open_mask(&g);
+        // CEST: open 06:00–15:00 UTC on Tuesday; the Wednesday closure; Thursday again.
+        let open_hours: Vec<usize> = (0..72).filter(|&i| open[i]).collect();
+        assert_eq!(
+            open_hours,
+            [
+                6, 7, 8, 9, 10, 11, 12, 13, 14, 54, 55, 56, 57, 58, 59, 60, 61, 62
+            ]
+        );
+        let closed = c.closure_mask(&g);
+        // Wednesday local is 2026-04-07 22:00 UTC to 04-08 22:00 UTC.
+        let closed_hours: Vec<usize> = (0..72).filter(|&i| closed[i]).collect();
+        assert_eq!(closed_hours, (22..46).collect::<Vec<_>>());
+        let list = c.closures_between(g.start, g.time(71));
+        assert_eq!(list.len(), 1);
+        assert_eq!(
+            list[0].1,
+            Utc.with_ymd_and_hms(2026, 4, 7, 22, 0, 0).unwrap()
+        );
+        // A 5-minute grid: a step that starts at 05:55 UTC is closed, 06:00 open.
+        let g5 = Grid::new(Utc.with_ymd_and_hms(2026, 4, 7, 5, 55, 0).unwrap(), 300, 2);
+        assert_eq!(c.open_mask(&g5), [false, true]);
+    }
+}
