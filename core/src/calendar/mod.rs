@@ -20,7 +20,7 @@ pub use holidays::{Holidays, easter_sunday, is_german_public_holiday};
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
 
 use crate::series::Grid;
@@ -93,17 +93,81 @@ impl Calendar {
     }
 
     /// Per step of `grid`: whether the clinic is open during any part of it
-    /// (sampled every 15 minutes of the step, and at its start).
+    /// (`[t, t + step)` meets an opening interval). O(days + steps): the
+    /// opening intervals are converted to UTC once per local date.
     pub fn open_mask(&self, grid: &Grid) -> Vec<bool> {
+        self.open_days(grid).iter().map(Option::is_some).collect()
+    }
+
+    /// Per step of `grid`: the local working date whose opening hours it
+    /// meets (as days from the Common Era, [`Datelike::num_days_from_ce`]),
+    /// `None` while closed. A step meeting two dates' hours takes the first.
+    pub fn open_days(&self, grid: &Grid) -> Vec<Option<u32>> {
+        let mut out = vec![None; grid.len];
+        if grid.len == 0 {
+            return out;
+        }
         let step = grid.step_secs.max(1);
-        let probe = step.min(900);
-        let probes = (step + probe - 1) / probe;
-        (0..grid.len)
-            .map(|i| {
-                let t = grid.time(i);
-                (0..probes).any(|k| self.is_open(t + TimeDelta::seconds(k * probe)))
-            })
-            .collect()
+        let t0 = grid.start.timestamp();
+        for (date, a, b) in self.open_intervals(grid.start, grid.end()) {
+            let day = u32::try_from(date.num_days_from_ce()).ok();
+            // Steps i with t0 + i·step < b and t0 + (i + 1)·step > a.
+            let (a, b) = (a.timestamp() - t0, b.timestamp() - t0);
+            let first = ((a - step).div_euclid(step) + 1).max(0) as usize;
+            let last = (b - 1).div_euclid(step).min(grid.len as i64 - 1);
+            if last < 0 {
+                continue;
+            }
+            for o in out.iter_mut().take(last as usize + 1).skip(first) {
+                if o.is_none() {
+                    *o = day;
+                }
+            }
+        }
+        out
+    }
+
+    /// The opening intervals `[start, end)` in UTC that meet `[from, to)`,
+    /// in order, each with its local date.
+    pub fn open_intervals(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<(NaiveDate, DateTime<Utc>, DateTime<Utc>)> {
+        let mut out = Vec::new();
+        if to <= from {
+            return out;
+        }
+        let Some(mut date) = from.with_timezone(&self.timezone).date_naive().pred_opt() else {
+            return out;
+        };
+        let last = to.with_timezone(&self.timezone).date_naive();
+        while date <= last {
+            if !self.is_holiday(date) {
+                for &(a, b) in self.day_hours(date) {
+                    let at = |m: u32| {
+                        let day = if m >= 1440 { date.succ_opt()? } else { date };
+                        let m = m % 1440;
+                        crate::schedule::local_to_utc(
+                            day.and_hms_opt(m / 60, m % 60, 0)?,
+                            self.timezone,
+                        )
+                    };
+                    if let (Some(s), Some(e)) = (at(a), at(b))
+                        && e > from
+                        && s < to
+                        && e > s
+                    {
+                        out.push((date, s, e));
+                    }
+                }
+            }
+            match date.succ_opt() {
+                Some(d) => date = d,
+                None => break,
+            }
+        }
+        out
     }
 
     /// Per step of `grid`: whether its local date is an exceptional closure

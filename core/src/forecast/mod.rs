@@ -16,6 +16,7 @@ pub mod reference;
 mod seasonal;
 pub mod spread;
 pub mod univariate;
+pub mod working;
 
 pub use engine::{Choice, Engine, EngineConfig, SCHEDULE_MODEL, engine_for, poisson_median};
 pub use seasonal::SeasonalProfile;
