@@ -244,6 +244,7 @@ fn engine(periods: Vec<usize>, day: usize) -> Engine {
         ridge: 1e-3,
         models: None,
         spread_windows: vec![1, 2, 4],
+        calendar: None,
     })
 }
 

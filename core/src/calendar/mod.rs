@@ -29,6 +29,17 @@ use crate::series::Grid;
 /// midnight, sorted, not overlapping, `end ≤ 1440`. Empty: closed all day.
 pub type DayHours = Vec<(u32, u32)>;
 
+/// What kind of local date a day is in a [`Calendar`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayKind {
+    /// Its weekday has opening hours and it is no holiday.
+    Working,
+    /// Its weekday has no opening hours (a closed Sunday): the ordinary week.
+    Off,
+    /// A holiday or closure on a weekday that normally opens.
+    Closure,
+}
+
 /// The clinic's working time (see the module documentation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Calendar {
@@ -173,21 +184,39 @@ impl Calendar {
     /// Per step of `grid`: whether its local date is an exceptional closure
     /// ([`Calendar::is_exceptional_closure`]).
     pub fn closure_mask(&self, grid: &Grid) -> Vec<bool> {
+        self.day_kinds(grid)
+            .into_iter()
+            .map(|k| k == DayKind::Closure)
+            .collect()
+    }
+
+    /// Per step of `grid`: what kind of local date it falls on (one time-zone
+    /// conversion per step; the date's kind is computed once per date).
+    pub fn day_kinds(&self, grid: &Grid) -> Vec<DayKind> {
         let mut out = Vec::with_capacity(grid.len);
-        let mut last: Option<(NaiveDate, bool)> = None;
+        let mut last: Option<(NaiveDate, DayKind)> = None;
         for i in 0..grid.len {
             let date = grid.time(i).with_timezone(&self.timezone).date_naive();
-            let closed = match last {
-                Some((d, c)) if d == date => c,
+            let kind = match last {
+                Some((d, k)) if d == date => k,
                 _ => {
-                    let c = self.is_exceptional_closure(date);
-                    last = Some((date, c));
-                    c
+                    let k = self.day_kind(date);
+                    last = Some((date, k));
+                    k
                 }
             };
-            out.push(closed);
+            out.push(kind);
         }
         out
+    }
+
+    /// What kind of day `date` is.
+    pub fn day_kind(&self, date: NaiveDate) -> DayKind {
+        match (self.day_hours(date).is_empty(), self.is_holiday(date)) {
+            (false, false) => DayKind::Working,
+            (false, true) => DayKind::Closure,
+            (true, _) => DayKind::Off,
+        }
     }
 
     /// The closed periods between `from` and `to` that are not part of the

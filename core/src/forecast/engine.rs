@@ -20,9 +20,11 @@ use super::backtest::{self, Prediction};
 use super::kernel::{ScheduleRegression, lag_bins};
 use super::pools::{PoolInput, Pools};
 use super::spread::{self, WorkSpread};
+use super::working::{WORKING_MODEL, WorkingClock, WorkingRegression};
 use super::{
     Covariates, Error, Forecast, Forecaster, Result, univariate, validate_history, validate_levels,
 };
+use crate::calendar::{Calendar, DayKind};
 use crate::policy::Policy;
 use crate::series::{Grid, Series};
 
@@ -59,6 +61,10 @@ pub struct EngineConfig {
     /// Window lengths (steps) on which the backtest measures the spread of
     /// summed work ([`WorkSpread`]): those the planner provisions over.
     pub spread_windows: Vec<usize>,
+    /// The clinic's working time, if the policy states it: closures, busy
+    /// steps for the quantiles, and the working-time schedule model
+    /// (docs/ARCHITECTURE.md, "Working time").
+    pub calendar: Option<Calendar>,
 }
 
 impl EngineConfig {
@@ -77,6 +83,7 @@ impl EngineConfig {
             ridge: 1e-3,
             models: None,
             spread_windows: vec![1, 2, 4],
+            calendar: None,
         }
     }
 }
@@ -130,6 +137,7 @@ impl EngineConfig {
             ridge: 1e-3,
             models: None,
             spread_windows,
+            calendar: None,
         }
     }
 }
@@ -173,6 +181,8 @@ struct Selection {
     offset: f64,
     /// Kernel model fitted at selection time (schedule model only).
     schedule: Option<ScheduleRegression>,
+    /// The same for the working-time schedule model.
+    working: Option<WorkingRegression>,
     /// Spread of work summed over the planner's windows, measured on the
     /// chosen model's held-out origins.
     spread: WorkSpread,
@@ -191,6 +201,133 @@ struct Fitted {
     /// Every observed value is a whole number ≥ 0: counts (jobs per step).
     counts_data: bool,
     note: String,
+    /// The calendar's view of the history and the configured horizon.
+    work: Option<WorkTime>,
+}
+
+impl Fitted {
+    /// What the schedule models fit: the history as observed (closures kept).
+    fn target(&self) -> &[f64] {
+        self.work
+            .as_ref()
+            .and_then(|w| w.raw.as_deref())
+            .unwrap_or(&self.y)
+    }
+
+    /// Whether step `t` (from the history's start) counts as busy for the
+    /// quantiles: open by the calendar when there is one, else where the
+    /// forecast `point` expects work (above `offset`).
+    fn busy(&self, t: usize, point: f64, offset: f64) -> bool {
+        match &self.work {
+            Some(w) if t < w.clock.len() => w.is_open(t),
+            _ => point > offset,
+        }
+    }
+}
+
+/// What the calendar says of a history's steps and the horizon after it.
+#[derive(Debug, Clone)]
+struct WorkTime {
+    /// The working clock over the history and `EngineConfig::horizon` steps.
+    clock: WorkingClock,
+    /// The kind of each of those steps' local date.
+    kinds: Vec<DayKind>,
+    /// The history as observed, when closures in it were replaced in `y`
+    /// (the schedule models' target: no appointments, no work).
+    raw: Option<Vec<f64>>,
+    /// Demand on a closed day by phase of the day: what a closure is
+    /// forecast as by the schedule-blind models.
+    closed_day: Vec<f64>,
+}
+
+impl WorkTime {
+    fn new(
+        cal: &Calendar,
+        grid: &Grid,
+        y: &mut [f64],
+        horizon: usize,
+        day: usize,
+        week: usize,
+    ) -> WorkTime {
+        let n = y.len();
+        let span = Grid::new(grid.start, grid.step_secs, n + horizon);
+        let clock = WorkingClock::new(cal, &span);
+        let kinds = cal.day_kinds(&span);
+        let closed_day = closed_day_profile(y, &kinds, 0, day, n);
+        let raw = replace_closures(y, &kinds, day, week);
+        WorkTime {
+            clock,
+            kinds,
+            raw,
+            closed_day,
+        }
+    }
+
+    /// Whether step `t` (from the history's start) is open.
+    fn is_open(&self, t: usize) -> bool {
+        self.clock.is_open(t)
+    }
+
+    fn is_closure(&self, t: usize) -> bool {
+        self.kinds.get(t) == Some(&DayKind::Closure)
+    }
+}
+
+/// Mean of `y[..upto]` by phase of `day` over the steps on dates that are
+/// not working days (ordinary closed days and closures), the phase counted
+/// from `phase0` (0: `y[0]` is phase 0 of this profile, which is what the
+/// forecast needs as it indexes by step from the history's start).
+fn closed_day_profile(
+    y: &[f64],
+    kinds: &[DayKind],
+    phase0: usize,
+    day: usize,
+    upto: usize,
+) -> Vec<f64> {
+    let day = day.max(1);
+    let (mut sums, mut cnt) = (vec![0.0; day], vec![0usize; day]);
+    for (t, (v, k)) in y.iter().zip(kinds).take(upto).enumerate() {
+        if *k != DayKind::Working && v.is_finite() {
+            sums[(phase0 + t) % day] += v;
+            cnt[(phase0 + t) % day] += 1;
+        }
+    }
+    sums.iter()
+        .zip(&cnt)
+        .map(|(s, c)| if *c > 0 { s / *c as f64 } else { 0.0 })
+        .collect()
+}
+
+/// Replaces the steps of closures in `y` by those a week earlier (or later,
+/// or a working day earlier, whichever is a working day): a closed Easter
+/// Monday must not teach a weekly model that Mondays are quiet. Returns the
+/// original history when something was replaced.
+fn replace_closures(y: &mut [f64], kinds: &[DayKind], day: usize, week: usize) -> Option<Vec<f64>> {
+    let n = y.len();
+    if !kinds.iter().take(n).any(|k| *k == DayKind::Closure) {
+        return None;
+    }
+    let raw = y.to_vec();
+    let week = if week > 0 { week } else { 7 * day.max(1) };
+    let working = |t: usize| kinds.get(t) == Some(&DayKind::Working);
+    for t in 0..n {
+        if kinds[t] != DayKind::Closure {
+            continue;
+        }
+        let from = [
+            t.checked_sub(week),
+            Some(t + week).filter(|u| *u < n),
+            t.checked_sub(2 * week),
+            Some(t + 2 * week).filter(|u| *u < n),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|u| working(*u));
+        if let Some(u) = from {
+            y[t] = raw[u];
+        }
+    }
+    Some(raw)
 }
 
 /// The automatic forecaster: see the module documentation.
@@ -249,6 +386,9 @@ impl Engine {
         let mut c = Vec::new();
         if with_schedule && self.cfg.max_lag.is_some() && n >= 2 * self.day().max(2) {
             c.push(SCHEDULE_MODEL);
+            if self.cfg.calendar.is_some() {
+                c.push(WORKING_MODEL);
+            }
         }
         c.extend(univariate::MODELS.iter().copied());
         if let Some(only) = &self.cfg.models {
@@ -267,12 +407,18 @@ impl Engine {
         h: usize,
         future: Option<&[Vec<f64>]>,
     ) -> Option<Vec<f64>> {
+        if model == WORKING_MODEL {
+            let counts = future?;
+            let m = self.fit_working(f, cut)?;
+            let work = f.work.as_ref()?;
+            return Some(m.predict(&work.clock, counts, f.phase0, cut, cut + h));
+        }
         if model == SCHEDULE_MODEL {
             let counts = future?;
             let max_lag = self.cfg.max_lag?;
             let hist: Vec<Vec<f64>> = counts.iter().map(|c| c[..cut].to_vec()).collect();
             let m = ScheduleRegression::fit(
-                &f.y[..cut],
+                &f.target()[..cut],
                 &hist,
                 f.phase0,
                 self.day(),
@@ -282,8 +428,55 @@ impl Engine {
             );
             Some(m.predict(counts, f.phase0, cut, cut + h))
         } else {
-            univariate::forecast(model, &f.y[..cut], &self.cfg.periods, h)
+            let mut p = univariate::forecast(model, &f.y[..cut], &self.cfg.periods, h)?;
+            if let Some(w) = &f.work {
+                // Closures in the horizon: a closed day's demand, not a
+                // Monday's (the profile from before `cut` in the backtest).
+                let profile;
+                let closed = if cut == f.y.len() {
+                    &w.closed_day
+                } else {
+                    profile = closed_day_profile(
+                        w.raw.as_deref().unwrap_or(&f.y),
+                        &w.kinds,
+                        0,
+                        self.day(),
+                        cut,
+                    );
+                    &profile
+                };
+                for (j, v) in p.iter_mut().enumerate() {
+                    if w.is_closure(cut + j) {
+                        *v = closed[(cut + j) % closed.len().max(1)];
+                    }
+                }
+            }
+            Some(p)
         }
+    }
+
+    /// The working-time schedule model fitted on the first `cut` points.
+    fn fit_working(&self, f: &Fitted, cut: usize) -> Option<WorkingRegression> {
+        let work = f.work.as_ref()?;
+        let counts = f.counts.as_ref()?;
+        let max_lag = self.cfg.max_lag?;
+        let n = f.y.len();
+        let period = if self.week(n) > 0 {
+            self.week(n)
+        } else {
+            self.day()
+        };
+        // The closed-time profile by absolute phase, so that it lines up
+        // whatever the history's start.
+        Some(WorkingRegression::fit(
+            &work.clock,
+            &f.target()[..cut],
+            counts,
+            f.phase0,
+            period,
+            &self.bins(max_lag),
+            self.cfg.ridge,
+        ))
     }
 
     /// Which re-selection period the end of a history on `grid` is in.
@@ -326,7 +519,7 @@ impl Engine {
                     for (j, (a, b)) in actual.iter().zip(&held.point).enumerate() {
                         let r = (a - b) / (b.abs() + offset).sqrt();
                         res.push(j, r);
-                        if *b > offset {
+                        if f.busy(held.cut + j, *b, offset) {
                             act.push(j, r);
                         }
                     }
@@ -357,6 +550,9 @@ impl Engine {
             let schedule = (best == SCHEDULE_MODEL)
                 .then(|| self.fit_schedule(f))
                 .flatten();
+            let working = (best == WORKING_MODEL)
+                .then(|| self.fit_working(f, n))
+                .flatten();
             return Selection {
                 choice: Choice {
                     model: best,
@@ -369,6 +565,7 @@ impl Engine {
                 active,
                 offset,
                 schedule,
+                working,
                 spread: WorkSpread::estimate(&windows, fallback),
             };
         }
@@ -419,6 +616,7 @@ impl Engine {
             active: Pools::default(),
             offset,
             schedule: None,
+            working: None,
             spread,
         }
     }
@@ -427,7 +625,7 @@ impl Engine {
         let counts = f.counts.as_ref()?;
         let n = f.y.len();
         Some(ScheduleRegression::fit(
-            &f.y,
+            f.target(),
             counts,
             f.phase0,
             self.day(),
@@ -546,7 +744,7 @@ impl Forecaster for Engine {
         }
         let grid = Grid::new(history.grid.time(first), history.grid.step_secs, n);
         let missing = values.iter().filter(|v| !v.is_finite()).count();
-        let y = repair(values, self.day());
+        let mut y = repair(values, self.day());
         let counts = match covariates {
             Some(c) => {
                 if c.grid.start != history.grid.start
@@ -594,9 +792,20 @@ impl Forecaster for Engine {
             .iter()
             .filter(|v| v.is_finite())
             .all(|v| is_whole_non_negative(*v));
+        let work = self.cfg.calendar.as_ref().map(|cal| {
+            WorkTime::new(
+                cal,
+                &grid,
+                &mut y,
+                self.cfg.horizon,
+                self.day(),
+                self.week(n),
+            )
+        });
         let fitted = Fitted {
             grid,
             y,
+            work,
             counts,
             types: covariates.map(|c| c.types.clone()).unwrap_or_default(),
             phase0,
@@ -608,7 +817,8 @@ impl Forecaster for Engine {
             Some(s) => {
                 n < s.at_len
                     || self.reselect_period(&fitted.grid) != s.at_period
-                    || (s.choice.model == SCHEDULE_MODEL) != fitted.counts.is_some()
+                    || (s.choice.model == SCHEDULE_MODEL || s.choice.model == WORKING_MODEL)
+                        != fitted.counts.is_some()
             }
         };
         if stale {
@@ -636,8 +846,9 @@ impl Forecaster for Engine {
             .schedule
             .as_ref()
             .map_or(0, |k| n.saturating_sub(k.kernel.max_lag()));
+        let is_schedule = |m: &str| m == SCHEDULE_MODEL || m == WORKING_MODEL;
         let all_counts = match (&f.counts, future) {
-            (Some(hist), Some(fut)) if model == SCHEDULE_MODEL => {
+            (Some(hist), Some(fut)) if is_schedule(&model) => {
                 if fut.types != f.types || fut.grid.start != f.grid.end() {
                     return Err(Error::Covariates(format!(
                         "future covariates must start at {} with types {:?}; found {} with {:?}",
@@ -662,20 +873,37 @@ impl Forecaster for Engine {
             }
             _ => None,
         };
-        if model == SCHEDULE_MODEL && all_counts.is_none() {
+        if is_schedule(&model) && all_counts.is_none() {
             // No booked appointments given: the best schedule-blind model stands in.
             model = s
                 .choice
                 .scores
                 .iter()
-                .find(|(m, _)| m != SCHEDULE_MODEL)
+                .find(|(m, _)| !is_schedule(m))
                 .map(|(m, _)| m.clone())
                 .unwrap_or_else(|| "snaive-day".into());
             why = format!("{why}; no future appointments given, so {model} stands in");
         }
         let fitted_kernels = s.schedule.as_ref().filter(|_| model == SCHEDULE_MODEL);
-        let point = match (fitted_kernels, all_counts.as_deref()) {
-            (Some(k), Some(c)) => Some(k.predict(c, f.phase0 + base, n - base, n - base + horizon)),
+        let working = s.working.as_ref().filter(|_| model == WORKING_MODEL);
+        let point = match (fitted_kernels, working, all_counts.as_deref(), &f.work) {
+            (Some(k), _, Some(c), _) => {
+                Some(k.predict(c, f.phase0 + base, n - base, n - base + horizon))
+            }
+            (None, Some(k), Some(c), Some(w)) => {
+                let longer;
+                let clock = if w.clock.len() >= n + horizon {
+                    &w.clock
+                } else {
+                    let cal = self.cfg.calendar.as_ref().ok_or(Error::NotFitted)?;
+                    longer = WorkingClock::new(
+                        cal,
+                        &Grid::new(f.grid.start, f.grid.step_secs, n + horizon),
+                    );
+                    &longer
+                };
+                Some(k.predict(clock, c, f.phase0, n, n + horizon))
+            }
             _ => self.run(&model, f, n, horizon, all_counts.as_deref()),
         }
         .or_else(|| univariate::forecast("snaive-day", &f.y, &self.cfg.periods, horizon))
@@ -715,8 +943,8 @@ impl Forecaster for Engine {
                     .enumerate()
                     .map(|(j, m)| {
                         let step = j.min(hres.saturating_sub(1));
-                        let own =
-                            *m > s.offset && s.active.len(step).is_some_and(|l| l >= MIN_ACTIVE);
+                        let own = f.busy(n + j, *m, s.offset)
+                            && s.active.len(step).is_some_and(|l| l >= MIN_ACTIVE);
                         let r = if own {
                             active.get_or_insert_with(|| s.active.quantiles(*q))[step]
                         } else {

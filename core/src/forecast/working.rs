@@ -262,7 +262,11 @@ mod tests {
         let (cal, _) = setup();
         // Hourly from Monday 2026-03-30 00:00 local (CEST, after the change):
         // Good Friday and Easter Monday in the history.
-        let g = Grid::new(Utc.with_ymd_and_hms(2026, 3, 29, 22, 0, 0).unwrap(), 3600, 23 * 24);
+        let g = Grid::new(
+            Utc.with_ymd_and_hms(2026, 3, 29, 22, 0, 0).unwrap(),
+            3600,
+            23 * 24,
+        );
         let clock = WorkingClock::new(&cal, &g);
         // One appointment at 10:00 local every working day; each causes 3 jobs
         // at the next working day's 09:00 (the demand only in working hours).

@@ -1,0 +1,229 @@
+//! The clinic's working time and calibrated quantiles, measured (issue 13,
+//! items 3 and 4): each application of a generated department forecast by
+//! its bundled policy's engine (`policies/*.yaml` by column; 5-minute step,
+//! 48-hour horizon, the policy's `schedule.max_lag` and SLO windows), four
+//! ways: schedule-blind or schedule-aware, each without and with the
+//! department's calendar (staff hours in its zone, its public holidays).
+//!
+//! ```text
+//! cargo run --release --example working_time -- [--department clinic|centre|mrlinac|community]
+//!     [--seed N] [--every-days N] [--json FILE]
+//! ```
+//!
+//! Rolling origins from day 21 every N days (default 2), each fitted on the
+//! policy's `forecast.history` (28 days) before it with the appointments
+//! booked by then. Per variant: MASE (scaled by the in-sample daily seasonal
+//! naive), the p90's coverage of *busy* steps (open by the calendar; the same
+//! steps for every variant), and the p90 of work summed over `slo.max_wait`
+//! windows (the forecast's `WorkSpread` at the window's mean) — its coverage
+//! over windows that contain an open step. Beside them, the bound: the MASE
+//! of the generator's true expected demand given the same book
+//! (`Department::expectation`), which no forecaster can be expected to beat.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use planscale::example::{Department, NAMES};
+use planscale::forecast::{
+    Engine, EngineConfig, Forecaster, accuracy, backtest, evaluation, spread,
+};
+use planscale::policy::Policy;
+use planscale::schedule::{known_at, start_counts, types_of};
+use planscale::series::Series;
+
+/// The bundled policy for an application column (auto-contouring's for any
+/// other column).
+fn policy_for(column: &str) -> anyhow::Result<Policy> {
+    let (text, path) = match column {
+        "dosecalc_jobs" | "adaptive_dose_jobs" => (
+            include_str!("../policies/dose-calculation.yaml"),
+            "policies/dose-calculation.yaml",
+        ),
+        "planopt_jobs" => (
+            include_str!("../policies/plan-optimisation.yaml"),
+            "policies/plan-optimisation.yaml",
+        ),
+        _ => (
+            include_str!("../policies/auto-contouring.yaml"),
+            "policies/auto-contouring.yaml",
+        ),
+    };
+    Ok(Policy::from_str_named(text, Path::new(path))?)
+}
+
+#[derive(Default, serde::Serialize)]
+struct Tally {
+    mase: Vec<f64>,
+    busy: (usize, usize),
+    windows: (usize, usize),
+    models: BTreeMap<String, usize>,
+}
+
+impl Tally {
+    fn mean_mase(&self) -> f64 {
+        self.mase.iter().sum::<f64>() / self.mase.len().max(1) as f64
+    }
+}
+
+fn share((a, b): (usize, usize)) -> f64 {
+    a as f64 / b.max(1) as f64
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let (mut which, mut seed, mut every_days) = ("clinic".to_string(), 1u64, 2usize);
+    let mut json: Option<String> = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--department" => which = args.next().context("--department needs a value")?,
+            "--seed" => seed = args.next().context("--seed needs a value")?.parse()?,
+            "--every-days" => {
+                every_days = args.next().context("--every-days needs a value")?.parse()?
+            }
+            "--json" => json = Some(args.next().context("--json needs a value")?),
+            other => anyhow::bail!("unexpected argument {other:?}"),
+        }
+    }
+    let name = match which.as_str() {
+        "bundled" => "clinic",
+        "second" => "centre",
+        other => other,
+    };
+    let dep = Department::by_name(name).with_context(|| {
+        format!(
+            "unknown department {which:?}: expected one of {}",
+            NAMES.join(", ")
+        )
+    })?;
+    let calendar = dep.calendar();
+    let g = dep.generate(seed);
+    let grid = g.recording.grid;
+    let types = types_of(&g.schedule);
+    let open = calendar.open_mask(&grid);
+    let mut out = Vec::new();
+    for (column, values) in &g.recording.columns {
+        let policy = policy_for(column)?;
+        anyhow::ensure!(
+            policy.forecast.step.secs() as i64 == grid.step_secs,
+            "the policy's step is not the recording's"
+        );
+        let aware = EngineConfig::for_policy(&policy);
+        let mut blind_policy = policy.clone();
+        blind_policy.schedule = None;
+        let blind = EngineConfig::for_policy(&blind_policy);
+        let with_cal = |c: &EngineConfig| EngineConfig {
+            calendar: Some(calendar.clone()),
+            ..c.clone()
+        };
+        let variants: Vec<(&str, EngineConfig, bool)> = vec![
+            ("blind", blind.clone(), false),
+            ("blind+calendar", with_cal(&blind), false),
+            ("aware", aware.clone(), true),
+            ("aware+calendar", with_cal(&aware), true),
+        ];
+        let h = aware.horizon;
+        let day = aware.periods[0];
+        let keep = (policy.forecast.history.secs() as i64 / grid.step_secs) as usize;
+        let win = (policy.slo.max_wait.secs() as i64 / grid.step_secs).max(1) as usize;
+        let z90 = spread::normal_quantile(0.9);
+        let origins = backtest::origins(grid.len, 21 * day, every_days * day, h);
+        let expectation = dep.expectation(column)?;
+        let mut tallies: Vec<Tally> = variants.iter().map(|_| Tally::default()).collect();
+        let mut bound = Vec::new();
+        for &cut in &origins {
+            let from = cut.saturating_sub(keep);
+            let t_cut = grid.time(cut);
+            let book = known_at(&g.schedule, t_cut);
+            let cov = start_counts(&book, &grid, &types);
+            let actual = &values[cut..cut + h];
+            let scale = accuracy::mase_scale(&values[from..cut], day).max(1e-9);
+            let future_grid = planscale::series::Grid::new(t_cut, grid.step_secs, h);
+            let expected = expectation.arrivals(&future_grid, t_cut, &g.schedule)?;
+            bound.push(accuracy::mase(actual, &expected, scale));
+            for ((_, cfg, with_schedule), tally) in variants.iter().zip(tallies.iter_mut()) {
+                let history = Series::new(
+                    planscale::series::Grid::new(grid.time(from), grid.step_secs, cut - from),
+                    values[from..cut].to_vec(),
+                );
+                let (past, future) = if *with_schedule {
+                    (
+                        Some(evaluation::slice(&cov, from, cut)),
+                        Some(evaluation::slice(&cov, cut, cut + h)),
+                    )
+                } else {
+                    (None, None)
+                };
+                let mut e = Engine::new(cfg.clone());
+                e.fit(&history, past.as_ref())?;
+                let f = e.predict(h, &[0.9], future.as_ref())?;
+                let p90 = f.quantile(0.9)?;
+                tally.mase.push(accuracy::mase(actual, &f.point, scale));
+                *tally.models.entry(f.model.clone()).or_default() += 1;
+                for j in 0..h {
+                    if open[cut + j] {
+                        tally.busy.1 += 1;
+                        tally.busy.0 += usize::from(actual[j] <= p90[j]);
+                    }
+                }
+                let mut j = 0;
+                while j + win <= h {
+                    if open[cut + j..cut + j + win].iter().any(|o| *o) {
+                        let m: f64 = f.mean[j..j + win].iter().sum();
+                        let a: f64 = actual[j..j + win].iter().sum();
+                        tally.windows.1 += 1;
+                        tally.windows.0 += usize::from(a <= f.spread.quantile(m, z90));
+                    }
+                    j += win;
+                }
+            }
+        }
+        let bound_mase = bound.iter().sum::<f64>() / bound.len().max(1) as f64;
+        println!(
+            "{name}/{column} (policy {}, {} origins from day 21 every {every_days} days, horizon {h} steps, windows {win} steps; bound: expected demand MASE {bound_mase:.3})",
+            policy.name,
+            origins.len()
+        );
+        for ((label, _, _), t) in variants.iter().zip(&tallies) {
+            println!(
+                "  {label:<16} MASE {:.3}  p90 busy coverage {:.3} ({} steps)  window-sum p90 coverage {:.3} ({} windows)  models {:?}",
+                t.mean_mase(),
+                share(t.busy),
+                t.busy.1,
+                share(t.windows),
+                t.windows.1,
+                t.models
+            );
+        }
+        let best_blind = tallies[..2]
+            .iter()
+            .map(Tally::mean_mase)
+            .fold(f64::INFINITY, f64::min);
+        let ours = tallies[3].mean_mase();
+        println!(
+            "  => schedule + calendar {ours:.3} vs best blind {best_blind:.3}: {:.1} % better (bound {bound_mase:.3})",
+            100.0 * (1.0 - ours / best_blind)
+        );
+        out.push(serde_json::json!({
+            "series": format!("{name}/{column}"),
+            "policy": policy.name,
+            "origins": origins.len(),
+            "bound_mase": bound_mase,
+            "variants": variants.iter().zip(&tallies).map(|((l, _, _), t)| serde_json::json!({
+                "variant": l, "mase": t.mean_mase(), "p90_busy_coverage": share(t.busy),
+                "busy_steps": t.busy.1, "window_p90_coverage": share(t.windows),
+                "windows": t.windows.1, "models": t.models,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    if let Some(p) = json {
+        std::fs::write(
+            &p,
+            serde_json::to_string_pretty(&serde_json::json!({
+                "department": name, "seed": seed, "every_days": every_days, "series": out,
+            }))?,
+        )
+        .with_context(|| format!("writing {p}"))?;
+    }
+    Ok(())
+}
