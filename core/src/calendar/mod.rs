@@ -190,22 +190,40 @@ impl Calendar {
             .collect()
     }
 
-    /// Per step of `grid`: what kind of local date it falls on (one time-zone
-    /// conversion per step; the date's kind is computed once per date).
+    /// Per step of `grid`: what kind of local date its start falls on.
+    /// O(days + steps): each local midnight is converted to UTC once.
     pub fn day_kinds(&self, grid: &Grid) -> Vec<DayKind> {
         let mut out = Vec::with_capacity(grid.len);
-        let mut last: Option<(NaiveDate, DayKind)> = None;
-        for i in 0..grid.len {
-            let date = grid.time(i).with_timezone(&self.timezone).date_naive();
-            let kind = match last {
-                Some((d, k)) if d == date => k,
-                _ => {
-                    let k = self.day_kind(date);
-                    last = Some((date, k));
-                    k
+        if grid.len == 0 {
+            return out;
+        }
+        let step = grid.step_secs.max(1);
+        let t0 = grid.start.timestamp();
+        let mut date = grid.start.with_timezone(&self.timezone).date_naive();
+        let midnight = |d: NaiveDate| {
+            d.and_hms_opt(0, 0, 0)
+                .and_then(|t| crate::schedule::local_to_utc(t, self.timezone))
+                .map(|t| t.timestamp())
+        };
+        while out.len() < grid.len {
+            let kind = self.day_kind(date);
+            let next = date.succ_opt();
+            // Steps starting before the next local midnight are on `date`.
+            let end = match next.and_then(midnight) {
+                Some(m) => {
+                    ((m - t0 + step - 1).div_euclid(step)).clamp(0, grid.len as i64) as usize
                 }
+                None => grid.len,
             };
-            out.push(kind);
+            let end = end.max(out.len());
+            out.resize(end, kind);
+            match next {
+                Some(d) => date = d,
+                None => {
+                    out.resize(grid.len, kind);
+                    break;
+                }
+            }
         }
         out
     }
@@ -277,6 +295,28 @@ mod tests {
         assert!(c.is_exceptional_closure(NaiveDate::from_ymd_opt(2026, 4, 6).unwrap()));
         assert!(!c.is_exceptional_closure(NaiveDate::from_ymd_opt(2026, 4, 4).unwrap()));
         assert!(c.is_working_day(NaiveDate::from_ymd_opt(2026, 4, 7).unwrap()));
+    }
+
+    #[test]
+    fn day_kinds_and_open_steps_match_a_per_step_reading_across_dst() {
+        let mut c = berlin();
+        c.hours[5] = vec![(8 * 60, 12 * 60 + 30)];
+        // 5-minute steps over the spring and autumn changes and Easter.
+        for (start, days) in [((2026, 3, 25), 16), ((2026, 10, 21), 10)] {
+            let t = Utc
+                .with_ymd_and_hms(start.0, start.1, start.2, 13, 2, 0)
+                .unwrap();
+            let g = Grid::new(t, 300, days * 288);
+            let kinds = c.day_kinds(&g);
+            let open = c.open_mask(&g);
+            for i in 0..g.len {
+                let at = g.time(i);
+                let date = at.with_timezone(&c.timezone).date_naive();
+                assert_eq!(kinds[i], c.day_kind(date), "step {i} at {at}");
+                let any = (0..5).any(|m| c.is_open(at + chrono::TimeDelta::minutes(m)));
+                assert_eq!(open[i], any, "step {i} at {at}");
+            }
+        }
     }
 
     #[test]

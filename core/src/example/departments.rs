@@ -150,14 +150,37 @@ impl Department {
             no_show_rate: 0.08,
             add_ons_per_day: vec![("4D-CT", 1.0)],
             working_hours: (7, 18),
-            applications: vec![Application {
-                column: "autocontour_jobs",
-                responses: responses(&[
-                    ("PET-CT", 15.0, 90.0, 0.3, false),
-                    ("4D-CT", 10.0, 45.0, 0.3, false),
-                ]),
-                background_per_hour: 2.0,
-            }],
+            applications: vec![
+                Application {
+                    column: "autocontour_jobs",
+                    responses: responses(&[
+                        ("PET-CT", 15.0, 90.0, 0.3, false),
+                        ("4D-CT", 10.0, 45.0, 0.3, false),
+                    ]),
+                    background_per_hour: 2.0,
+                },
+                // Staff-triggered stages, in working hours only (appended:
+                // the auto-contouring column's draws come first and are
+                // unchanged). Dose calculation hours after the scan, with a
+                // wider spread than the bundled clinic's; plan optimisation
+                // one to one and a half days later.
+                Application {
+                    column: "dosecalc_jobs",
+                    responses: responses(&[
+                        ("PET-CT", 12.0, 300.0, 0.5, true),
+                        ("4D-CT", 14.0, 180.0, 0.5, true),
+                    ]),
+                    background_per_hour: 12.0,
+                },
+                Application {
+                    column: "planopt_jobs",
+                    responses: responses(&[
+                        ("PET-CT", 4.0, 2160.0, 0.3, true),
+                        ("4D-CT", 3.0, 1440.0, 0.3, true),
+                    ]),
+                    background_per_hour: 2.0,
+                },
+            ],
             policy: PolicyShape {
                 column: "autocontour_jobs",
                 per_replica_per_min: 0.25,

@@ -492,8 +492,8 @@ impl Engine {
         let offset = f.y.iter().map(|v| v.abs()).sum::<f64>() / n as f64 * 0.1 + 1e-9;
         let cuts = backtest::trailing_origins(n, h, self.cfg.origins, self.cfg.origin_spacing);
         let counts = f.counts.as_deref();
-        type Scored = (String, f64, PoolInput, PoolInput, Vec<(f64, f64)>);
-        let mut scores: Vec<Scored> = Vec::new();
+        // Every candidate's backtest, with its absolute error per origin.
+        let mut tried: Vec<(String, f64, backtest::Backtest, Vec<f64>)> = Vec::new();
         if !cuts.is_empty() {
             for name in self.candidates(cuts[cuts.len() - 1], counts.is_some()) {
                 let Some(bt) = backtest::run(h, &cuts, |cut| {
@@ -505,29 +505,70 @@ impl Engine {
                 if !mae.is_finite() {
                     continue;
                 }
-                let mut res = PoolInput::with_capacity(h * bt.held.len());
-                let mut act = PoolInput::default();
-                let mut windows = Vec::new();
-                for held in &bt.held {
-                    let actual = bt.actual(&f.y, held);
-                    spread::window_pairs(
-                        &held.point,
-                        actual,
-                        &self.cfg.spread_windows,
-                        &mut windows,
-                    );
-                    for (j, (a, b)) in actual.iter().zip(&held.point).enumerate() {
-                        let r = (a - b) / (b.abs() + offset).sqrt();
-                        res.push(j, r);
-                        if f.busy(held.cut + j, *b, offset) {
-                            act.push(j, r);
-                        }
-                    }
-                }
-                scores.push((name.to_string(), mae, res, act, windows));
+                let per_origin: Vec<f64> = bt
+                    .held
+                    .iter()
+                    .map(|held| {
+                        bt.actual(&f.y, held)
+                            .iter()
+                            .zip(&held.point)
+                            .map(|(a, b)| (a - b).abs())
+                            .sum()
+                    })
+                    .collect();
+                tried.push((name.to_string(), mae, bt, per_origin));
             }
         }
-        scores.sort_by(|a, b| a.1.total_cmp(&b.1));
+        tried.sort_by(|a, b| a.1.total_cmp(&b.1));
+        // The residuals the quantiles come from are those of the model that
+        // would have been chosen *without* each origin (leave one origin
+        // out), at that origin: the chosen model's own backtest errors are
+        // the smallest of every candidate's by selection, and quantiles from
+        // them alone are too narrow for the future it is chosen for.
+        type Scored = (String, f64, PoolInput, PoolInput, Vec<(f64, f64)>);
+        let mut scores: Vec<Scored> = Vec::new();
+        if let Some(first) = tried.first() {
+            let origins = first.2.held.len();
+            let mut res = PoolInput::with_capacity(h * origins);
+            let mut act = PoolInput::default();
+            let mut windows = Vec::new();
+            for k in 0..origins {
+                let pick = if origins > 1 {
+                    tried
+                        .iter()
+                        .filter(|t| t.2.held.len() == origins)
+                        .min_by(|x, y| {
+                            let sx: f64 = x.3.iter().sum::<f64>() - x.3[k];
+                            let sy: f64 = y.3.iter().sum::<f64>() - y.3[k];
+                            sx.total_cmp(&sy)
+                        })
+                        .unwrap_or(first)
+                } else {
+                    first
+                };
+                let bt = &pick.2;
+                let held = &bt.held[k];
+                let actual = bt.actual(&f.y, held);
+                spread::window_pairs(&held.point, actual, &self.cfg.spread_windows, &mut windows);
+                for (j, (a, b)) in actual.iter().zip(&held.point).enumerate() {
+                    let r = (a - b) / (b.abs() + offset).sqrt();
+                    res.push(j, r);
+                    if f.busy(held.cut + j, *b, offset) {
+                        act.push(j, r);
+                    }
+                }
+            }
+            scores.push((first.0.clone(), first.1, res, act, windows));
+            for t in &tried[1..] {
+                scores.push((
+                    t.0.clone(),
+                    t.1,
+                    PoolInput::default(),
+                    PoolInput::default(),
+                    Vec::new(),
+                ));
+            }
+        }
         let score_list: Vec<(String, f64)> = scores.iter().map(|s| (s.0.clone(), s.1)).collect();
         let fallback = WorkSpread::default();
         if let Some((best, mae, res, act, windows)) = scores.into_iter().next() {
@@ -669,6 +710,16 @@ fn poisson_median_summed(mean: f64) -> f64 {
         cdf += pk;
     }
     k
+}
+
+/// The whole-number quantile of a count whose continuous stand-in has the
+/// quantile `v`: `⌈v − ½⌉` (see the continuity correction in `predict`).
+pub fn whole_count_quantile(v: f64) -> f64 {
+    if v.is_finite() {
+        (v - 0.5).ceil().max(0.0)
+    } else {
+        v
+    }
 }
 
 /// `v ≥ 0` with no fractional part (`v.fract() == 0`) for a finite `v`,
@@ -951,6 +1002,19 @@ impl Forecaster for Engine {
                             all.get(step).copied().unwrap_or(0.0)
                         };
                         let v = (m + r * (m.abs() + s.offset).sqrt()).max(0.0);
+                        // A count's quantile is a whole number: the level-q
+                        // quantile of a count is the least k with
+                        // P(X ≤ k) ≥ q, and with the continuous residual
+                        // distribution standing in for the count's,
+                        // P(X ≤ k) ≈ F(k + ½) (continuity correction), so k
+                        // is the continuous quantile rounded to the nearest
+                        // whole number. Without it a p90 of 0.95 leaves a
+                        // count of 1 uncovered (coverage P(X = 0)).
+                        let v = if median.is_some() {
+                            whole_count_quantile(v)
+                        } else {
+                            v
+                        };
                         match (&median, q.total_cmp(&0.5)) {
                             (None, _) => v,
                             (Some(md), std::cmp::Ordering::Greater) => v.max(md[j]),
@@ -984,6 +1048,23 @@ impl Forecaster for Engine {
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn a_count_quantile_is_the_continuous_one_rounded_to_a_whole_count() {
+        assert_eq!(whole_count_quantile(0.95), 1.0);
+        assert_eq!(whole_count_quantile(0.4), 0.0);
+        assert_eq!(whole_count_quantile(1.5), 1.0);
+        assert_eq!(whole_count_quantile(1.51), 2.0);
+        assert_eq!(whole_count_quantile(-0.3), 0.0);
+        // An engine on counts gives whole-number quantiles.
+        let y: Vec<f64> = (0..24 * 21).map(|i| ((i * 7) % 5) as f64).collect();
+        let mut e = Engine::new(EngineConfig::hourly(24));
+        e.fit(&Series::new(grid(y.len()), y), None).unwrap();
+        let f = e.predict(24, &[0.1, 0.9], None).unwrap();
+        for (_, q) in &f.quantiles {
+            assert!(q.iter().all(|v| v.fract() == 0.0), "{q:?}");
+        }
+    }
 
     #[test]
     fn poisson_median_is_the_count_median() {

@@ -18,7 +18,9 @@ pub mod spread;
 pub mod univariate;
 pub mod working;
 
-pub use engine::{Choice, Engine, EngineConfig, SCHEDULE_MODEL, engine_for, poisson_median};
+pub use engine::{
+    Choice, Engine, EngineConfig, SCHEDULE_MODEL, engine_for, poisson_median, whole_count_quantile,
+};
 pub use seasonal::SeasonalProfile;
 pub use spread::WorkSpread;
 
