@@ -235,6 +235,7 @@ pub fn simulation_inputs(
         .context("--policy needs --recording FILE (the recorded series to replay)")?;
     let recording = Recording::read(rec_path)?;
     let mut policy = loaded.policy.clone();
+    fetch_calendar(&mut policy);
     if let (Some(p), None) = (&args.schedule, &policy.schedule) {
         policy.schedule = Some(schedule_section_for(p)?);
     }
@@ -249,6 +250,34 @@ pub fn simulation_inputs(
         (None, None) => Vec::new(),
     };
     Ok((policy, recording, schedule))
+}
+
+/// Merge the closures of the policy's calendar URL, fetched once; a failed
+/// fetch leaves the calendar's static parts, said on stderr with counts and
+/// the redacted URL only.
+fn fetch_calendar(policy: &mut crate::policy::Policy) {
+    let name = policy.name.clone();
+    let Some(cal) = policy.calendar.as_mut() else {
+        return;
+    };
+    let Some(url) = cal.url().map(crate::schedule::redact_url) else {
+        return;
+    };
+    match cal.fetch(&crate::sources::schedule_http::Http) {
+        Ok(Some(c)) => {
+            if c.skipped > 0 {
+                eprintln!(
+                    "warning: {name}: calendar source {url}: {} bad events skipped",
+                    c.skipped
+                );
+            }
+            cal.merge_closed(&c.dates);
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!(
+            "warning: {name}: calendar source {url}: {e}; using the calendar's hours, holidays and listed closures only"
+        ),
+    }
 }
 
 /// The `schedule:` section a policy without one gets for `--schedule FILE`:

@@ -138,6 +138,8 @@ pub struct PolicyRunner {
     schedule_max_staleness: TimeDelta,
     /// Whether the forecasts are schedule-blind now (to tell of a change once).
     schedule_blind: bool,
+    /// The policy's calendar, with its URL source's last good closures.
+    calendar: super::calendar::CalendarFeed,
 }
 
 /// Delay before the next tick after `failures` consecutive failed ticks:
@@ -166,6 +168,7 @@ impl PolicyRunner {
             metrics_failing: None,
             schedule_max_staleness: DEFAULT_SCHEDULE_MAX_STALENESS,
             schedule_blind: false,
+            calendar: super::calendar::CalendarFeed::new(&loaded.policy),
             loaded,
         }
     }
@@ -179,6 +182,12 @@ impl PolicyRunner {
 
     pub fn policy(&self) -> &Policy {
         &self.loaded.policy
+    }
+
+    /// The clinic's calendar this policy plans with: what the policy
+    /// resolved at load and its URL source's last good closures.
+    pub fn calendar(&self) -> Option<&crate::calendar::Calendar> {
+        self.calendar.calendar()
     }
 
     pub fn target(&self) -> &TargetRef {
@@ -201,6 +210,13 @@ impl PolicyRunner {
         let observed = self.observe_target(ctx).await?;
         let obs = self.observe_metrics(now, ctx).await;
         let (schedule, change) = self.refresh_schedule(now, ctx).await;
+        self.calendar
+            .refresh(
+                &self.loaded.policy,
+                &crate::sources::schedule_http::Http,
+                now,
+            )
+            .await;
         self.scaler
             .set_schedule_blind(schedule == ScheduleUse::Blind);
         if let Some(o) = &obs {

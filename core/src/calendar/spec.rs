@@ -292,6 +292,32 @@ impl CalendarSpec {
         Some(c)
     }
 
+    /// Add closed dates to the resolved calendar for good (a command that
+    /// fetched a URL source once; a controller that refreshes it uses
+    /// [`CalendarSpec::with_closed`] on each fetch instead, so a closure
+    /// removed from the feed is removed from the calendar).
+    pub fn merge_closed(&mut self, fetched: &BTreeSet<NaiveDate>) {
+        if let Some(c) = self.resolved.as_mut() {
+            c.closed.extend(fetched.iter().copied());
+        }
+    }
+
+    /// Fetch a URL source through `http` and read its closures (lenient:
+    /// bad events are skipped and counted, so one odd event in a public
+    /// feed does not cost every closure). `Ok(None)` without a URL source.
+    /// Errors name the URL as [`schedule::redact_url`] shows it.
+    pub fn fetch(&self, http: &dyn schedule::HttpGet) -> schedule::Result<Option<IcsClosures>> {
+        let Some(url) = self.url() else {
+            return Ok(None);
+        };
+        let tz = match &self.resolved {
+            Some(c) => c.timezone,
+            None => return Err(schedule::Error::Spec("calendar: not resolved".into())),
+        };
+        let text = http.get_text(url, "text/calendar")?;
+        closures_from_ics(&text, &schedule::redact_url(url), tz, ParseMode::Lenient).map(Some)
+    }
+
     /// The URL of a URL source.
     pub fn url(&self) -> Option<&str> {
         match &self.source {
