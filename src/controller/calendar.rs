@@ -41,6 +41,8 @@ pub struct CalendarFeed {
     good: Option<(DateTime<Utc>, BTreeSet<NaiveDate>)>,
     attempted: Option<DateTime<Utc>>,
     failures: u32,
+    /// The `kind()` of the last fetch's error, if it failed.
+    last_error: Option<&'static str>,
     /// Whether "never loaded" or "stale" has been said (each once).
     said_never: bool,
     said_stale: bool,
@@ -60,6 +62,7 @@ impl CalendarFeed {
             good: None,
             attempted: None,
             failures: 0,
+            last_error: None,
             said_never: false,
             said_stale: false,
         }
@@ -72,6 +75,12 @@ impl CalendarFeed {
 
     pub fn state(&self) -> CalendarUse {
         self.state
+    }
+
+    /// The `kind()` of the last fetch's error, if the last fetch failed (for
+    /// `planscale_errors_total{kind="calendar_<kind>"}`).
+    pub fn last_error_kind(&self) -> Option<&'static str> {
+        self.last_error
     }
 
     /// Whether the URL source is due at `now` (never fetched, or `refresh` ago).
@@ -133,6 +142,7 @@ impl CalendarFeed {
                 self.current = spec.with_closed(&c.dates);
                 self.good = Some((now, c.dates));
                 self.failures = 0;
+                self.last_error = None;
                 self.said_stale = false;
                 self.state = CalendarUse::Fresh;
             }
@@ -140,6 +150,7 @@ impl CalendarFeed {
                 self.failures = self.failures.saturating_add(1);
                 let failures = self.failures;
                 let kind = e.kind();
+                self.last_error = Some(kind);
                 match &self.good {
                     Some((since, _)) => {
                         let since = *since;
@@ -218,6 +229,7 @@ mod tests {
         assert!(f.due(&p, t0));
         // Never loaded: the static parts.
         assert_eq!(f.take(&p, down(), t0), CalendarUse::StaticOnly);
+        assert_eq!(f.last_error_kind(), Some("fetch"));
         assert!(
             f.calendar()
                 .unwrap()
@@ -227,6 +239,7 @@ mod tests {
         assert!(f.due(&p, t0 + TimeDelta::minutes(10)));
         let t1 = t0 + TimeDelta::minutes(10);
         assert_eq!(f.take(&p, fetched(&["2026-03-04"]), t1), CalendarUse::Fresh);
+        assert_eq!(f.last_error_kind(), None);
         let c = f.calendar().unwrap();
         assert!(
             c.is_exceptional_closure(d("2026-03-04")) && c.is_exceptional_closure(d("2026-03-05"))
