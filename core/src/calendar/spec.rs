@@ -450,7 +450,15 @@ pub fn closures_from_ics(
     };
     for s in &spans {
         let first = s.start.with_timezone(&tz).date_naive();
-        let last = if s.end > s.start {
+        let last = if s.all_day {
+            // Whole days: a recurring all-day event keeps its first
+            // instance's length in UTC, which is 23 or 25 hours when that
+            // instance spans a DST change; count it in days.
+            let days = ((s.end - s.start).num_minutes() as f64 / 1440.0)
+                .round()
+                .max(1.0);
+            first + TimeDelta::days(days as i64 - 1)
+        } else if s.end > s.start {
             (s.end - TimeDelta::seconds(1))
                 .with_timezone(&tz)
                 .date_naive()
@@ -942,6 +950,16 @@ END:VCALENDAR\r\n";
         assert!(!c.dates.contains(&d("2026-07-01")));
         assert_eq!(c.cancelled, 1);
         assert_eq!(c.dates.len(), 80 + 3 + 1 + 2 + 1);
+    }
+
+    #[test]
+    fn a_yearly_all_day_event_first_on_a_dst_change_closes_one_day_every_year() {
+        // 2026-10-25 is 25 hours long in Berlin; 2027-10-25 is 24.
+        let ics = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:y\nDTSTART;VALUE=DATE:20261025\nDTEND;VALUE=DATE:20261026\nRRULE:FREQ=YEARLY;COUNT=3\nEND:VEVENT\nEND:VCALENDAR\n";
+        let c =
+            closures_from_ics(ics, "y.ics", chrono_tz::Europe::Berlin, ParseMode::Strict).unwrap();
+        let dates: Vec<String> = c.dates.iter().map(|d| d.to_string()).collect();
+        assert_eq!(dates, ["2026-10-25", "2027-10-25", "2028-10-25"]);
     }
 
     #[test]
