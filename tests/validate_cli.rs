@@ -389,6 +389,12 @@ fn a_calendar_file_is_read_relative_to_the_policy_and_a_bad_event_named() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // 3 to 14 August: twelve closed dates read from the file.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("; calendar UTC: open 5 days a week, holidays none, 12 closed dates)"),
+        "{stdout}"
+    );
     std::fs::write(
         sub.join("closures.ics"),
         ics.replace("20260815", "2026-08-15"),

@@ -174,13 +174,14 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     for p in &policies {
         writeln!(
             out,
-            "ok {}: {} ({} {}/{}, mode {})",
+            "ok {}: {} ({} {}/{}, mode {}{})",
             p.path.display(),
             p.policy.name,
             p.policy.target.kind,
             p.policy.target.namespace,
             p.policy.target.name,
-            p.policy.scaling.mode
+            p.policy.scaling.mode,
+            calendar_summary(&p.policy)
         )?;
     }
     for e in &errors {
@@ -191,6 +192,28 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `; calendar Europe/Berlin: open 5 days a week, holidays DE, 12 closed dates
+/// (+ url)` for `validate`: what the calendar resolved to (a closures file
+/// included), so that a user sees the file was read.
+fn calendar_summary(p: &crate::policy::Policy) -> String {
+    let (Some(spec), Some(c)) = (&p.calendar, p.calendar()) else {
+        return String::new();
+    };
+    let open = c.hours.iter().filter(|h| !h.is_empty()).count();
+    let regions = spec.holidays.join(" ");
+    format!(
+        "; calendar {}: open {open} days a week, holidays {}, {} closed dates{}",
+        c.timezone.name(),
+        if regions.is_empty() { "none" } else { &regions },
+        c.closed.len(),
+        if spec.url().is_some() {
+            " (+ those of its url, fetched by run)"
+        } else {
+            ""
+        }
+    )
 }
 
 /// The bundled example: policy, recording and schedule, compiled in so that
