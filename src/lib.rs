@@ -7,7 +7,8 @@
 //! re-exported here under its module names. See `docs/ARCHITECTURE.md`.
 
 pub use planscale_core::{
-    autoscale, duration, example, figure, forecast, plan, policy, recording, schedule, series, sim,
+    autoscale, calendar, duration, example, figure, forecast, plan, policy, recording, schedule,
+    series, sim,
 };
 
 pub mod cli;

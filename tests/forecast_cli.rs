@@ -75,3 +75,48 @@ fn out_draws_history_forecast_band_closed_hours_and_appointments_as_svg() {
     // The quantile band is a filled polygon in the band colour.
     assert!(svg.contains("<polygon") && svg.contains("fill=\"#B3DDF5\""));
 }
+
+/// The policy's calendar in the horizon: the forecast from Saturday before
+/// Easter Monday lists that Monday (a German public holiday) with its local
+/// day in UTC, in the table and in JSON, and every model the engine scored.
+#[test]
+fn forecast_lists_the_closed_days_in_the_horizon_and_the_scored_models() {
+    let at = Utc.with_ymd_and_hms(2026, 4, 4, 12, 0, 0).unwrap();
+    let mut table = Vec::new();
+    let args = |json| ForecastArgs {
+        inputs: Default::default(),
+        at: Some(at),
+        json,
+        out: None,
+    };
+    let r = run(&args(false), &mut table).expect("forecast");
+    let dates: Vec<String> = r.closures.iter().map(|c| c.date.to_string()).collect();
+    assert_eq!(dates, ["2026-04-06"], "{:?}", r.closures);
+    assert_eq!(
+        r.closures[0].start,
+        Utc.with_ymd_and_hms(2026, 4, 5, 22, 0, 0).unwrap()
+    );
+    assert_eq!(
+        r.closures[0].end,
+        Utc.with_ymd_and_hms(2026, 4, 6, 22, 0, 0).unwrap()
+    );
+    let text = String::from_utf8(table).unwrap();
+    assert!(
+        text.contains(
+            "closed in the horizon (Europe/Berlin): Mon 2026-04-06 (04-05 22:00 to 04-06 22:00 UTC)"
+        ),
+        "{text}"
+    );
+    assert!(r.candidates.len() > 1, "{:?}", r.candidates);
+    assert_eq!(r.candidates[0].model, r.model);
+    assert!(
+        text.contains(&format!("backtest MAE per step: {} ", r.model)),
+        "{text}"
+    );
+    let mut out = Vec::new();
+    run(&args(true), &mut out).expect("forecast");
+    let json: serde_json::Value = serde_json::from_slice(&out).expect("json");
+    assert_eq!(json["closures"][0]["date"], "2026-04-06");
+    assert_eq!(json["calendar_timezone"], "Europe/Berlin");
+    assert_eq!(json["candidates"][0]["model"], r.model);
+}

@@ -260,7 +260,8 @@ fn port(p: &Value) -> (u64, String) {
 
 /// Every egress rule of the shipped NetworkPolicy (in both variants) names
 /// its destinations and its ports: DNS to the cluster DNS Pods in
-/// kube-system; the API server and the HTTPS schedule sources by ipBlock;
+/// kube-system; the API server, the HTTPS schedule sources and the HTTPS
+/// calendar sources (each a `VALUE:` to set) by ipBlock;
 /// Prometheus by namespace and Pod selectors, on the port of
 /// PLANSCALE_PROMETHEUS_URL.
 #[test]
@@ -336,16 +337,36 @@ fn every_egress_rule_names_its_destinations_and_ports() {
             1,
             "{variant:?}: Prometheus: {seen:?}"
         );
+        let https_peers = by_ports("ipBlock", &https);
         assert_eq!(
-            by_ports("ipBlock", &https).len(),
-            1,
-            "{variant:?}: HTTPS sources: {seen:?}"
+            https_peers.len(),
+            2,
+            "{variant:?}: HTTPS schedule and calendar sources: {seen:?}"
+        );
+        assert_ne!(
+            https_peers[0]["ipBlock"]["cidr"], https_peers[1]["ipBlock"]["cidr"],
+            "{variant:?}: the calendar sources are their own VALUE"
         );
         assert_eq!(
             seen.len(),
-            4,
+            5,
             "{variant:?}: no other destinations: {seen:?}"
         );
+    }
+}
+
+/// The destinations a user must set are marked `VALUE:` in the source file
+/// (the rendered manifest drops comments): the schedule's and the calendar's
+/// HTTPS sources among them, each on its own ipBlock.
+#[test]
+fn the_https_sources_are_values_to_set() {
+    let text = std::fs::read_to_string(format!("{DEPLOY}/base/networkpolicy.yaml")).unwrap();
+    for what in ["schedule sources' addresses", "calendar sources' addresses"] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("# VALUE: {what}")))
+            .unwrap_or_else(|| panic!("no `VALUE: {what}` in networkpolicy.yaml"));
+        assert!(line.trim_start().starts_with("cidr:"), "{line}");
     }
 }
 

@@ -155,6 +155,126 @@ fn cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "invalid type",
         ),
         (
+            "calendar: unknown time zone",
+            format!(
+                "{GOOD}calendar: {{ timezone: Europe/Springfield, hours: {{ mon-fri: \"08:00-17:00\" }} }}\n"
+            ),
+            "calendar.timezone",
+            "IANA time zone",
+        ),
+        (
+            "calendar: no time zone and no schedule",
+            format!("{GOOD}calendar: {{ hours: {{ mon-fri: \"08:00-17:00\" }} }}\n"),
+            "calendar.timezone",
+            "no schedule: section",
+        ),
+        (
+            "calendar: no hours",
+            format!("{GOOD}calendar: {{ timezone: UTC }}\n"),
+            "calendar",
+            "missing field `hours`",
+        ),
+        (
+            "calendar: unknown field",
+            format!(
+                "{GOOD}calendar: {{ timezone: UTC, hours: {{ mon: closed }}, colour: blue }}\n"
+            ),
+            "calendar",
+            "unknown field `colour`",
+        ),
+        (
+            "calendar: bad hours",
+            format!("{GOOD}calendar: {{ timezone: UTC, hours: {{ mon-fri: 8-17 }} }}\n"),
+            "calendar.hours.mon-fri",
+            "\"08:00-17:00\"",
+        ),
+        (
+            "calendar: hours over midnight",
+            format!("{GOOD}calendar: {{ timezone: UTC, hours: {{ mon: \"22:00-06:00\" }} }}\n"),
+            "calendar.hours.mon",
+            "over midnight",
+        ),
+        (
+            "calendar: unknown day",
+            format!(
+                "{GOOD}calendar: {{ timezone: UTC, hours: {{ weekdays: \"08:00-17:00\" }} }}\n"
+            ),
+            "calendar.hours.weekdays",
+            "mon-fri",
+        ),
+        (
+            "calendar: a day twice",
+            format!(
+                "{GOOD}calendar: {{ timezone: UTC, hours: {{ mon-sat: \"08:00-17:00\", sat: \"08:00-12:00\" }} }}\n"
+            ),
+            "calendar.hours.sat",
+            "also in hours.mon-sat",
+        ),
+        (
+            "calendar: unknown region",
+            format!(
+                "{GOOD}calendar: {{ timezone: UTC, hours: {{ mon: closed }}, holidays: [FR] }}\n"
+            ),
+            "calendar.holidays[0]",
+            "DE (Germany)",
+        ),
+        (
+            "calendar: bad closure date",
+            format!(
+                "{GOOD}calendar: {{ timezone: UTC, hours: {{ mon: closed }}, closures: [24.12.2026] }}\n"
+            ),
+            "calendar.closures[0]",
+            "2026-12-24",
+        ),
+        (
+            "calendar: closure range backwards",
+            format!(
+                "{GOOD}calendar: {{ timezone: UTC, hours: {{ mon: closed }}, closures: [{{ from: 2026-12-31, to: 2026-12-27 }}] }}\n"
+            ),
+            "calendar.closures[0]",
+            "after to",
+        ),
+        (
+            "calendar: closure range without its end",
+            format!(
+                "{GOOD}calendar: {{ timezone: UTC, hours: {{ mon: closed }}, closures: [{{ from: 2026-12-27 }}] }}\n"
+            ),
+            "calendar.closures[0]",
+            "missing field `to`",
+        ),
+        (
+            "calendar: source with path and url",
+            format!(
+                "{GOOD}calendar: {{ timezone: UTC, hours: {{ mon: closed }}, source: {{ type: ics, path: c.ics, url: 'https://h/c.ics' }} }}\n"
+            ),
+            "calendar.source",
+            "found both",
+        ),
+        (
+            "calendar: refresh on a file",
+            format!(
+                "{GOOD}calendar: {{ timezone: UTC, hours: {{ mon: closed }}, source: {{ type: ics, path: c.ics, refresh: 1h }} }}\n"
+            ),
+            "calendar.source.refresh",
+            "only with `url`",
+        ),
+        (
+            "calendar: unknown source type",
+            format!(
+                "{GOOD}calendar: {{ timezone: UTC, hours: {{ mon: closed }}, source: {{ type: fhir, url: 'https://h' }} }}\n"
+            ),
+            "calendar.source.type",
+            "unknown variant `fhir`",
+        ),
+        (
+            "calendar: missing file",
+            format!(
+                "{GOOD}calendar: {{ timezone: UTC, hours: {{ mon: closed }}, source: {{ type: ics, path: no-such-closures.ics }} }}\n"
+            ),
+            "calendar.source.path",
+            "no-such-closures.ics",
+        ),
+        (
             "not yaml",
             "name: a: b\n".to_string(),
             "",
@@ -245,4 +365,48 @@ fn duplicate_names_and_toml_are_handled() {
     std::fs::write(&file, toml.replace("max = 10", "max = 0")).unwrap();
     let out = planscale().arg("validate").arg(&file).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("dose.toml: replicas.max"));
+}
+
+/// A closures file is read when the policy is loaded, relative to the
+/// policy file; a bad event in it fails the policy naming the file, line and
+/// UID, and nothing of the event's text.
+#[test]
+fn a_calendar_file_is_read_relative_to_the_policy_and_a_bad_event_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("cal");
+    std::fs::create_dir(&sub).unwrap();
+    let ics = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:summer\nSUMMARY:Closed for Mr Example's farewell\nDTSTART;VALUE=DATE:20260803\nDTEND;VALUE=DATE:20260815\nEND:VEVENT\nEND:VCALENDAR\n";
+    std::fs::write(sub.join("closures.ics"), ics).unwrap();
+    let file = dir.path().join("p.yaml");
+    std::fs::write(
+        &file,
+        format!("{GOOD}calendar: {{ timezone: UTC, hours: {{ mon-fri: \"08:00-17:00\" }}, source: {{ type: ics, path: cal/closures.ics }} }}\n"),
+    )
+    .unwrap();
+    let out = planscale().arg("validate").arg(&file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 3 to 14 August: twelve closed dates read from the file.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("; calendar UTC: open 5 days a week, holidays none, 12 closed dates)"),
+        "{stdout}"
+    );
+    std::fs::write(
+        sub.join("closures.ics"),
+        ics.replace("20260815", "2026-08-15"),
+    )
+    .unwrap();
+    let out = planscale().arg("validate").arg(&file).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(": calendar.source.path: ")
+            && stderr.contains("closures.ics:6: event UID summer: DTEND"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Example"), "{stderr}");
 }

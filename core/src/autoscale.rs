@@ -195,6 +195,12 @@ impl Autoscaler {
         self.schedule_warning.as_deref()
     }
 
+    /// The engine's current model choice, with every candidate's backtest
+    /// score (after a fit).
+    pub fn choice(&self) -> Option<&forecast::Choice> {
+        self.engine.choice()
+    }
+
     /// The error of the last fit or prediction, if it failed.
     pub fn last_error(&self) -> Option<&forecast::Error> {
         self.last_error.as_ref()

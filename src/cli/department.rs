@@ -26,7 +26,9 @@ pub fn department(name: &str) -> Result<Department> {
 /// department's policy column, capacity, start-up and maximum
 /// ([`crate::example::PolicyShape`]), its step, and its schedule
 /// (`schedule.csv` beside the policy, its time zone, every appointment type
-/// its scanners book, its maximum lag). YAML, with a header saying so.
+/// its scanners book, its maximum lag), and its calendar
+/// ([`Department::calendar`]: staff hours, public holidays). YAML, with a
+/// header saying so.
 pub fn department_policy(dep: &Department, seed: u64) -> Result<String> {
     let mut p =
         Policy::from_str_named(bundled::POLICY, std::path::Path::new(bundled::POLICY_PATH))?;
@@ -68,6 +70,8 @@ pub fn department_policy(dep: &Department, seed: u64) -> Result<String> {
     types.dedup();
     spec.types = types;
     spec.max_lag = Duration::from_hours(u64::from(shape.max_lag_hours));
+    // Its working time: staff hours in its zone, its public holidays.
+    p.calendar = Some(crate::calendar::CalendarSpec::stating(&dep.calendar()));
     if let Some((field, msg)) = p.validate().into_iter().next() {
         anyhow::bail!("the generated policy for {}: {field}: {msg}", dep.name);
     }
@@ -148,6 +152,7 @@ mod tests {
                     .any(|a| a.column == p.demand.arrivals.series),
                 "{name}"
             );
+            assert_eq!(p.calendar(), Some(&dep.calendar()), "{name}");
             let spec = p.schedule.unwrap();
             assert_eq!(spec.timezone, dep.timezone.name());
             for s in &dep.scanners {

@@ -46,6 +46,25 @@ pub struct HourRow {
     pub replicas: u32,
 }
 
+/// One candidate model of the engine's choice.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Candidate {
+    pub model: String,
+    /// Mean absolute error over the rolling-origin backtest, demand units per step.
+    pub backtest_mae: f64,
+}
+
+/// A day the clinic is closed though its weekday is normally open (a public
+/// holiday or a closure of the policy's calendar), within the horizon.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClosedPeriod {
+    /// The clinic's local date.
+    pub date: chrono::NaiveDate,
+    /// Local midnight to local midnight, in UTC.
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
 /// What `planscale forecast` reports.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ForecastReport {
@@ -53,8 +72,17 @@ pub struct ForecastReport {
     pub at: DateTime<Utc>,
     pub step_secs: i64,
     pub history_points: usize,
+    /// The model the engine chose for this policy, and why.
     pub model: String,
     pub why: String,
+    /// Every candidate the engine scored, best first (empty at cold start,
+    /// when no backtest was possible).
+    pub candidates: Vec<Candidate>,
+    /// The calendar's time zone; absent when the policy has no `calendar:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar_timezone: Option<String>,
+    /// The closed days in the horizon ([`ClosedPeriod`]); empty without a calendar.
+    pub closures: Vec<ClosedPeriod>,
     /// Set when the schedule holds none of the policy's types over the
     /// history and horizon (what it holds and what was asked for).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -152,6 +180,22 @@ pub fn run(args: &ForecastArgs, out: &mut dyn Write) -> anyhow::Result<ForecastR
         history: Some(hist),
     };
     let d = scaler.decide(at, &obs, &schedule);
+    let candidates = scaler.choice().map_or_else(Vec::new, |c| {
+        c.scores
+            .iter()
+            .map(|(model, mae)| Candidate {
+                model: model.clone(),
+                backtest_mae: *mae,
+            })
+            .collect()
+    });
+    let calendar = policy.calendar();
+    let closures = calendar.map_or_else(Vec::new, |c| {
+        c.closures_between(f.grid.start, f.grid.end())
+            .into_iter()
+            .map(|(date, start, end)| ClosedPeriod { date, start, end })
+            .collect()
+    });
     let report = ForecastReport {
         policy: policy.name.clone(),
         at,
@@ -159,6 +203,9 @@ pub fn run(args: &ForecastArgs, out: &mut dyn Write) -> anyhow::Result<ForecastR
         history_points: hist.values.len(),
         model: f.model.clone(),
         why: f.note.clone(),
+        candidates,
+        calendar_timezone: calendar.map(|c| c.timezone.name().to_string()),
+        closures,
         schedule_warning,
         quantile_level: level,
         work_spread: f.spread,
@@ -243,6 +290,37 @@ fn write_table(r: &ForecastReport, out: &mut dyn Write) -> std::io::Result<()> {
     )?;
     writeln!(out, "model: {}", r.model)?;
     writeln!(out, "why:   {}", r.why)?;
+    if !r.candidates.is_empty() {
+        let scored: Vec<String> = r
+            .candidates
+            .iter()
+            .map(|c| format!("{} {:.3}", c.model, c.backtest_mae))
+            .collect();
+        writeln!(out, "backtest MAE per step: {}", scored.join(", "))?;
+    }
+    match &r.calendar_timezone {
+        None => writeln!(out, "closed: no calendar: section in the policy")?,
+        Some(tz) if r.closures.is_empty() => writeln!(
+            out,
+            "closed in the horizon: none beyond the weekly hours ({tz})"
+        )?,
+        Some(tz) => {
+            let days: Vec<String> = r
+                .closures
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {} ({} to {} UTC)",
+                        c.date.format("%a"),
+                        c.date,
+                        c.start.format("%m-%d %H:%M"),
+                        c.end.format("%m-%d %H:%M")
+                    )
+                })
+                .collect();
+            writeln!(out, "closed in the horizon ({tz}): {}", days.join("; "))?
+        }
+    }
     let s = &r.work_spread;
     let measured = if s.windows > 0 {
         format!("measured on {} backtest windows", s.windows)

@@ -174,13 +174,14 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     for p in &policies {
         writeln!(
             out,
-            "ok {}: {} ({} {}/{}, mode {})",
+            "ok {}: {} ({} {}/{}, mode {}{})",
             p.path.display(),
             p.policy.name,
             p.policy.target.kind,
             p.policy.target.namespace,
             p.policy.target.name,
-            p.policy.scaling.mode
+            p.policy.scaling.mode,
+            calendar_summary(&p.policy)
         )?;
     }
     for e in &errors {
@@ -191,6 +192,28 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `; calendar Europe/Berlin: open 5 days a week, holidays DE, 12 closed dates
+/// (+ url)` for `validate`: what the calendar resolved to (a closures file
+/// included), so that a user sees the file was read.
+fn calendar_summary(p: &crate::policy::Policy) -> String {
+    let (Some(spec), Some(c)) = (&p.calendar, p.calendar()) else {
+        return String::new();
+    };
+    let open = c.hours.iter().filter(|h| !h.is_empty()).count();
+    let regions = spec.holidays.join(" ");
+    format!(
+        "; calendar {}: open {open} days a week, holidays {}, {} closed dates{}",
+        c.timezone.name(),
+        if regions.is_empty() { "none" } else { &regions },
+        c.closed.len(),
+        if spec.url().is_some() {
+            " (+ those of its url, fetched by run)"
+        } else {
+            ""
+        }
+    )
 }
 
 /// The bundled example: policy, recording and schedule, compiled in so that
@@ -235,6 +258,7 @@ pub fn simulation_inputs(
         .context("--policy needs --recording FILE (the recorded series to replay)")?;
     let recording = Recording::read(rec_path)?;
     let mut policy = loaded.policy.clone();
+    fetch_calendar(&mut policy);
     if let (Some(p), None) = (&args.schedule, &policy.schedule) {
         policy.schedule = Some(schedule_section_for(p)?);
     }
@@ -249,6 +273,34 @@ pub fn simulation_inputs(
         (None, None) => Vec::new(),
     };
     Ok((policy, recording, schedule))
+}
+
+/// Merge the closures of the policy's calendar URL, fetched once; a failed
+/// fetch leaves the calendar's static parts, said on stderr with counts and
+/// the redacted URL only.
+fn fetch_calendar(policy: &mut crate::policy::Policy) {
+    let name = policy.name.clone();
+    let Some(cal) = policy.calendar.as_mut() else {
+        return;
+    };
+    let Some(url) = cal.url().map(crate::schedule::redact_url) else {
+        return;
+    };
+    match cal.fetch(&crate::sources::schedule_http::Http) {
+        Ok(Some(c)) => {
+            if c.skipped > 0 {
+                eprintln!(
+                    "warning: {name}: calendar source {url}: {} bad events skipped",
+                    c.skipped
+                );
+            }
+            cal.merge_closed(&c.dates);
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!(
+            "warning: {name}: calendar source {url}: {e}; using the calendar's hours, holidays and listed closures only"
+        ),
+    }
 }
 
 /// The `schedule:` section a policy without one gets for `--schedule FILE`:

@@ -14,6 +14,7 @@
 //! What happens when a person scales the target by hand: see [`runner`] and
 //! the "Controller" section of docs/ARCHITECTURE.md.
 
+pub mod calendar;
 pub mod cluster;
 pub mod election;
 pub mod memory;

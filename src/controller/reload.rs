@@ -14,13 +14,18 @@ use std::path::{Path, PathBuf};
 
 use crate::policy::{self, LoadedPolicy, PolicyError};
 
-/// A hash of the policy files' names and contents (0 for an unreadable directory).
+/// A hash of the names and contents of the policy files and the iCalendar
+/// (`.ics`) files beside them (0 for an unreadable directory).
 pub fn fingerprint(dir: &Path) -> u64 {
     let mut files: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let p = e.path();
-            if p.is_file() && policy::is_policy_file(&p) {
+            // Closures files beside the policies (`calendar.source.path`,
+            // read at load) too: a changed one reloads, and the policies
+            // whose resolved calendar changed restart (`plan` compares them).
+            let ics = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("ics"));
+            if p.is_file() && (policy::is_policy_file(&p) || ics) {
                 files.insert(p.clone(), std::fs::read(&p).unwrap_or_default());
             }
         }
@@ -142,6 +147,30 @@ mod tests {
         assert!(p.start.is_empty(), "a did not change");
         assert!(p.stop.is_empty());
         assert_eq!(p.keep_stale, vec!["b".to_string()]);
+    }
+
+    #[test]
+    fn a_changed_closures_file_beside_the_policies_restarts_the_policy_that_reads_it() {
+        let d = tempfile::tempdir().unwrap();
+        let ics = |date: &str| {
+            format!(
+                "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nDTSTART;VALUE=DATE:{date}\nEND:VEVENT\nEND:VCALENDAR\n"
+            )
+        };
+        std::fs::write(d.path().join("closures.ics"), ics("20261224")).unwrap();
+        let calendar = "calendar: {timezone: UTC, hours: {mon-fri: \"08:00-17:00\"}, source: {type: ics, path: closures.ics}}\n";
+        std::fs::write(d.path().join("a.yaml"), policy_yaml("a", 5) + calendar).unwrap();
+        std::fs::write(d.path().join("b.yaml"), policy_yaml("b", 5)).unwrap();
+        let before = fingerprint(d.path());
+        let run = running(d.path());
+        std::fs::write(d.path().join("closures.ics"), ics("20261231")).unwrap();
+        assert_ne!(fingerprint(d.path()), before);
+        let (v, e) = load(d.path(), &[]);
+        let p = plan(&run, v, &e);
+        let started: Vec<&str> = p.start.iter().map(|l| l.policy.name.as_str()).collect();
+        assert_eq!(started, ["a"]);
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
+        assert!(p.start[0].policy.calendar().unwrap().closed.contains(&date));
     }
 
     #[test]

@@ -138,6 +138,8 @@ pub struct PolicyRunner {
     schedule_max_staleness: TimeDelta,
     /// Whether the forecasts are schedule-blind now (to tell of a change once).
     schedule_blind: bool,
+    /// The policy's calendar, with its URL source's last good closures.
+    calendar: super::calendar::CalendarFeed,
 }
 
 /// Delay before the next tick after `failures` consecutive failed ticks:
@@ -166,6 +168,7 @@ impl PolicyRunner {
             metrics_failing: None,
             schedule_max_staleness: DEFAULT_SCHEDULE_MAX_STALENESS,
             schedule_blind: false,
+            calendar: super::calendar::CalendarFeed::new(&loaded.policy),
             loaded,
         }
     }
@@ -179,6 +182,12 @@ impl PolicyRunner {
 
     pub fn policy(&self) -> &Policy {
         &self.loaded.policy
+    }
+
+    /// The clinic's calendar this policy plans with: what the policy
+    /// resolved at load and its URL source's last good closures.
+    pub fn calendar(&self) -> Option<&crate::calendar::Calendar> {
+        self.calendar.calendar()
     }
 
     pub fn target(&self) -> &TargetRef {
@@ -201,6 +210,17 @@ impl PolicyRunner {
         let observed = self.observe_target(ctx).await?;
         let obs = self.observe_metrics(now, ctx).await;
         let (schedule, change) = self.refresh_schedule(now, ctx).await;
+        let calendar_due = self.calendar.due(&self.loaded.policy, now);
+        self.calendar
+            .refresh(
+                &self.loaded.policy,
+                &crate::sources::schedule_http::Http,
+                now,
+            )
+            .await;
+        if let Some(kind) = self.calendar.last_error_kind().filter(|_| calendar_due) {
+            ctx.telemetry.error(&name, &format!("calendar_{kind}"));
+        }
         self.scaler
             .set_schedule_blind(schedule == ScheduleUse::Blind);
         if let Some(o) = &obs {
@@ -998,6 +1018,50 @@ mod tests {
                 .is_some_and(|e| e.note.contains("no snapshot was ever loaded")),
             "{e:?}"
         );
+    }
+
+    /// A calendar URL nothing answers (a closed loopback port): the runner
+    /// plans with the calendar's static parts and counts one
+    /// `calendar_fetch` error per fetch (once per `source.refresh`), not per tick.
+    #[tokio::test]
+    async fn a_calendar_url_that_never_answers_leaves_the_static_calendar_and_counts_fetches() {
+        let cluster = MemoryCluster::with(1);
+        let (ctx, _tx) = ctx(cluster.clone(), true);
+        let mut lp = policy(Mode::ForecastOnly);
+        // A port that was free a moment ago: connections are refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        lp.policy.calendar = Some(
+            serde_yaml::from_str(&format!(
+                "timezone: Europe/Berlin\nhours: {{mon-fri: \"08:00-17:00\"}}\nclosures: [2026-03-04]\nsource: {{type: ics, url: 'http://127.0.0.1:{port}/c.ics', refresh: 10m}}\n"
+            ))
+            .unwrap(),
+        );
+        assert!(
+            lp.policy
+                .resolve_calendar(std::path::Path::new("."))
+                .is_empty()
+        );
+        ctx.metrics.set("test", observation(before_spike()));
+        let mut r = PolicyRunner::new(lp);
+        let t0 = before_spike();
+        for m in [0, 1, 2, 10] {
+            r.tick(t0 + TimeDelta::minutes(m), &ctx).await.unwrap();
+        }
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 4).unwrap();
+        assert!(r.calendar().unwrap().is_exceptional_closure(date));
+        let errors = ctx
+            .telemetry
+            .errors
+            .get_or_create(&crate::telemetry::ErrorLabels {
+                policy: "test".into(),
+                kind: "calendar_fetch".into(),
+            })
+            .get();
+        assert_eq!(errors, 2, "one per fetch: at 0 and 10 minutes");
     }
 
     #[tokio::test]

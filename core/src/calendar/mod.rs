@@ -15,8 +15,10 @@
 //! the rules are short, tested and documented here.
 
 mod holidays;
+pub mod spec;
 
 pub use holidays::{Holidays, easter_sunday, is_german_public_holiday};
+pub use spec::CalendarSpec;
 
 use std::collections::BTreeSet;
 

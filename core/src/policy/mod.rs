@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::duration::Duration;
 
+use crate::calendar::{Calendar, CalendarSpec};
 use crate::schedule::ScheduleSpec;
 
 /// One application's scaling policy.
@@ -34,6 +35,11 @@ pub struct Policy {
     /// The clinic's appointment book, if the application's load follows it.
     #[serde(default)]
     pub schedule: Option<ScheduleSpec>,
+    /// The clinic's working time: opening hours, public holidays, closures
+    /// (docs/ARCHITECTURE.md, "Working time"). Resolved when the policy is
+    /// loaded; [`Policy::calendar`] gives the result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<CalendarSpec>,
 }
 
 /// The scaled workload.
@@ -434,8 +440,12 @@ impl Policy {
                 }])
             })?
         };
-        let policy: Policy = policy;
-        let problems = policy.validate();
+        let mut policy: Policy = policy;
+        let mut problems = policy.validate();
+        if problems.is_empty() {
+            let base = file.parent().unwrap_or_else(|| Path::new("."));
+            problems = policy.resolve_calendar(base);
+        }
         if problems.is_empty() {
             Ok(policy)
         } else {
@@ -650,7 +660,41 @@ impl Policy {
                 err(&format!("schedule.{field}"), msg);
             }
         }
+        if let Some(calendar) = &self.calendar {
+            for (field, msg) in calendar.validate(self.schedule_timezone()) {
+                err(&format!("calendar.{field}"), msg);
+            }
+        }
         p
+    }
+
+    fn schedule_timezone(&self) -> Option<&str> {
+        self.schedule.as_ref().map(|s| s.timezone.as_str())
+    }
+
+    /// The clinic's calendar as resolved when the policy was loaded: opening
+    /// hours, public holidays, the listed closures and those of a file
+    /// source. `None` without a `calendar:` section (or for a policy built
+    /// in code that has not been through [`Policy::resolve_calendar`]). A URL
+    /// source's closures are not in it: the binary fetches them and merges
+    /// them with [`CalendarSpec::with_closed`].
+    pub fn calendar(&self) -> Option<&Calendar> {
+        self.calendar.as_ref()?.resolved()
+    }
+
+    /// Resolve the `calendar:` section (a file source is read relative to
+    /// `base_dir`, the policy file's folder): `(field path, message)` for
+    /// each problem. `Policy::load` and `Policy::from_str_named` call it.
+    pub fn resolve_calendar(&mut self, base_dir: &Path) -> Vec<(String, String)> {
+        let tz = self.schedule.as_ref().map(|s| s.timezone.clone());
+        match self.calendar.as_mut() {
+            Some(c) => c
+                .resolve(tz.as_deref(), base_dir)
+                .into_iter()
+                .map(|(f, m)| (format!("calendar.{f}"), m))
+                .collect(),
+            None => Vec::new(),
+        }
     }
 
     /// Forecast step in seconds.
@@ -840,6 +884,7 @@ pub mod fixtures {
                 forecast: ForecastSpec::default(),
                 scaling: Scaling::default(),
                 schedule: None,
+                calendar: None,
             }
         }
 
@@ -868,5 +913,82 @@ pub mod fixtures {
             self.scaling.queue_allowance = fraction;
             self
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "name: dose\ntarget: { kind: Deployment, namespace: planning, name: dosecalc }\nreplicas: { min: 1, max: 10 }\ncapacity: { per_replica: 1, per: 1m, startup: 2m }\ndemand: { arrivals: { series: jobs } }\nslo: { max_wait: 5m }\n";
+
+    #[test]
+    fn the_calendar_is_resolved_at_load_and_takes_the_schedules_zone() {
+        let yaml = format!(
+            "{BASE}schedule: {{ source: {{ type: csv, path: s.csv }}, timezone: America/Chicago }}\ncalendar:\n  hours: {{ mon-fri: \"07:00-16:00\" }}\n  holidays: [US]\n  closures: [2026-11-27]\n"
+        );
+        let p = Policy::from_str_named(&yaml, Path::new("p.yaml")).unwrap();
+        let c = p.calendar().unwrap();
+        assert_eq!(c.timezone, chrono_tz::America::Chicago);
+        let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert!(c.is_exceptional_closure(d("2026-11-26")), "Thanksgiving");
+        assert!(c.is_exceptional_closure(d("2026-11-27")), "listed");
+        assert!(
+            Policy::from_str_named(BASE, Path::new("p.yaml"))
+                .unwrap()
+                .calendar()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn calendar_errors_name_the_file_and_field_and_come_together() {
+        let yaml = format!(
+            "{BASE}calendar: {{ timezone: Mars/Olympus, hours: {{ mon: \"9-5\" }}, closures: [2026-13-01] }}\n"
+        );
+        let e = Policy::from_str_named(&yaml, Path::new("p.yaml")).unwrap_err();
+        let shown: Vec<String> = e.0.iter().map(|e| e.to_string()).collect();
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(
+            shown[0].starts_with("p.yaml: calendar.timezone: expected an IANA"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[1].starts_with("p.yaml: calendar.hours.mon: expected local opening hours"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[2].starts_with("p.yaml: calendar.closures[0]: expected a date"),
+            "{shown:?}"
+        );
+        let e = Policy::from_str_named(
+            &format!("{BASE}calendar: {{ timezone: UTC, hours: {{ mon: \"09:00-17:00\" }}, closures: [{{ from: 2026-01-01 }}] }}\n"),
+            Path::new("p.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("calendar.closures[0]") && e.contains("missing field `to`"),
+            "{e}"
+        );
+        let e = Policy::from_str_named(
+            &format!("{BASE}calendar: {{ timezone: UTC }}\n"),
+            Path::new("p.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("calendar: missing field `hours`"), "{e}");
+    }
+
+    #[test]
+    fn toml_dates_need_no_quotes() {
+        let toml = "name = \"dose\"\n[target]\nkind = \"Deployment\"\nnamespace = \"planning\"\nname = \"dosecalc\"\n\
+                    [replicas]\nmin = 1\nmax = 10\n[capacity]\nper_replica = 1.0\nstartup = \"2m\"\n\
+                    [demand.arrivals]\nseries = \"jobs\"\n[slo]\nmax_wait = \"5m\"\n\
+                    [calendar]\ntimezone = \"Europe/Berlin\"\nholidays = [\"DE\"]\n\
+                    closures = [2026-12-24, { from = 2026-12-28, to = \"2026-12-29\" }]\n\
+                    [calendar.hours]\nmon-fri = \"08:00-17:00\"\n";
+        let p = Policy::from_str_named(toml, Path::new("p.toml")).unwrap();
+        assert_eq!(p.calendar().unwrap().closed.len(), 3);
     }
 }

@@ -34,7 +34,86 @@ pub const MAX_INSTANCES: usize = 100_000;
 /// Parse an iCalendar text; `file` names it in errors.
 pub fn parse(text: &str, file: &str, opts: &Options) -> Result<Loaded> {
     let mut out = Loaded::default();
-    let doc = read_components(text, file, opts, &mut out)?;
+    let (events, overridden) = read_events(text, file, opts, &mut out)?;
+    for ev in &events {
+        let Some(kind) = ev.kind.as_ref().filter(|_| !ev.cancelled && !ev.all_day) else {
+            out.dropped += 1;
+            continue;
+        };
+        for start in instances(ev, file, opts, &overridden, &mut out)? {
+            // Instances whose end is past chrono's last date cannot be kept.
+            let Some(end) = start.checked_add_signed(ev.duration) else {
+                continue;
+            };
+            let a = Appointment {
+                start,
+                end,
+                kind: kind.clone(),
+                resource: ev.resource.clone(),
+                booked_at: ev.created,
+            };
+            out.push(opts, a);
+        }
+    }
+    Ok(out.finish())
+}
+
+/// One instance of an event, as [`parse_spans`] gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Span {
+    pub start: DateTime<Utc>,
+    /// Exclusive. An all-day event without DTEND or DURATION lasts one day
+    /// (RFC 5545 §3.6.1).
+    pub end: DateTime<Utc>,
+    /// DTSTART is a DATE: the span is whole local days in `Options::tz`.
+    pub all_day: bool,
+}
+
+/// Every instance of every event that is not cancelled — timed or all-day,
+/// with or without a type, RRULE/RDATE/EXDATE and RECURRENCE-ID as in
+/// [`parse`] — for calendars of closures, where what matters is when an
+/// event is, not what it is. Nothing of an event but its times is kept.
+/// `out` counts the skipped bad events (lenient mode) and the cancelled ones
+/// (`dropped`); its appointments stay empty. Sorted by start.
+pub fn parse_spans(text: &str, file: &str, opts: &Options, out: &mut Loaded) -> Result<Vec<Span>> {
+    let (events, overridden) = read_events(text, file, opts, out)?;
+    let mut spans = Vec::new();
+    for ev in &events {
+        if ev.cancelled {
+            out.dropped += 1;
+            continue;
+        }
+        let duration = if ev.all_day && ev.duration <= TimeDelta::zero() {
+            TimeDelta::days(1)
+        } else {
+            ev.duration
+        };
+        for start in instances(ev, file, opts, &overridden, out)? {
+            if let Some(end) = start.checked_add_signed(duration) {
+                spans.push(Span {
+                    start,
+                    end,
+                    all_day: ev.all_day,
+                });
+            }
+        }
+    }
+    spans.sort();
+    Ok(spans)
+}
+
+/// Instances replaced by a RECURRENCE-ID override: (UID, start timestamp).
+type Overridden = HashSet<(String, i64)>;
+
+/// The events of a text and the instances their RECURRENCE-ID overrides
+/// replace; bad events are recorded in `out` (or fail, in strict mode).
+fn read_events(
+    text: &str,
+    file: &str,
+    opts: &Options,
+    out: &mut Loaded,
+) -> Result<(Vec<Event>, Overridden)> {
+    let doc = read_components(text, file, opts, out)?;
     let zones = resolve_zones(&doc.zones, opts.tz);
     let mut events = Vec::new();
     for raw in &doc.events {
@@ -52,33 +131,26 @@ pub fn parse(text: &str, file: &str, opts: &Options) -> Result<Loaded> {
         }
     }
     // Instances replaced (or cancelled) by a RECURRENCE-ID override.
-    let overridden: HashSet<(String, i64)> = events
+    let overridden: Overridden = events
         .iter()
         .filter_map(|e| e.recurrence_id.map(|r| (e.uid.clone(), r.timestamp())))
         .collect();
-    for ev in &events {
-        let Some(kind) = ev.kind.as_ref().filter(|_| !ev.cancelled && !ev.all_day) else {
-            out.dropped += 1;
-            continue;
-        };
-        match expand(ev, opts, &overridden) {
-            Ok(starts) => {
-                for start in starts {
-                    // Instances whose end is past chrono's last date cannot be kept.
-                    let Some(end) = start.checked_add_signed(ev.duration) else {
-                        continue;
-                    };
-                    let a = Appointment {
-                        start,
-                        end,
-                        kind: kind.clone(),
-                        resource: ev.resource.clone(),
-                        booked_at: ev.created,
-                    };
-                    out.push(opts, a);
-                }
-            }
-            Err(message) => out.bad(
+    Ok((events, overridden))
+}
+
+/// The start instants of `ev` ([`expand`]); an event that cannot be expanded
+/// is recorded in `out` and has none (or fails, in strict mode).
+fn instances(
+    ev: &Event,
+    file: &str,
+    opts: &Options,
+    overridden: &HashSet<(String, i64)>,
+    out: &mut Loaded,
+) -> Result<Vec<DateTime<Utc>>> {
+    match expand(ev, opts, overridden) {
+        Ok(starts) => Ok(starts),
+        Err(message) => {
+            out.bad(
                 opts.mode,
                 Error::Event {
                     file: file.into(),
@@ -86,10 +158,10 @@ pub fn parse(text: &str, file: &str, opts: &Options) -> Result<Loaded> {
                     line: ev.rrule_line,
                     message,
                 },
-            )?,
+            )?;
+            Ok(Vec::new())
         }
     }
-    Ok(out.finish())
 }
 
 // ---------------------------------------------------------------- content lines

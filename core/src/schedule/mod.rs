@@ -309,7 +309,7 @@ impl ScheduleSpec {
     }
 }
 
-fn location_problem(path: Option<&Path>, url: Option<&str>) -> Option<String> {
+pub(crate) fn location_problem(path: Option<&Path>, url: Option<&str>) -> Option<String> {
     match (path, url) {
         (Some(_), Some(_)) => Some("expected one of `path` or `url`, found both".into()),
         (None, None) => Some("expected `path` (a file) or `url` (http or https)".into()),
