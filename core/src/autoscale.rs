@@ -168,6 +168,15 @@ impl Autoscaler {
         self.blind = blind;
     }
 
+    /// The clinic's calendar to forecast with (the policy's static calendar
+    /// with the closures its URL source last gave); a change forces model
+    /// choice at the next refit, which is made due now.
+    pub fn set_calendar(&mut self, calendar: Option<&crate::calendar::Calendar>) {
+        if self.engine.set_calendar(calendar) {
+            self.fitted = None;
+        }
+    }
+
     pub fn policy(&self) -> &Policy {
         &self.policy
     }

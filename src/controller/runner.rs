@@ -223,6 +223,7 @@ impl PolicyRunner {
         }
         self.scaler
             .set_schedule_blind(schedule == ScheduleUse::Blind);
+        self.scaler.set_calendar(self.calendar.calendar());
         if let Some(o) = &obs {
             self.refit_if_due(o, ctx).await;
         }

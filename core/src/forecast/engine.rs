@@ -137,7 +137,7 @@ impl EngineConfig {
             ridge: 1e-3,
             models: None,
             spread_windows,
-            calendar: None,
+            calendar: policy.calendar().cloned(),
         }
     }
 }
@@ -359,6 +359,18 @@ impl Engine {
     /// Forces model choice at the next fit.
     pub fn reset(&mut self) {
         self.selection = None;
+    }
+
+    /// Plans with `calendar` from the next fit on (the controller's calendar
+    /// URL brought new closures); a changed calendar forces model choice at
+    /// that fit. Returns whether it changed.
+    pub fn set_calendar(&mut self, calendar: Option<&Calendar>) -> bool {
+        if self.cfg.calendar.as_ref() == calendar {
+            return false;
+        }
+        self.cfg.calendar = calendar.cloned();
+        self.selection = None;
+        true
     }
 
     fn day(&self) -> usize {
