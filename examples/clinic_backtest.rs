@@ -131,6 +131,9 @@ fn main() -> anyhow::Result<()> {
         .context("a schedule section")?
         .max_lag = Duration::from_hours(max_lag_hours);
     let mut cfg = EngineConfig::for_policy(&policy);
+    // The department's own working time (the bundled policy states the
+    // bundled clinic's).
+    cfg.calendar = Some(dep.calendar());
     anyhow::ensure!(cfg.horizon == h && cfg.periods == [day, 7 * day]);
     if let Some(r) = ridge {
         eprintln!(
@@ -294,13 +297,18 @@ fn compare_peers(dep: &Department, which: &str, run: &CompareRun) -> anyhow::Res
     let grid = Grid::new(g.recording.grid.start, 3600, g.recording.grid.len / k);
     let types = types_of(&g.schedule);
     let cov = start_counts(&g.schedule, &grid, &types);
-    let blind = policy_config(3600, None)?;
-    let aware = policy_config(3600, Some(run.max_lag_hours))?;
+    // Each with the department's own working time.
+    let with_calendar = |c: EngineConfig| EngineConfig {
+        calendar: Some(dep.calendar()),
+        ..c
+    };
+    let blind = with_calendar(policy_config(3600, None)?);
+    let aware = with_calendar(policy_config(3600, Some(run.max_lag_hours))?);
     // The product's own resolution (5 minutes), for the p90 coverage only.
     let step5 = g.recording.grid.step_secs as u64;
     let fine = [
-        policy_config(step5, None)?,
-        policy_config(step5, Some(run.max_lag_hours))?,
+        with_calendar(policy_config(step5, None)?),
+        with_calendar(policy_config(step5, Some(run.max_lag_hours))?),
     ];
     let cov5 = start_counts(&g.schedule, &g.recording.grid, &types);
     let busy5: Vec<bool> = (0..g.recording.grid.len)

@@ -71,6 +71,8 @@ fn hourly_policy() -> anyhow::Result<Policy> {
     )?;
     p.forecast.step = Duration::from_hours(1);
     p.schedule = None;
+    // Not a clinic's series: no working-time calendar.
+    p.calendar = None;
     let cfg = planscale::forecast::EngineConfig::for_policy(&p);
     anyhow::ensure!(cfg.horizon == H && cfg.periods == [M, 7 * M]);
     Ok(p)

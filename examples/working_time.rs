@@ -110,10 +110,18 @@ fn main() -> anyhow::Result<()> {
             policy.forecast.step.secs() as i64 == grid.step_secs,
             "the policy's step is not the recording's"
         );
-        let aware = EngineConfig::for_policy(&policy);
+        // Without a calendar (the bundled policy states the bundled clinic's;
+        // each variant below says whether it has the department's).
+        let aware = EngineConfig {
+            calendar: None,
+            ..EngineConfig::for_policy(&policy)
+        };
         let mut blind_policy = policy.clone();
         blind_policy.schedule = None;
-        let blind = EngineConfig::for_policy(&blind_policy);
+        let blind = EngineConfig {
+            calendar: None,
+            ..EngineConfig::for_policy(&blind_policy)
+        };
         let with_cal = |c: &EngineConfig| EngineConfig {
             calendar: Some(calendar.clone()),
             ..c.clone()

@@ -35,7 +35,9 @@ fn scores(dep: &Department, seed: u64, column: &str, max_lag_hours: u64) -> Vec<
         .as_mut()
         .expect("a schedule section")
         .max_lag = Duration::from_hours(max_lag_hours);
-    let cfg = EngineConfig::for_policy(&policy);
+    let mut cfg = EngineConfig::for_policy(&policy);
+    // The department's own working time (the bundled policy states the bundled clinic's).
+    cfg.calendar = Some(dep.calendar());
     assert_eq!(
         (cfg.periods.as_slice(), cfg.horizon),
         ([DAY, 7 * DAY].as_slice(), H)
