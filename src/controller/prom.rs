@@ -24,6 +24,16 @@ use crate::sources::prometheus::{PrometheusClient, PrometheusConfig};
 
 type Shared = Arc<tokio::sync::Mutex<HistoryCache>>;
 
+/// Whole-history fetches (a policy's first, or after its cache fell out of
+/// the window) in flight at once, over all policies. Each holds its answer
+/// three times while it is read (HTTP buffer, body text, parsed points:
+/// about 1 MiB at 28 days of 5 minutes), and the HTTP connection keeps its
+/// grown read buffer while pooled: 50 policies starting together took
+/// 16 MiB of read buffers at once, which the allocator then kept. Two fits
+/// run at a time anyway (the runner's fit slots), so four fetches keep
+/// them busy.
+static FULL_FETCH_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// Prometheus as the controller's metric source.
 pub struct PrometheusMetrics {
     client: PrometheusClient,
@@ -159,6 +169,11 @@ impl PrometheusMetrics {
         let cache = self.cache_for(name, query, cfg);
         let history = {
             let mut c = cache.lock().await;
+            // A first (whole-window) fetch waits for one of a few slots.
+            let _slot = match c.last_time() {
+                None => Some(FULL_FETCH_SLOTS.acquire().await),
+                Some(_) => None,
+            };
             c.refresh(&self.client, now)
                 .await
                 .map_err(|e| metrics_error(name, &e))?;
