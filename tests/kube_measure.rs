@@ -38,6 +38,28 @@ async fn loop_stats(metrics_url: &str) -> (f64, f64, usize) {
     histogram_totals(&text, "loop_duration_seconds")
 }
 
+/// Resident KiB per mapping of `/proc/PID/smaps`, summed by what is mapped
+/// (a file's path, `[heap]`, `[stack]`, or `anonymous`), largest first.
+fn resident_by_mapping(pid: u32) -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut current = String::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            // "start-end perms offset dev inode [path]"
+            current = words.nth(4).unwrap_or("anonymous").to_string();
+        } else if first == "Rss:" {
+            *by.entry(current.clone()).or_default() +=
+                words.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        }
+    }
+    let mut v: Vec<(String, u64)> = by.into_iter().filter(|(_, kb)| *kb > 0).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v
+}
+
 /// The planscale process itself: `spawned`, or under a wrapper the
 /// descendant of `spawned` that runs the planscale binary.
 fn measured_pid(spawned: u32, wrapped: bool) -> u32 {
@@ -154,6 +176,7 @@ async fn resident_memory_and_loop_time_with_50_policies() {
     // What the resident set is: the heap and stacks, and the binary's pages.
     let (anon, file) = (status_kb(pid, "RssAnon:"), status_kb(pid, "RssFile:"));
     let threads = status_kb(pid, "Threads:");
+    let mappings = resident_by_mapping(pid);
     let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
     if wrap.is_empty() {
         let _ = child.kill();
@@ -190,6 +213,10 @@ async fn resident_memory_and_loop_time_with_50_policies() {
     println!(
         "of which anonymous (heap, stacks) {anon} KiB, file-backed (the binary's pages) {file} KiB; {threads} threads"
     );
+    println!("resident by mapping (KiB):");
+    for (what, kb) in mappings.iter().take(8) {
+        println!("  {kb:>7}  {what}");
+    }
     assert!(later.1 > first.1, "the loops kept running");
     assert!(
         !text.contains("planscale_errors_total{"),
