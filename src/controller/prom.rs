@@ -24,14 +24,14 @@ use crate::sources::prometheus::{PrometheusClient, PrometheusConfig};
 
 type Shared = Arc<tokio::sync::Mutex<HistoryCache>>;
 
-/// Whole-history fetches (a policy's first, or after its cache fell out of
-/// the window) in flight at once, over all policies. Each holds its answer
-/// three times while it is read (HTTP buffer, body text, parsed points:
-/// about 1 MiB at 28 days of 5 minutes), and the HTTP connection keeps its
-/// grown read buffer while pooled: 50 policies starting together took
-/// 16 MiB of read buffers at once, which the allocator then kept. Two fits
-/// run at a time anyway (the runner's fit slots), so four fetches keep
-/// them busy.
+/// First fetches (a policy's whole window, into an empty cache) in flight at
+/// once, over all policies (a cache older than its whole window is refetched
+/// whole without waiting). While one is read it holds the HTTP read buffer,
+/// the body text and the parsed points (about 0.4 MB at 28 days of 5
+/// minutes), and the pooled connection keeps its grown read buffer: 50
+/// policies starting together took 16.6 MB of read buffers at once
+/// (heaptrack), which the allocator then kept. Two fits run at a time anyway
+/// (the runner's fit slots), so four fetches keep them busy.
 static FULL_FETCH_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
 /// Prometheus as the controller's metric source.
