@@ -38,6 +38,54 @@ async fn loop_stats(metrics_url: &str) -> (f64, f64, usize) {
     histogram_totals(&text, "loop_duration_seconds")
 }
 
+/// Resident KiB per mapping of `/proc/PID/smaps`, summed by what is mapped
+/// (a file's path, `[heap]`, `[stack]`, or `anonymous`), largest first.
+fn resident_by_mapping(pid: u32) -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut current = String::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            // "start-end perms offset dev inode [path]"
+            current = words.nth(4).unwrap_or("anonymous").to_string();
+        } else if first == "Rss:" {
+            *by.entry(current.clone()).or_default() +=
+                words.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        }
+    }
+    let mut v: Vec<(String, u64)> = by.into_iter().filter(|(_, kb)| *kb > 0).collect();
+    v.sort_by_key(|(_, kb)| std::cmp::Reverse(*kb));
+    v
+}
+
+/// The planscale process itself: `spawned`, or under a wrapper the
+/// descendant of `spawned` that runs the planscale binary.
+fn measured_pid(spawned: u32, wrapped: bool) -> u32 {
+    if !wrapped {
+        return spawned;
+    }
+    let binary = std::fs::canonicalize(env!("CARGO_BIN_EXE_planscale")).unwrap();
+    for _ in 0..100 {
+        let mut todo = vec![spawned];
+        while let Some(p) = todo.pop() {
+            if std::fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|e| e == binary) {
+                return p;
+            }
+            let children =
+                std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+            todo.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no planscale process under the wrapper (pid {spawned})");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement: run with --release -- --ignored --nocapture"]
 async fn resident_memory_and_loop_time_with_50_policies() {
@@ -63,7 +111,20 @@ async fn resident_memory_and_loop_time_with_50_policies() {
     let prom = fake_prometheus().await;
     let port = free_port();
     let log = std::fs::File::create(k.dir.path().join("planscale.log")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_planscale"))
+    // `PLANSCALE_MEASURE_WRAP="heaptrack -o FILE"` (or valgrind, perf ...)
+    // runs the binary under that command, for a heap profile of this load.
+    let wrap: Vec<String> = std::env::var("PLANSCALE_MEASURE_WRAP")
+        .map(|w| w.split_whitespace().map(String::from).collect())
+        .unwrap_or_default();
+    let mut command = match wrap.split_first() {
+        Some((tool, args)) => {
+            let mut c = Command::new(tool);
+            c.args(args).arg(env!("CARGO_BIN_EXE_planscale"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_planscale")),
+    };
+    let mut child = command
         .args(["--log", "warn", "--log-format", "json", "run", "--policies"])
         .arg(dir.path())
         .args(["--prometheus-url", &format!("http://127.0.0.1:{prom}")])
@@ -82,7 +143,7 @@ async fn resident_memory_and_loop_time_with_50_policies() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let pid = child.id();
+    let pid = measured_pid(child.id(), !wrap.is_empty());
     let url = format!("http://127.0.0.1:{port}/metrics");
 
     // First iterations: fetch 28 days, fit (model choice by backtest), decide.
@@ -115,8 +176,16 @@ async fn resident_memory_and_loop_time_with_50_policies() {
     // What the resident set is: the heap and stacks, and the binary's pages.
     let (anon, file) = (status_kb(pid, "RssAnon:"), status_kb(pid, "RssFile:"));
     let threads = status_kb(pid, "Threads:");
+    let mappings = resident_by_mapping(pid);
     let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
-    let _ = child.kill();
+    if wrap.is_empty() {
+        let _ = child.kill();
+    } else {
+        // Under a profiler: a clean exit, so that it writes its results.
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
     let _ = child.wait();
 
     let steady = (later.0 - first.0) / (later.1 - first.1).max(1.0);
@@ -144,6 +213,10 @@ async fn resident_memory_and_loop_time_with_50_policies() {
     println!(
         "of which anonymous (heap, stacks) {anon} KiB, file-backed (the binary's pages) {file} KiB; {threads} threads"
     );
+    println!("resident by mapping (KiB):");
+    for (what, kb) in mappings.iter().take(8) {
+        println!("  {kb:>7}  {what}");
+    }
     assert!(later.1 > first.1, "the loops kept running");
     assert!(
         !text.contains("planscale_errors_total{"),

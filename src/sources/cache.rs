@@ -209,12 +209,18 @@ impl HistoryCache {
             let keep = ((from - start).num_seconds() / step) as usize;
             self.values.truncate(keep);
         }
+        // The oldest values that the new ones push out of the window go
+        // before the new ones come in, so that the buffer never grows past
+        // `capacity` (extending a full one first would double its
+        // allocation for good: 64 KiB more per policy at 28 days of 5 min).
+        let start = self.start.unwrap_or(from);
+        let over = (self.values.len() + values.len()).saturating_sub(cap);
+        let dropped = over.min(self.values.len());
+        self.values.drain(..dropped);
         self.values.extend(values);
-        if let Some(start) = self.start {
-            let over = self.values.len().saturating_sub(cap);
-            self.values.drain(..over);
-            self.start = Some(start + self.step() * over as i32);
-        }
+        let over = self.values.len().saturating_sub(cap);
+        self.values.drain(..over);
+        self.start = Some(start + self.step() * (dropped + over) as i32);
         Ok(Refresh {
             fetched: Some(grid),
             full,
@@ -411,11 +417,14 @@ mod tests {
     async fn memory_stays_bounded_over_many_refreshes() {
         let src = Fake::new(minutes);
         let mut c = HistoryCache::new("jobs", config());
+        let allocated = c.values.capacity();
         let mut now = t(0, 0);
         for k in 0..500 {
             now += TimeDelta::seconds(60 + (k % 3) * 45);
             c.refresh(&src, now).await.unwrap();
             assert!(c.series().len() <= 60);
+            // The buffer is never reallocated to a larger one.
+            assert_eq!(c.values.capacity(), allocated, "refresh {k}");
         }
         assert_eq!(c.series().len(), 60);
         assert_matches_source(&c, minutes);

@@ -141,6 +141,10 @@ pub struct Waits {
     /// Bucket length in ticks; 0: no buckets are kept.
     bucket_ticks: u64,
     slo_ticks: u64,
+    /// Bucketed only: the work recorded so far that started later than
+    /// `slo_ticks` (a lower bound of the final amount, for a sweep to stop
+    /// a replay that can no longer reach its goal).
+    late: f64,
 }
 
 impl Waits {
@@ -174,9 +178,17 @@ impl Waits {
                 self.by_bucket[b][0] += amount;
                 if wait <= self.slo_ticks {
                     self.by_bucket[b][1] += amount;
+                } else {
+                    self.late += amount;
                 }
             }
         }
+    }
+
+    /// Bucketed only: the measured work recorded so far that waited longer
+    /// than the SLO.
+    pub fn late_so_far(&self) -> f64 {
+        self.late
     }
 
     /// Total measured work.
@@ -263,6 +275,8 @@ mod tests {
         c.tick(3, 1.0, 1.0, &mut waits); // bucket 1: waits 1 (after the rest)
         c.tick(4, 0.0, 1.0, &mut waits);
         assert_eq!(waits.by_bucket, vec![[3.0, 2.0], [1.0, 1.0]]);
+        // The third unit of tick 1 started at tick 3, 2 ticks late.
+        assert_eq!(waits.late_so_far(), 1.0);
     }
 
     #[test]

@@ -326,6 +326,24 @@ pub struct Run {
 }
 
 fn run(t: &Ticks, initial: u32, ctl: &mut dyn Scaler) -> Run {
+    replay(t, initial, ctl, &mut |_, _, _| false).0
+}
+
+/// How often (in ticks) [`replay`] asks its `stop` whether to go on.
+const STOP_CHECK_TICKS: usize = 240;
+
+/// [`run`], asking `stop(replica_ticks, late_work, ticks_left)` every
+/// [`STOP_CHECK_TICKS`] ticks of the measured window whether to give up (the
+/// replica-ticks and the work started later than the SLO so far, lower
+/// bounds of the finished run's; the measured ticks still to come); `false`
+/// with the run as far as it went when it did. A sweep stops the settings
+/// that can no longer win.
+fn replay(
+    t: &Ticks,
+    initial: u32,
+    ctl: &mut dyn Scaler,
+    stop: &mut dyn FnMut(u64, f64, u64) -> bool,
+) -> (Run, bool) {
     let mut cluster = Cluster::new(initial, t.startup_ticks);
     let fine_ticks = t.fine_ticks();
     let mut waits = Waits::bucketed(t.measure_from_tick, fine_ticks as u64, t.wait_ticks);
@@ -337,8 +355,16 @@ fn run(t: &Ticks, initial: u32, ctl: &mut dyn Scaler) -> Run {
     let measured = t.n_ticks.saturating_sub(t.measure_from_tick as usize);
     let mut fine = Vec::with_capacity(measured.div_ceil(fine_ticks.max(1)));
     let (mut f_req, mut f_ready, mut f_age, mut in_fine) = (0u64, 0u64, 0u64, 0usize);
+    let mut finished = true;
     for k in 0..t.n_ticks {
         let measuring = k as u64 >= t.measure_from_tick;
+        if measuring
+            && k % STOP_CHECK_TICKS == 0
+            && stop(replica_ticks, waits.late_so_far(), (t.n_ticks - k) as u64)
+        {
+            finished = false;
+            break;
+        }
         if let Some(n) = ctl.act(k, &cluster, last)
             && n != cluster.requested()
         {
@@ -382,7 +408,7 @@ fn run(t: &Ticks, initial: u32, ctl: &mut dyn Scaler) -> Run {
     for (f, [work, on_time]) in fine.iter_mut().zip(&waits.by_bucket) {
         (f.work, f.on_time) = (*work, *on_time);
     }
-    Run {
+    let r = Run {
         waits,
         replica_ticks,
         scale_events: events,
@@ -391,7 +417,8 @@ fn run(t: &Ticks, initial: u32, ctl: &mut dyn Scaler) -> Run {
         fine,
         terms: BTreeMap::new(),
         notes: Vec::new(),
-    }
+    };
+    (r, finished)
 }
 
 struct StaticCtl(u32);
@@ -841,7 +868,7 @@ fn static_match(t: &Ticks, min: u32, max: u32, target: Option<f64>) -> (String, 
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::policy::Duration;
     use chrono::TimeZone;
