@@ -64,26 +64,41 @@ const PHI: (f64, f64) = (0.8, 0.98);
 const GRID: [f64; 5] = [0.02, 0.1, 0.3, 0.6, 0.95];
 /// Nelder–Mead stops after this many evaluations or when the simplex's
 /// values agree to this relative tolerance.
-const MAX_EVALS: usize = 60;
+/// (A relative change of 1e-5 in the SSE moves AICc by 1e-5 · n: 0.01 at
+/// n = 1,000, far below the differences that choose between models.)
+const MAX_EVALS: usize = 40;
 /// Golden-section steps for the one parameter of ANN: the bracket shrinks
 /// to 0.618^16 ≈ 0.0005 of its width.
 const GOLDEN_STEPS: usize = 16;
-const TOLERANCE: f64 = 1e-7;
+const TOLERANCE: f64 = 1e-5;
 /// Fewest observations for a fit (one more than AAdN's parameters, for AICc).
 pub const MIN_LEN: usize = 8;
 
 /// The model with the smallest AICc of ANN, AAN and AAdN on `x`; `None` for
 /// fewer than [`MIN_LEN`] or non-finite values.
+///
+/// AAdN's search starts from AAN's estimate (with φ = 0.98) instead of its
+/// own grid: the two share α and β, and it saves a grid of passes.
 pub fn auto(x: &[f64]) -> Option<Ets> {
-    [Kind::Ann, Kind::Aan, Kind::AadN]
+    let ann = fit(x, Kind::Ann);
+    let aan = fit(x, Kind::Aan);
+    let start = aan.as_ref().map(|m| (m.alpha, m.beta / m.alpha));
+    let aadn = fit_from(x, Kind::AadN, start);
+    [ann, aan, aadn]
         .into_iter()
-        .filter_map(|k| fit(x, k))
+        .flatten()
         .min_by(|a, b| a.aicc.total_cmp(&b.aicc))
 }
 
 /// `kind` fitted to `x` by maximum likelihood; `None` for fewer than
 /// [`MIN_LEN`] or non-finite values.
 pub fn fit(x: &[f64], kind: Kind) -> Option<Ets> {
+    fit_from(x, kind, None)
+}
+
+/// [`fit`], the trend models' search started at `(α, β / α)` when given
+/// (else at the best point of a grid).
+fn fit_from(x: &[f64], kind: Kind, start: Option<(f64, f64)>) -> Option<Ets> {
     let n = x.len();
     if n < MIN_LEN.max(kind.params() + 2) || !x.iter().all(|v| v.is_finite()) {
         return None;
@@ -99,16 +114,18 @@ pub fn fit(x: &[f64], kind: Kind) -> Option<Ets> {
         }
         Kind::Aan | Kind::AadN => {
             let phi0 = if kind == Kind::Aan { 1.0 } else { 0.98 };
-            let mut best = (f64::INFINITY, 0.1, 0.1);
-            for a in GRID {
-                for f in [0.01, 0.1, 0.5] {
-                    let s = sse([a, a * f, phi0]);
-                    if s < best.0 {
-                        best = (s, a, f);
+            let (a, f) = start.unwrap_or_else(|| {
+                let mut best = (f64::INFINITY, 0.1, 0.1);
+                for a in GRID {
+                    for f in [0.01, 0.1, 0.5] {
+                        let s = sse([a, a * f, phi0]);
+                        if s < best.0 {
+                            best = (s, a, f);
+                        }
                     }
                 }
-            }
-            let (_, a, f) = best;
+                (best.1, best.2)
+            });
             if kind == Kind::Aan {
                 let [a, f] = nelder_mead(
                     [a, f],
