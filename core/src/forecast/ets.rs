@@ -12,8 +12,9 @@
 //! errors are affine in them (the model is linear), so the least-squares
 //! initial states follow in closed form from the same pass ("concentrated"
 //! likelihood; exact for Gaussian errors). The smoothing parameters are then
-//! found by a bounded grid followed by Nelder–Mead, about 150 passes over
-//! the series for the three models together. No allocation in the passes.
+//! found by a bounded grid followed by golden section (ANN) or Nelder–Mead
+//! (AAN; AAdN from AAN's estimate), at most about 130 passes over the
+//! series for the three models together. No allocation in the passes.
 
 /// The three models, in the order [`auto`] tries them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,13 +7,15 @@
 //! ([`ets::auto`]) and the seasonal components are carried forward, their
 //! last cycle repeated.
 //!
-//! What differs from STL's LOESS passes, and why: every smoother here is a
-//! moving average computed with running sums, so a pass costs O(n) whatever
-//! the season length (a 5-minute week is 2,016 steps); the seasonal
-//! smoother is a mean over a window of whole cycles at each phase (STL's
-//! cycle-subseries smoother at degree 0), shifted inwards at the ends as
-//! LOESS windows are, and the trend removed before it is a centred moving
-//! average over one period (STL: a LOESS of about 1.5 periods).
+//! What differs from STL's LOESS passes, and why: a pass costs O(n · k)
+//! for a window of k cycles, whatever the season length (a 5-minute week is
+//! 2,016 steps). The seasonal smoother is STL's cycle-subseries smoother at
+//! degree 0 (tricube-weighted mean over whole cycles at each phase, shifted
+//! inwards at the ends as LOESS windows are); the trend removed before it is
+//! a centred moving average over one period computed with running sums,
+//! extended by a straight line over its undefined ends (STL: a LOESS of
+//! about 1.5 periods, degree 1); there is no low-pass step (see
+//! [`decompose`]).
 
 use super::ets;
 use super::reference::centred_moving_average;
@@ -83,7 +85,7 @@ pub fn decompose(y: &[f64], periods: &[usize]) -> Option<Decomposition> {
 }
 
 /// The MSTL forecast of `h` steps: AutoETS on the deseasonalised series
-/// (averaged per block, see [`BLOCKS_PER_DAY`]) plus each seasonal
+/// (averaged to 24 blocks a day, hourly at any step) plus each seasonal
 /// component's last cycle. `periods[0]` is the daily one.
 pub fn forecast(y: &[f64], periods: &[usize], h: usize) -> Option<Vec<f64>> {
     let d = decompose(y, periods)?;
