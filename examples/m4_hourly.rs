@@ -227,6 +227,7 @@ fn main() -> anyhow::Result<()> {
     let mut models: Vec<String> = peer::SF_BLIND.iter().map(|m| m.to_string()).collect();
     let (mut repeats, mut timeout, mut every) = (1usize, 10.0f64, 1usize);
     let mut json: Option<PathBuf> = None;
+    let mut only: Option<Vec<String>> = None;
     while let Some(a) = args.next() {
         let mut value = || args.next().with_context(|| format!("{a} needs a value"));
         match a.as_str() {
@@ -247,13 +248,14 @@ fn main() -> anyhow::Result<()> {
             "--timeout" => timeout = value()?.parse()?,
             "--arima-every" => every = value()?.parse()?,
             "--json" => json = Some(value()?.into()),
+            "--models" => only = Some(value()?.split(',').map(str::to_string).collect()),
             _ if dir.is_none() => dir = Some(PathBuf::from(a)),
             _ => bail!("unexpected argument {a:?}"),
         }
     }
     let dir = dir.context(
         "usage: m4_hourly DIR [--method engine|engine-4x48|auto|naive2|snaive|naive1|MODEL] [--series N] \
-         [--peer PYTHON [--peers LIST] [--repeats N] [--timeout SECONDS] [--arima-every N] [--json PATH]]",
+         [--models LIST] [--peer PYTHON [--peers LIST] [--repeats N] [--timeout SECONDS] [--arima-every N] [--json PATH]]",
     )?;
     let train = read_rows(&dir.join("Hourly-train.csv"))?;
     let test = read_rows(&dir.join("Hourly-test.csv"))?;
@@ -304,11 +306,13 @@ fn main() -> anyhow::Result<()> {
             "engine" | "engine-4x48" => {
                 // The engine the controller builds for an hourly policy: single best
                 // model by the policy's backtest (no ensemble).
-                let e = if method == "engine-4x48" {
-                    planscale::forecast::Engine::new(four_by_horizon(&policy))
+                let mut cfg = if method == "engine-4x48" {
+                    four_by_horizon(&policy)
                 } else {
-                    planscale::forecast::engine_for(&policy)
+                    planscale::forecast::EngineConfig::for_policy(&policy)
                 };
+                cfg.models = only.clone();
+                let e = planscale::forecast::Engine::new(cfg);
                 let (point, model) = engine_forecast(e, y)?;
                 *chosen.entry(model).or_default() += 1;
                 point

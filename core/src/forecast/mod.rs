@@ -9,8 +9,10 @@
 pub mod accuracy;
 pub mod backtest;
 mod engine;
+pub mod ets;
 pub mod evaluation;
 pub mod kernel;
+pub mod mstl;
 mod pools;
 pub mod reference;
 mod seasonal;

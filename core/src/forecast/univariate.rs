@@ -25,6 +25,24 @@ pub const MODELS: &[&str] = &[
     "week-ses",
     "week-damped",
     "dayweek-ses",
+    "mstl-ets",
+    "median",
+];
+
+/// The members of the `median` combination: one of each kind of model
+/// (seasonal naive over a day and a week, the weekly mean, the three
+/// decompositions with a simple level, MSTL with an ETS trend). The two
+/// damped-trend decompositions are left out for their cost: their grid
+/// of 112 recursions is most of a fit's time, and a median of seven is
+/// already robust to one model's bad extrapolation.
+pub const MEDIAN_OF: &[&str] = &[
+    "snaive-day",
+    "snaive-week",
+    "weeks-mean",
+    "day-ses",
+    "week-ses",
+    "dayweek-ses",
+    "mstl-ets",
 ];
 
 /// Forecast `h` steps with the named model; `None` if it does not apply
@@ -49,8 +67,43 @@ pub fn forecast(name: &str, y: &[f64], periods: &[usize], h: usize) -> Option<Ve
             (Some(d), Some(w)) => decomposed(y, d, Some(w), Level::Simple, h),
             _ => None,
         },
+        "mstl-ets" => super::mstl::forecast(y, periods, h),
+        "median" => median_of(MEDIAN_OF, y, periods, h),
         _ => None,
     }
+}
+
+/// The median, step by step, of the forecasts of the `members` that apply;
+/// `None` when fewer than three do (a median of two is their mean, of one
+/// that model). Combining forecasts of different kinds is the most
+/// reliable gain in the M competitions (Makridakis et al. 2018, 2020); the
+/// median rather than the mean, so that one member's outlying path (a
+/// holiday week copied, a trend extrapolated) does not move it.
+fn median_of(members: &[&str], y: &[f64], periods: &[usize], h: usize) -> Option<Vec<f64>> {
+    let all: Vec<Vec<f64>> = members
+        .iter()
+        .filter_map(|m| forecast(m, y, periods, h))
+        .collect();
+    if all.len() < 3 {
+        return None;
+    }
+    let mut column = vec![0.0; all.len()];
+    Some(
+        (0..h)
+            .map(|i| {
+                for (c, f) in column.iter_mut().zip(&all) {
+                    *c = f[i];
+                }
+                column.sort_by(f64::total_cmp);
+                let k = column.len();
+                if k % 2 == 1 {
+                    column[k / 2]
+                } else {
+                    0.5 * (column[k / 2 - 1] + column[k / 2])
+                }
+            })
+            .collect(),
+    )
 }
 
 /// The mean of the last `k` (at most) whole cycles of period `p`, phase by phase.
@@ -270,6 +323,19 @@ mod tests {
                 .fold(0.0, f64::max);
             assert!(err < 0.05, "{name}: max error {err}");
         }
+    }
+
+    #[test]
+    fn the_median_takes_the_middle_member_at_each_step() {
+        // A ramp: naive repeats the last value, seasonal naive the last
+        // day's and the last week's; the middle of the three is the day's.
+        let n = 2 * 168;
+        let y: Vec<f64> = (0..n).map(|t| t as f64).collect();
+        let m = median_of(&["naive", "snaive-week", "snaive-day"], &y, &[24, 168], 2).unwrap();
+        assert_eq!(m, vec![(n - 24) as f64, (n - 23) as f64]);
+        // With fewer than three members that apply there is no median.
+        assert!(median_of(&["naive", "snaive-week"], &y, &[24, 168], 2).is_none());
+        assert!(median_of(&["naive", "snaive-day", "nonsense"], &y, &[24], 2).is_none());
     }
 
     #[test]
