@@ -180,24 +180,12 @@ async fn run_never_logs_exposes_or_writes_patient_text() {
         .unwrap();
     }
 
-    let policies_dir = dir.path().display().to_string();
-    let mut ps = Planscale::start(
+    let mut ps = Planscale::start_leader_logging(
         k.dir.path(),
-        "planscale",
         &k.limited_kubeconfig,
+        dir.path(),
+        &["--prometheus-url", &prom.url],
         "trace",
-        &[
-            "--policies",
-            &policies_dir,
-            "--interval",
-            "1s",
-            "--lease-namespace",
-            "planscale",
-            "--identity",
-            "planscale-0",
-            "--prometheus-url",
-            &prom.url,
-        ],
     );
     let decisions = |log: &[Value], p: &str| -> Vec<Value> {
         log.iter()

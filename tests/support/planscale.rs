@@ -55,6 +55,17 @@ impl Planscale {
     /// every second, leader election on (the Lease in namespace `planscale`),
     /// as identity `planscale-0`, with `extra` flags; log at info.
     pub fn start_leader(dir: &Path, kubeconfig: &Path, policies: &Path, extra: &[&str]) -> Self {
+        Self::start_leader_logging(dir, kubeconfig, policies, extra, "info")
+    }
+
+    /// [`Planscale::start_leader`] logging at `log` (e.g. `trace`).
+    pub fn start_leader_logging(
+        dir: &Path,
+        kubeconfig: &Path,
+        policies: &Path,
+        extra: &[&str],
+        log: &str,
+    ) -> Self {
         let policies = policies.display().to_string();
         let mut args = vec![
             "--policies",
@@ -67,7 +78,7 @@ impl Planscale {
             "planscale-0",
         ];
         args.extend_from_slice(extra);
-        Self::start(dir, "planscale", kubeconfig, "info", &args)
+        Self::start(dir, "planscale", kubeconfig, log, &args)
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -151,11 +151,11 @@ impl Calendar {
         if to <= from {
             return out;
         }
-        let Some(mut date) = from.with_timezone(&self.timezone).date_naive().pred_opt() else {
+        // From the day before: hours past midnight reach into `from`'s date.
+        let Some(first) = from.with_timezone(&self.timezone).date_naive().pred_opt() else {
             return out;
         };
-        let last = to.with_timezone(&self.timezone).date_naive();
-        while date <= last {
+        for date in self.local_dates(first, to) {
             if !self.is_holiday(date) {
                 for &(a, b) in self.day_hours(date) {
                     let at = |m: u32| {
@@ -175,21 +175,19 @@ impl Calendar {
                     }
                 }
             }
-            match date.succ_opt() {
-                Some(d) => date = d,
-                None => break,
-            }
         }
         out
     }
 
-    /// Per step of `grid`: whether its local date is an exceptional closure
-    /// ([`Calendar::is_exceptional_closure`]).
-    pub fn closure_mask(&self, grid: &Grid) -> Vec<bool> {
-        self.day_kinds(grid)
-            .into_iter()
-            .map(|k| k == DayKind::Closure)
-            .collect()
+    /// The local dates from `first` to `to`'s local date, inclusive.
+    fn local_dates(&self, first: NaiveDate, to: DateTime<Utc>) -> impl Iterator<Item = NaiveDate> {
+        let last = to.with_timezone(&self.timezone).date_naive();
+        std::iter::successors(Some(first), |d| d.succ_opt()).take_while(move |d| *d <= last)
+    }
+
+    /// The instant local midnight starts `date` in the clinic's zone.
+    fn local_midnight(&self, date: NaiveDate) -> Option<DateTime<Utc>> {
+        crate::schedule::local_to_utc(date.and_hms_opt(0, 0, 0)?, self.timezone)
     }
 
     /// Per step of `grid`: what kind of local date its start falls on.
@@ -202,11 +200,7 @@ impl Calendar {
         let step = grid.step_secs.max(1);
         let t0 = grid.start.timestamp();
         let mut date = grid.start.with_timezone(&self.timezone).date_naive();
-        let midnight = |d: NaiveDate| {
-            d.and_hms_opt(0, 0, 0)
-                .and_then(|t| crate::schedule::local_to_utc(t, self.timezone))
-                .map(|t| t.timestamp())
-        };
+        let midnight = |d: NaiveDate| self.local_midnight(d).map(|t| t.timestamp());
         while out.len() < grid.len {
             let kind = self.day_kind(date);
             let next = date.succ_opt();
@@ -251,21 +245,14 @@ impl Calendar {
         if to <= from {
             return out;
         }
-        let mut date = from.with_timezone(&self.timezone).date_naive();
-        let last = to.with_timezone(&self.timezone).date_naive();
-        while date <= last {
+        let first = from.with_timezone(&self.timezone).date_naive();
+        for date in self.local_dates(first, to) {
             if self.is_exceptional_closure(date) {
-                let start = date
-                    .and_hms_opt(0, 0, 0)
-                    .and_then(|t| crate::schedule::local_to_utc(t, self.timezone));
+                let start = self.local_midnight(date);
                 let end = crate::schedule::end_of_local_day(date, self.timezone);
                 if let (Some(s), Some(e)) = (start, end) {
                     out.push((date, s, e));
                 }
-            }
-            match date.succ_opt() {
-                Some(d) => date = d,
-                None => break,
             }
         }
         out
@@ -337,7 +324,11 @@ mod tests {
                 6, 7, 8, 9, 10, 11, 12, 13, 14, 54, 55, 56, 57, 58, 59, 60, 61, 62
             ]
         );
-        let closed = c.closure_mask(&g);
+        let closed: Vec<bool> = c
+            .day_kinds(&g)
+            .into_iter()
+            .map(|k| k == DayKind::Closure)
+            .collect();
         // Wednesday local is 2026-04-07 22:00 UTC to 04-08 22:00 UTC.
         let closed_hours: Vec<usize> = (0..72).filter(|&i| closed[i]).collect();
         assert_eq!(closed_hours, (22..46).collect::<Vec<_>>());

@@ -20,7 +20,7 @@ use super::backtest::{self, Prediction};
 use super::kernel::{ScheduleRegression, lag_bins};
 use super::pools::{PoolInput, Pools};
 use super::spread::{self, WorkSpread};
-use super::working::{WORKING_MODEL, WorkingClock, WorkingRegression};
+use super::working::{WORKING_MODEL, WorkingClock, WorkingRegression, phase_means};
 use super::{
     Covariates, Error, Forecast, Forecaster, Result, univariate, validate_history, validate_levels,
 };
@@ -225,6 +225,23 @@ impl Fitted {
     }
 }
 
+/// One candidate's backtest in [`Engine::select`].
+struct Tried {
+    name: String,
+    /// Mean absolute error over every held-out point (the ranking).
+    mae: f64,
+    /// Absolute error summed per origin, and over all origins.
+    per_origin: Vec<f64>,
+    total: f64,
+    bt: backtest::Backtest,
+}
+
+/// Whether `model` is one of the schedule models (they need the future
+/// appointments).
+fn is_schedule_model(model: &str) -> bool {
+    model == SCHEDULE_MODEL || model == WORKING_MODEL
+}
+
 /// What the calendar says of a history's steps and the horizon after it.
 #[derive(Debug, Clone)]
 struct WorkTime {
@@ -253,7 +270,7 @@ impl WorkTime {
         let span = Grid::new(grid.start, grid.step_secs, n + horizon);
         let clock = WorkingClock::new(cal, &span);
         let kinds = cal.day_kinds(&span);
-        let closed_day = closed_day_profile(y, &kinds, 0, day, n);
+        let closed_day = closed_day_profile(y, &kinds, day, n);
         let raw = replace_closures(y, &kinds, day, week);
         WorkTime {
             clock,
@@ -273,29 +290,12 @@ impl WorkTime {
     }
 }
 
-/// Mean of `y[..upto]` by phase of `day` over the steps on dates that are
-/// not working days (ordinary closed days and closures), the phase counted
-/// from `phase0` (0: `y[0]` is phase 0 of this profile, which is what the
-/// forecast needs as it indexes by step from the history's start).
-fn closed_day_profile(
-    y: &[f64],
-    kinds: &[DayKind],
-    phase0: usize,
-    day: usize,
-    upto: usize,
-) -> Vec<f64> {
-    let day = day.max(1);
-    let (mut sums, mut cnt) = (vec![0.0; day], vec![0usize; day]);
-    for (t, (v, k)) in y.iter().zip(kinds).take(upto).enumerate() {
-        if *k != DayKind::Working && v.is_finite() {
-            sums[(phase0 + t) % day] += v;
-            cnt[(phase0 + t) % day] += 1;
-        }
-    }
-    sums.iter()
-        .zip(&cnt)
-        .map(|(s, c)| if *c > 0 { s / *c as f64 } else { 0.0 })
-        .collect()
+/// Mean of `y[..upto]` by phase of `day` (counted from `y[0]`) over the
+/// steps on dates that are not working days (ordinary closed days and
+/// closures): a closed day's demand by time of day.
+fn closed_day_profile(y: &[f64], kinds: &[DayKind], day: usize, upto: usize) -> Vec<f64> {
+    let upto = upto.min(y.len()).min(kinds.len());
+    phase_means(&y[..upto], 0, day, |t| kinds[t] != DayKind::Working)
 }
 
 /// Replaces the steps of closures in `y` by those a week earlier (or later,
@@ -441,20 +441,19 @@ impl Engine {
             Some(m.predict(counts, f.phase0, cut, cut + h))
         } else {
             let mut p = univariate::forecast(model, &f.y[..cut], &self.cfg.periods, h)?;
-            if let Some(w) = &f.work {
-                // Closures in the horizon: a closed day's demand, not a
-                // Monday's (the profile from before `cut` in the backtest).
+            // Closures in the horizon: a closed day's demand, not a Monday's
+            // (the profile from before `cut` in the backtest; most origins
+            // have no closure ahead and need none).
+            if let Some(w) = f
+                .work
+                .as_ref()
+                .filter(|w| (cut..cut + h).any(|t| w.is_closure(t)))
+            {
                 let profile;
                 let closed = if cut == f.y.len() {
                     &w.closed_day
                 } else {
-                    profile = closed_day_profile(
-                        w.raw.as_deref().unwrap_or(&f.y),
-                        &w.kinds,
-                        0,
-                        self.day(),
-                        cut,
-                    );
+                    profile = closed_day_profile(f.target(), &w.kinds, self.day(), cut);
                     &profile
                 };
                 for (j, v) in p.iter_mut().enumerate() {
@@ -505,7 +504,7 @@ impl Engine {
         let cuts = backtest::trailing_origins(n, h, self.cfg.origins, self.cfg.origin_spacing);
         let counts = f.counts.as_deref();
         // Every candidate's backtest, with its absolute error per origin.
-        let mut tried: Vec<(String, f64, backtest::Backtest, Vec<f64>)> = Vec::new();
+        let mut tried: Vec<Tried> = Vec::new();
         if !cuts.is_empty() {
             for name in self.candidates(cuts[cuts.len() - 1], counts.is_some()) {
                 let Some(bt) = backtest::run(h, &cuts, |cut| {
@@ -528,19 +527,26 @@ impl Engine {
                             .sum()
                     })
                     .collect();
-                tried.push((name.to_string(), mae, bt, per_origin));
+                tried.push(Tried {
+                    name: name.to_string(),
+                    mae,
+                    total: per_origin.iter().sum(),
+                    per_origin,
+                    bt,
+                });
             }
         }
-        tried.sort_by(|a, b| a.1.total_cmp(&b.1));
+        tried.sort_by(|a, b| a.mae.total_cmp(&b.mae));
+        let score_list: Vec<(String, f64)> =
+            tried.iter().map(|t| (t.name.clone(), t.mae)).collect();
+        let fallback = WorkSpread::default();
         // The residuals the quantiles come from are those of the model that
         // would have been chosen *without* each origin (leave one origin
         // out), at that origin: the chosen model's own backtest errors are
         // the smallest of every candidate's by selection, and quantiles from
         // them alone are too narrow for the future it is chosen for.
-        type Scored = (String, f64, PoolInput, PoolInput, Vec<(f64, f64)>);
-        let mut scores: Vec<Scored> = Vec::new();
         if let Some(first) = tried.first() {
-            let origins = first.2.held.len();
+            let origins = first.bt.held.len();
             let mut res = PoolInput::with_capacity(h * origins);
             let mut act = PoolInput::default();
             let mut windows = Vec::new();
@@ -548,19 +554,16 @@ impl Engine {
                 let pick = if origins > 1 {
                     tried
                         .iter()
-                        .filter(|t| t.2.held.len() == origins)
+                        .filter(|t| t.bt.held.len() == origins)
                         .min_by(|x, y| {
-                            let sx: f64 = x.3.iter().sum::<f64>() - x.3[k];
-                            let sy: f64 = y.3.iter().sum::<f64>() - y.3[k];
-                            sx.total_cmp(&sy)
+                            (x.total - x.per_origin[k]).total_cmp(&(y.total - y.per_origin[k]))
                         })
                         .unwrap_or(first)
                 } else {
                     first
                 };
-                let bt = &pick.2;
-                let held = &bt.held[k];
-                let actual = bt.actual(&f.y, held);
+                let held = &pick.bt.held[k];
+                let actual = pick.bt.actual(&f.y, held);
                 spread::window_pairs(&held.point, actual, &self.cfg.spread_windows, &mut windows);
                 for (j, (a, b)) in actual.iter().zip(&held.point).enumerate() {
                     let r = (a - b) / (b.abs() + offset).sqrt();
@@ -570,20 +573,7 @@ impl Engine {
                     }
                 }
             }
-            scores.push((first.0.clone(), first.1, res, act, windows));
-            for t in &tried[1..] {
-                scores.push((
-                    t.0.clone(),
-                    t.1,
-                    PoolInput::default(),
-                    PoolInput::default(),
-                    Vec::new(),
-                ));
-            }
-        }
-        let score_list: Vec<(String, f64)> = scores.iter().map(|s| (s.0.clone(), s.1)).collect();
-        let fallback = WorkSpread::default();
-        if let Some((best, mae, res, act, windows)) = scores.into_iter().next() {
+            let (best, mae) = (first.name.clone(), first.mae);
             let runner = score_list
                 .iter()
                 .find(|(n, _)| *n != best && n != SCHEDULE_MODEL)
@@ -880,8 +870,7 @@ impl Forecaster for Engine {
             Some(s) => {
                 n < s.at_len
                     || self.reselect_period(&fitted.grid) != s.at_period
-                    || (s.choice.model == SCHEDULE_MODEL || s.choice.model == WORKING_MODEL)
-                        != fitted.counts.is_some()
+                    || is_schedule_model(&s.choice.model) != fitted.counts.is_some()
             }
         };
         if stale {
@@ -909,9 +898,8 @@ impl Forecaster for Engine {
             .schedule
             .as_ref()
             .map_or(0, |k| n.saturating_sub(k.kernel.max_lag()));
-        let is_schedule = |m: &str| m == SCHEDULE_MODEL || m == WORKING_MODEL;
         let all_counts = match (&f.counts, future) {
-            (Some(hist), Some(fut)) if is_schedule(&model) => {
+            (Some(hist), Some(fut)) if is_schedule_model(&model) => {
                 if fut.types != f.types || fut.grid.start != f.grid.end() {
                     return Err(Error::Covariates(format!(
                         "future covariates must start at {} with types {:?}; found {} with {:?}",
@@ -936,13 +924,13 @@ impl Forecaster for Engine {
             }
             _ => None,
         };
-        if is_schedule(&model) && all_counts.is_none() {
+        if is_schedule_model(&model) && all_counts.is_none() {
             // No booked appointments given: the best schedule-blind model stands in.
             model = s
                 .choice
                 .scores
                 .iter()
-                .find(|(m, _)| !is_schedule(m))
+                .find(|(m, _)| !is_schedule_model(m))
                 .map(|(m, _)| m.clone())
                 .unwrap_or_else(|| "snaive-day".into());
             why = format!("{why}; no future appointments given, so {model} stands in");

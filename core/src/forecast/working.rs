@@ -92,8 +92,8 @@ impl WorkingClock {
         self.slot.get(i).is_some_and(|s| *s != CLOSED)
     }
 
-    /// The slots steps `0..to` reach: one past the last slot of the last open
-    /// step before `to`, or of the working day it belongs to when `whole_day`.
+    /// The slots steps `0..to` reach: one past the slot of the last open step
+    /// before `to` (0 when none is open).
     fn slots_before(&self, to: usize) -> usize {
         self.slot[..to.min(self.slot.len())]
             .iter()
@@ -163,20 +163,7 @@ impl WorkingRegression {
             .map(|c| clock.counts_on_slots(&c[..n.min(c.len())], slots))
             .collect();
         let model = ScheduleRegression::fit(&yc, &cc, 0, clock.day_len.max(1), 0, bins, ridge);
-        let period = period.max(1);
-        let (mut sums, mut cnt) = (vec![0.0; period], vec![0usize; period]);
-        for (t, v) in y[..n].iter().enumerate() {
-            if !clock.is_open(t) && v.is_finite() {
-                let ph = (phase0 + t) % period;
-                sums[ph] += v;
-                cnt[ph] += 1;
-            }
-        }
-        let closed = sums
-            .iter()
-            .zip(&cnt)
-            .map(|(s, c)| if *c > 0 { s / *c as f64 } else { 0.0 })
-            .collect();
+        let closed = phase_means(&y[..n], phase0, period, |t| !clock.is_open(t));
         WorkingRegression { model, closed }
     }
 
@@ -217,6 +204,30 @@ impl WorkingRegression {
             })
             .collect()
     }
+}
+
+/// Mean of the finite `y[t]` with `keep(t)` by phase `(phase0 + t) % period`
+/// (0 for a phase with none): a profile of part of a history, e.g. its
+/// closed steps.
+pub(crate) fn phase_means(
+    y: &[f64],
+    phase0: usize,
+    period: usize,
+    keep: impl Fn(usize) -> bool,
+) -> Vec<f64> {
+    let period = period.max(1);
+    let (mut sums, mut cnt) = (vec![0.0; period], vec![0usize; period]);
+    for (t, v) in y.iter().enumerate() {
+        if keep(t) && v.is_finite() {
+            let ph = (phase0 + t) % period;
+            sums[ph] += v;
+            cnt[ph] += 1;
+        }
+    }
+    sums.iter()
+        .zip(&cnt)
+        .map(|(s, c)| if *c > 0 { s / *c as f64 } else { 0.0 })
+        .collect()
 }
 
 #[cfg(test)]
