@@ -418,6 +418,7 @@ impl Engine {
         cut: usize,
         h: usize,
         future: Option<&[Vec<f64>]>,
+        bank: Option<&mut univariate::Bank>,
     ) -> Option<Vec<f64>> {
         if model == WORKING_MODEL {
             let counts = future?;
@@ -440,7 +441,10 @@ impl Engine {
             );
             Some(m.predict(counts, f.phase0, cut, cut + h))
         } else {
-            let mut p = univariate::forecast(model, &f.y[..cut], &self.cfg.periods, h)?;
+            let mut p = match bank {
+                Some(bank) => bank.forecast(model, cut)?,
+                None => univariate::forecast(model, &f.y[..cut], &self.cfg.periods, h)?,
+            };
             // Closures in the horizon: a closed day's demand, not a Monday's
             // (the profile from before `cut` in the backtest; most origins
             // have no closure ahead and need none).
@@ -505,10 +509,13 @@ impl Engine {
         let counts = f.counts.as_deref();
         // Every candidate's backtest, with its absolute error per origin.
         let mut tried: Vec<Tried> = Vec::new();
+        // The blind models' forecasts at the origins, each made once.
+        let mut bank = univariate::Bank::new(&f.y, &self.cfg.periods, h);
         if !cuts.is_empty() {
             for name in self.candidates(cuts[cuts.len() - 1], counts.is_some()) {
                 let Some(bt) = backtest::run(h, &cuts, |cut| {
-                    self.run(name, f, cut, h, counts).map(Prediction::point)
+                    self.run(name, f, cut, h, counts, Some(&mut bank))
+                        .map(Prediction::point)
                 }) else {
                     continue;
                 };
@@ -955,7 +962,7 @@ impl Forecaster for Engine {
                 };
                 Some(k.predict(clock, c, f.phase0, n, n + horizon))
             }
-            _ => self.run(&model, f, n, horizon, all_counts.as_deref()),
+            _ => self.run(&model, f, n, horizon, all_counts.as_deref(), None),
         }
         .or_else(|| univariate::forecast("snaive-day", &f.y, &self.cfg.periods, horizon))
         .or_else(|| univariate::forecast("naive", &f.y, &self.cfg.periods, horizon))

@@ -84,6 +84,12 @@ fn median_of(members: &[&str], y: &[f64], periods: &[usize], h: usize) -> Option
         .iter()
         .filter_map(|m| forecast(m, y, periods, h))
         .collect();
+    median_steps(&all, h)
+}
+
+/// The step-by-step median of `all` (forecasts of at least `h` steps);
+/// `None` for fewer than three.
+fn median_steps(all: &[Vec<f64>], h: usize) -> Option<Vec<f64>> {
     if all.len() < 3 {
         return None;
     }
@@ -91,7 +97,7 @@ fn median_of(members: &[&str], y: &[f64], periods: &[usize], h: usize) -> Option
     Some(
         (0..h)
             .map(|i| {
-                for (c, f) in column.iter_mut().zip(&all) {
+                for (c, f) in column.iter_mut().zip(all) {
                     *c = f[i];
                 }
                 column.sort_by(f64::total_cmp);
@@ -104,6 +110,95 @@ fn median_of(members: &[&str], y: &[f64], periods: &[usize], h: usize) -> Option
             })
             .collect(),
     )
+}
+
+/// A bank's key: (a model's index in [`MODELS`] or a period, the cut).
+type At = (usize, usize);
+
+/// Forecasts of the schedule-blind models from prefixes of one series,
+/// exactly as [`forecast`] makes them, for a backtest that runs every model
+/// at the same origins: the `median`'s members are forecast once per origin
+/// (not again inside the median), and the two levels of a decomposition
+/// (`day-ses`/`day-damped`, `week-ses`/`week-damped`) share one seasonal
+/// adjustment per origin (kept until both have used it).
+pub struct Bank<'a> {
+    y: &'a [f64],
+    periods: &'a [usize],
+    h: usize,
+    /// `(index in MODELS, cut)` → a median member's forecast.
+    members: Vec<(At, Option<Vec<f64>>)>,
+    /// `(period, cut)` → the adjustment and how many levels still need it.
+    adjusted: Vec<(At, Option<Adjusted>, u8)>,
+}
+
+impl<'a> Bank<'a> {
+    /// A bank over `y` for forecasts of `h` steps.
+    pub fn new(y: &'a [f64], periods: &'a [usize], h: usize) -> Self {
+        Bank {
+            y,
+            periods,
+            h,
+            members: Vec::new(),
+            adjusted: Vec::new(),
+        }
+    }
+
+    /// What `forecast(name, &y[..cut], periods, h)` returns.
+    pub fn forecast(&mut self, name: &str, cut: usize) -> Option<Vec<f64>> {
+        let cut = cut.min(self.y.len());
+        if name == "median" {
+            let all: Vec<Vec<f64>> = MEDIAN_OF
+                .iter()
+                .filter_map(|m| self.forecast(m, cut))
+                .collect();
+            return median_steps(&all, self.h);
+        }
+        let member = MEDIAN_OF
+            .contains(&name)
+            .then(|| MODELS.iter().position(|m| *m == name))
+            .flatten();
+        if let Some(i) = member {
+            if let Some((_, f)) = self.members.iter().find(|(k, _)| *k == (i, cut)) {
+                return f.clone();
+            }
+        }
+        let f = self.compute(name, cut);
+        if let Some(i) = member {
+            self.members.push(((i, cut), f.clone()));
+        }
+        f
+    }
+
+    fn compute(&mut self, name: &str, cut: usize) -> Option<Vec<f64>> {
+        let (period, level) = match name {
+            "day-ses" => (self.periods.first(), Level::Simple),
+            "day-damped" => (self.periods.first(), Level::Damped),
+            "week-ses" => (self.periods.get(1), Level::Simple),
+            "week-damped" => (self.periods.get(1), Level::Damped),
+            _ => return forecast(name, &self.y[..cut], self.periods, self.h),
+        };
+        let p = period.copied().filter(|p| *p >= 2)?;
+        let key = (p, cut);
+        let at = match self.adjusted.iter().position(|(k, _, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                self.adjusted
+                    .push((key, adjust(&self.y[..cut], p, None), 2));
+                self.adjusted.len() - 1
+            }
+        };
+        let out = self.adjusted[at]
+            .1
+            .as_ref()
+            .and_then(|a| extrapolate(a, cut, level, self.h));
+        // Each level uses an adjustment once per origin; after the second
+        // it is dropped (at 1 minute one is a third of a megabyte).
+        self.adjusted[at].2 -= 1;
+        if self.adjusted[at].2 == 0 {
+            self.adjusted.swap_remove(at);
+        }
+        out
+    }
 }
 
 /// The mean of the last `k` (at most) whole cycles of period `p`, phase by phase.
@@ -140,6 +235,18 @@ fn decomposed(
     level: Level,
     h: usize,
 ) -> Option<Vec<f64>> {
+    extrapolate(&adjust(y, p, week)?, y.len(), level, h)
+}
+
+/// A seasonally adjusted series and its season, on `ln y` or `y`.
+struct Adjusted {
+    adjusted: Vec<f64>,
+    season: Vec<f64>,
+    log: bool,
+}
+
+/// The seasonal adjustment of [`decomposed`]; `None` if `y` is too short.
+fn adjust(y: &[f64], p: usize, week: Option<usize>) -> Option<Adjusted> {
     let n = y.len();
     let long = week.unwrap_or(p);
     if p < 2 || n < 2 * long + 2 {
@@ -169,16 +276,26 @@ fn decomposed(
         .enumerate()
         .map(|(i, v)| v - season[i % period])
         .collect();
+    Some(Adjusted {
+        adjusted,
+        season,
+        log,
+    })
+}
+
+/// The level of `a` (from `n` points) extrapolated `h` steps, with the season put back.
+fn extrapolate(a: &Adjusted, n: usize, level: Level, h: usize) -> Option<Vec<f64>> {
     let base = match level {
-        Level::Simple => ses(&adjusted, h),
-        Level::Damped => damped_holt(&adjusted, h),
+        Level::Simple => ses(&a.adjusted, h),
+        Level::Damped => damped_holt(&a.adjusted, h),
     };
+    let period = a.season.len();
     let out: Vec<f64> = base
         .iter()
         .enumerate()
         .map(|(i, b)| {
-            let v = b + season[(n + i) % period];
-            if log { v.exp() } else { v }
+            let v = b + a.season[(n + i) % period];
+            if a.log { v.exp() } else { v }
         })
         .collect();
     out.iter().all(|v| v.is_finite()).then_some(out)
@@ -336,6 +453,33 @@ mod tests {
         // With fewer than three members that apply there is no median.
         assert!(median_of(&["naive", "snaive-week"], &y, &[24, 168], 2).is_none());
         assert!(median_of(&["naive", "snaive-day", "nonsense"], &y, &[24], 2).is_none());
+    }
+
+    #[test]
+    fn the_bank_forecasts_what_each_model_does_alone() {
+        let mut s = 5u64;
+        let y: Vec<f64> = (0..24 * 30)
+            .map(|i| {
+                let u = super::super::uniform(&mut s);
+                (20.0 + 8.0 * ((i % 24) as f64 / 24.0 * std::f64::consts::TAU).sin() + 4.0 * u)
+                    .floor()
+            })
+            .collect();
+        let periods = [24, 168];
+        let cuts = [400, 500, 600, 24 * 30];
+        let mut bank = Bank::new(&y, &periods, 48);
+        // Model-major, as the engine's backtest runs, and the median both
+        // before and after its members.
+        for name in std::iter::once(&"median").chain(MODELS) {
+            for cut in cuts {
+                let want = forecast(name, &y[..cut], &periods, 48);
+                assert_eq!(bank.forecast(name, cut), want, "{name} at {cut}");
+            }
+        }
+        assert!(
+            bank.adjusted.is_empty(),
+            "every shared adjustment used twice and dropped"
+        );
     }
 
     #[test]
