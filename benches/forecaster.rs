@@ -12,7 +12,9 @@
 //!   (40,320 points, daily and weekly periods of 1,440 and 10,080 steps);
 //! - `engine-scaling/covariates/{7,14,28,56}d`: the full fit with covariates
 //!   on 1×, 2×, 4× and 8× a week of 5-minute history (cost should grow
-//!   linearly, not with the season length).
+//!   linearly, not with the season length);
+//! - `engine-candidate/<model>`: the engine restricted to one candidate
+//!   (28 days at 5 minutes with covariates): what each model adds.
 //!
 //! Measured in CPU time (user + system, [`common::cpu::CpuTime`]), not wall
 //! time: on a shared machine the wall clock counts the others' load.
@@ -27,7 +29,10 @@ use common::FitInput;
 use common::cpu::CpuTime;
 use common::fit_input;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use planscale::forecast::{Forecaster, SeasonalProfile, engine_for};
+use planscale::forecast::working::WORKING_MODEL;
+use planscale::forecast::{
+    Engine, EngineConfig, Forecaster, SCHEDULE_MODEL, SeasonalProfile, engine_for, univariate,
+};
 
 fn bench(c: &mut Criterion<CpuTime>) {
     let FitInput {
@@ -123,6 +128,28 @@ fn bench(c: &mut Criterion<CpuTime>) {
                 })
             },
         );
+    }
+    group.finish();
+
+    // What each candidate costs on its own: the engine restricted to one
+    // model (its backtest at every origin, the pools, the predict), 28 days
+    // of 5-minute history with covariates. Alone, `median` fits its seven
+    // members; in the full engine it reads their backtest forecasts.
+    let mut group = c.benchmark_group("forecaster/engine-candidate");
+    group.sample_size(10);
+    let names = [SCHEDULE_MODEL, WORKING_MODEL]
+        .into_iter()
+        .chain(univariate::MODELS.iter().copied());
+    for name in names {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut cfg = EngineConfig::for_policy(&p);
+                cfg.models = Some(vec![name.to_string()]);
+                let mut e = Engine::new(cfg);
+                e.fit(black_box(&history), Some(&past)).expect("fit");
+                e.predict(horizon, &levels, Some(&future)).expect("predict")
+            })
+        });
     }
     group.finish();
 }
