@@ -52,6 +52,9 @@ pub fn forecast(name: &str, y: &[f64], periods: &[usize], h: usize) -> Option<Ve
     if n == 0 {
         return None;
     }
+    if let Some((p, level)) = one_season(name, periods) {
+        return decomposed(y, p?, None, level, h);
+    }
     let day = periods.first().copied().filter(|p| *p >= 2);
     let week = periods.get(1).copied().filter(|p| *p >= 2);
     match name {
@@ -59,10 +62,6 @@ pub fn forecast(name: &str, y: &[f64], periods: &[usize], h: usize) -> Option<Ve
         "snaive-day" => day.filter(|d| n >= *d).map(|d| seasonal_naive(y, d, h)),
         "snaive-week" => week.filter(|w| n >= *w).map(|w| seasonal_naive(y, w, h)),
         "weeks-mean" => week.filter(|w| n >= 2 * w).map(|w| cycles_mean(y, w, 3, h)),
-        "day-ses" => day.and_then(|d| decomposed(y, d, None, Level::Simple, h)),
-        "day-damped" => day.and_then(|d| decomposed(y, d, None, Level::Damped, h)),
-        "week-ses" => week.and_then(|w| decomposed(y, w, None, Level::Simple, h)),
-        "week-damped" => week.and_then(|w| decomposed(y, w, None, Level::Damped, h)),
         "dayweek-ses" => match (day, week) {
             (Some(d), Some(w)) => decomposed(y, d, Some(w), Level::Simple, h),
             _ => None,
@@ -71,6 +70,20 @@ pub fn forecast(name: &str, y: &[f64], periods: &[usize], h: usize) -> Option<Ve
         "median" => median_of(MEDIAN_OF, y, periods, h),
         _ => None,
     }
+}
+
+/// The decompositions on one season (`day-ses`, `day-damped`, `week-ses`,
+/// `week-damped`): the period they use (`None` when `periods` has no usable
+/// one) and their level; `None` for every other model.
+fn one_season(name: &str, periods: &[usize]) -> Option<(Option<usize>, Level)> {
+    let (i, level) = match name {
+        "day-ses" => (0, Level::Simple),
+        "day-damped" => (0, Level::Damped),
+        "week-ses" => (1, Level::Simple),
+        "week-damped" => (1, Level::Damped),
+        _ => return None,
+    };
+    Some((periods.get(i).copied().filter(|p| *p >= 2), level))
 }
 
 /// The median, step by step, of the forecasts of the `members` that apply;
@@ -112,7 +125,7 @@ fn median_steps(all: &[Vec<f64>], h: usize) -> Option<Vec<f64>> {
     )
 }
 
-/// A bank's key: (a model's index in [`MODELS`] or a period, the cut).
+/// A bank's key: (a member's index in [`MEDIAN_OF`] or a period, the cut).
 type At = (usize, usize);
 
 /// Forecasts of the schedule-blind models from prefixes of one series,
@@ -125,7 +138,7 @@ pub struct Bank<'a> {
     y: &'a [f64],
     periods: &'a [usize],
     h: usize,
-    /// `(index in MODELS, cut)` → a median member's forecast.
+    /// `(index in MEDIAN_OF, cut)` → a median member's forecast.
     members: Vec<(At, Option<Vec<f64>>)>,
     /// `(period, cut)` → the adjustment and how many levels still need it.
     adjusted: Vec<(At, Option<Adjusted>, u8)>,
@@ -153,10 +166,7 @@ impl<'a> Bank<'a> {
                 .collect();
             return median_steps(&all, self.h);
         }
-        let member = MEDIAN_OF
-            .contains(&name)
-            .then(|| MODELS.iter().position(|m| *m == name))
-            .flatten();
+        let member = MEDIAN_OF.iter().position(|m| *m == name);
         if let Some(i) = member {
             if let Some((_, f)) = self.members.iter().find(|(k, _)| *k == (i, cut)) {
                 return f.clone();
@@ -170,14 +180,10 @@ impl<'a> Bank<'a> {
     }
 
     fn compute(&mut self, name: &str, cut: usize) -> Option<Vec<f64>> {
-        let (period, level) = match name {
-            "day-ses" => (self.periods.first(), Level::Simple),
-            "day-damped" => (self.periods.first(), Level::Damped),
-            "week-ses" => (self.periods.get(1), Level::Simple),
-            "week-damped" => (self.periods.get(1), Level::Damped),
-            _ => return forecast(name, &self.y[..cut], self.periods, self.h),
+        let Some((period, level)) = one_season(name, self.periods) else {
+            return forecast(name, &self.y[..cut], self.periods, self.h);
         };
-        let p = period.copied().filter(|p| *p >= 2)?;
+        let p = period?;
         let key = (p, cut);
         let at = match self.adjusted.iter().position(|(k, _, _)| *k == key) {
             Some(at) => at,
