@@ -72,6 +72,7 @@ fn setup(
         schedule,
         telemetry: planscale::telemetry::Metrics::default(),
         leader: rx,
+        keda: planscale::keda::Board::default(),
     };
     (runners, ctx, now, tx)
 }

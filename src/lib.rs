@@ -13,6 +13,7 @@ pub use planscale_core::{
 
 pub mod cli;
 pub mod controller;
+pub mod keda;
 pub mod sources;
 pub mod telemetry;
 pub mod util;

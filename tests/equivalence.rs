@@ -144,6 +144,7 @@ async fn replay(
         schedule: PolicySchedule,
         telemetry: planscale::telemetry::Metrics::default(),
         leader,
+        keda: planscale::keda::Board::default(),
     };
     let mut runner = PolicyRunner::new(lp.clone());
     for (i, e) in trace.iter().enumerate() {
@@ -338,6 +339,7 @@ fn right_after_a_refit_the_live_forecast_covers_the_window() {
             schedule: MemorySchedule::default(),
             telemetry: planscale::telemetry::Metrics::default(),
             leader,
+            keda: planscale::keda::Board::default(),
         };
         ctx.schedule.set(g.schedule.clone());
         let mut runner = PolicyRunner::new(lp.clone());

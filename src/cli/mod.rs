@@ -58,7 +58,7 @@ pub enum Command {
     /// Read and summarise clinic schedules (CSV, iCalendar, FHIR).
     Schedule(schedule::ScheduleArgs),
     /// Run the in-cluster controller: forecast, decide and act for every policy in a directory.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
 }
 
 /// What `simulate` and `forecast` replay: a policy, a recording and a schedule.
@@ -82,8 +82,8 @@ pub struct SimulateArgs {
     /// Output directory for report.json, report.md, report.html and the figures (chart.svg first).
     #[arg(long, default_value = "planscale-report")]
     pub out: PathBuf,
-    /// Strategies (comma-separated): predictive, hpa, hpa:PERCENT, hpa:tuned, keda,
-    /// keda:THRESHOLD, keda:tuned, oracle, static:N, static:match.
+    /// Strategies (comma-separated): predictive, predictive-via-keda, hpa, hpa:PERCENT,
+    /// hpa:tuned, keda, keda:THRESHOLD, keda:tuned, oracle, static:N, static:match.
     #[arg(
         long,
         default_value = "predictive,hpa,hpa:tuned,keda,keda:tuned,static:match,oracle"

@@ -53,6 +53,19 @@ pub struct RunArgs {
     /// then forecasts are schedule-blind, with a Warning Event.
     #[arg(long)]
     pub schedule_max_staleness: Option<String>,
+    /// Serve KEDA's external scaler (gRPC) on this address, e.g. 0.0.0.0:9090,
+    /// for policies in `keda` mode.
+    #[arg(long)]
+    pub keda_listen: Option<String>,
+    /// TLS certificate (PEM) of the KEDA scaler (with --keda-tls-key).
+    #[arg(long)]
+    pub keda_tls_cert: Option<PathBuf>,
+    /// TLS key (PEM) of the KEDA scaler.
+    #[arg(long)]
+    pub keda_tls_key: Option<PathBuf>,
+    /// CA (PEM) of KEDA's client certificates: mutual TLS.
+    #[arg(long)]
+    pub keda_tls_client_ca: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -76,6 +89,11 @@ impl RunArgs {
         put("listen", &self.listen);
         put("schedule_refresh", &self.schedule_refresh);
         put("schedule_max_staleness", &self.schedule_max_staleness);
+        put("keda_listen", &self.keda_listen);
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        put("keda_tls_cert", &path(&self.keda_tls_cert));
+        put("keda_tls_key", &path(&self.keda_tls_key));
+        put("keda_tls_client_ca", &path(&self.keda_tls_client_ca));
         if self.no_leader_election {
             o.push(("leader_election", "false".into()));
         }

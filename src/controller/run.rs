@@ -48,8 +48,27 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
 ) -> Result<()> {
     let t = Telemetry::new();
     let (stop_server, server_rx) = watch::channel(false);
-    let (addr, server) = telemetry::serve(settings.listen, t.clone(), server_rx).await?;
+    let (addr, server) = telemetry::serve(settings.listen, t.clone(), server_rx.clone()).await?;
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+    let board = crate::keda::Board::default();
+    let keda_server = match settings.keda_listen {
+        Some(listen) => {
+            let tls = settings.keda_tls();
+            let scaler = crate::keda::Scaler::new(board.clone(), t.metrics.clone());
+            match crate::keda::serve(listen, tls.as_ref(), scaler, server_rx).await {
+                Ok((addr, task)) => {
+                    tracing::info!(%addr, tls = tls.is_some(), mutual_tls = settings.keda_tls_client_ca.is_some(), "serving KEDA's external scaler (gRPC externalscaler.ExternalScaler)");
+                    Some(task)
+                }
+                Err(e) => {
+                    let _ = stop_server.send(true);
+                    let _ = server.await;
+                    return Err(super::Error::Settings(e.to_string()));
+                }
+            }
+        }
+        None => None,
+    };
 
     tokio::pin!(shutdown);
     let identity = settings.identity();
@@ -77,6 +96,9 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
                         _ = &mut shutdown => {
                             let _ = stop_server.send(true);
                             let _ = server.await;
+                            if let Some(k) = keda_server {
+                                let _ = k.await;
+                            }
                             return Err(e);
                         }
                         _ = tokio::time::sleep(d) => {}
@@ -109,6 +131,7 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
         schedule,
         telemetry: t.metrics.clone(),
         leader,
+        keda: board.clone(),
     });
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut last_fp = None;
@@ -152,8 +175,13 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
     let _ = leader_gauge.await;
     tracing::info!("releasing the Lease");
     let released = election.stop().await;
+    // End the KEDA scaler's open streams, then stop the servers.
+    board.clear();
     let _ = stop_server.send(true);
     let _ = server.await;
+    if let Some(k) = keda_server {
+        let _ = k.await;
+    }
     released
 }
 
@@ -181,6 +209,7 @@ async fn apply_reload<C: Cluster, M: MetricSource, S: ScheduleSource>(
         if let Some(r) = running.remove(&name) {
             let _ = r.stop.send(true);
             let _ = r.task.await;
+            ctx.keda.remove(&name);
             t.metrics.forget_policy(&name);
             tracing::info!(policy = %name, "policy removed");
             if r.loaded.policy.scaling.mode == Mode::HpaFloor && *ctx.leader.borrow() {
@@ -210,6 +239,8 @@ async fn apply_reload<C: Cluster, M: MetricSource, S: ScheduleSource>(
             .map(|d| StdDuration::from_secs(d.secs()))
             .unwrap_or_else(|| StdDuration::from_secs(lp.policy.scaling.interval.secs().max(1)));
         let beat = Arc::new(Mutex::new(Instant::now()));
+        ctx.keda
+            .register(&name, crate::keda::PolicyInfo::of(&lp.policy, interval));
         let max_staleness =
             chrono::TimeDelta::try_seconds(settings.schedule_max_staleness.secs_i64())
                 .unwrap_or(chrono::TimeDelta::MAX);

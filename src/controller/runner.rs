@@ -38,6 +38,8 @@ pub struct Ctx<C, M, S> {
     pub telemetry: Metrics,
     /// True while this replica may write.
     pub leader: watch::Receiver<bool>,
+    /// Where `keda`-mode policies publish their decisions for the KEDA scaler.
+    pub keda: crate::keda::Board,
 }
 
 /// What a tick did with its decision.
@@ -238,6 +240,23 @@ impl PolicyRunner {
         let report = self
             .act(&observed, &decision, reason, obs.is_some(), schedule, ctx)
             .await?;
+        if self.policy().scaling.mode == Mode::Keda {
+            // A paused target is left as it is: the count it has is served.
+            let replicas = if observed.paused {
+                observed.replicas
+            } else {
+                decision.desired
+            };
+            ctx.keda.publish(
+                &name,
+                crate::keda::Served {
+                    replicas,
+                    forecast: decision.no_forecast.is_none(),
+                    no_forecast: decision.no_forecast.map(|n| n.kind()),
+                    at: std::time::Instant::now(),
+                },
+            );
+        }
         if let Some(note) = change
             && *ctx.leader.borrow()
         {
@@ -613,23 +632,27 @@ impl PolicyRunner {
                     // Explain once per new desired count, not every interval.
                     if leader && self.last_explained != Some(d.desired) {
                         self.last_explained = Some(d.desired);
-                        let why = if observed.paused {
-                            "target paused by annotation"
-                        } else if mode == Mode::ForecastOnly {
-                            "forecast-only mode"
+                        let event = if mode == Mode::Keda && !observed.paused {
+                            let note = format!(
+                                "serving {} replicas to KEDA (the target has {}): {}",
+                                d.desired, observed.replicas, reason
+                            );
+                            EventNote::normal("ServedToKeda", "Recommend", note)
                         } else {
-                            "not the leader"
+                            let why = if observed.paused {
+                                "target paused by annotation"
+                            } else if mode == Mode::ForecastOnly {
+                                "forecast-only mode"
+                            } else {
+                                "not the leader"
+                            };
+                            let note = format!(
+                                "would scale {} -> {} ({why}): {}",
+                                observed.replicas, d.desired, reason
+                            );
+                            EventNote::normal("WouldScale", "Recommend", note)
                         };
-                        let note = format!(
-                            "would scale {} -> {} ({why}): {}",
-                            observed.replicas, d.desired, reason
-                        );
-                        self.emit(
-                            observed,
-                            EventNote::normal("WouldScale", "Recommend", note),
-                            ctx,
-                        )
-                        .await;
+                        self.emit(observed, event, ctx).await;
                     }
                 }
             }
@@ -753,6 +776,7 @@ mod tests {
                 schedule: MemorySchedule::default(),
                 telemetry: crate::telemetry::Metrics::default(),
                 leader: rx,
+                keda: crate::keda::Board::default(),
             },
             tx,
         )

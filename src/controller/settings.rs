@@ -43,6 +43,13 @@ pub struct Settings {
     /// How long the last good schedule snapshot is used while its source is
     /// down; after that forecasts are schedule-blind (with a Warning Event).
     pub schedule_max_staleness: Duration,
+    /// Address of KEDA's external scaler (gRPC); none: not served.
+    pub keda_listen: Option<SocketAddr>,
+    /// TLS certificate and key (PEM) of the KEDA scaler; both or neither.
+    pub keda_tls_cert: Option<PathBuf>,
+    pub keda_tls_key: Option<PathBuf>,
+    /// CA (PEM) that signs KEDA's client certificates: mutual TLS when set.
+    pub keda_tls_client_ca: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -61,6 +68,10 @@ impl Default for Settings {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             schedule_refresh: Duration::from_secs(300),
             schedule_max_staleness: Duration::from_secs(2 * 3600),
+            keda_listen: None,
+            keda_tls_cert: None,
+            keda_tls_key: None,
+            keda_tls_client_ca: None,
         }
     }
 }
@@ -138,6 +149,33 @@ impl Settings {
                 "interval: expected a positive duration, found 0s".into(),
             ));
         }
+        match (&self.keda_tls_cert, &self.keda_tls_key) {
+            (Some(_), None) => {
+                return Err(Error::Settings(
+                    "keda_tls_key: expected the key (PEM) of keda_tls_cert, found none".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(Error::Settings(
+                    "keda_tls_cert: expected the certificate (PEM) of keda_tls_key, found none"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+        if self.keda_tls_client_ca.is_some() && self.keda_tls_cert.is_none() {
+            return Err(Error::Settings(
+                "keda_tls_client_ca: mutual TLS needs the server's keda_tls_cert and keda_tls_key too"
+                    .into(),
+            ));
+        }
+        if (self.keda_tls_cert.is_some() || self.keda_tls_client_ca.is_some())
+            && self.keda_listen.is_none()
+        {
+            return Err(Error::Settings(
+                "keda_tls_*: set keda_listen too (TLS for a KEDA scaler that is not served)".into(),
+            ));
+        }
         if let Some(u) = &self.prometheus_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
@@ -154,6 +192,15 @@ impl Settings {
             .clone()
             .or_else(|| std::env::var("POD_NAMESPACE").ok())
             .unwrap_or_else(|| "default".into())
+    }
+
+    /// The KEDA scaler's TLS files, when set.
+    pub fn keda_tls(&self) -> Option<crate::keda::Tls> {
+        Some(crate::keda::Tls {
+            cert: self.keda_tls_cert.clone()?,
+            key: self.keda_tls_key.clone()?,
+            client_ca: self.keda_tls_client_ca.clone(),
+        })
     }
 
     /// This replica's identity: the setting, else `POD_NAME`, else `planscale-<pid>`.
@@ -216,5 +263,29 @@ mod tests {
         assert!(e.to_string().contains("prometheus_url"), "{e}");
         let e = Settings::load(None, env(&[("PLANSCALE_RELOAD_INTERVAL", "10")]), &[]).unwrap_err();
         assert!(e.to_string().contains("reload_interval"), "{e}");
+        let e =
+            Settings::load(None, env(&[("PLANSCALE_KEDA_LISTEN", "nowhere")]), &[]).unwrap_err();
+        assert!(e.to_string().contains("keda_listen"), "{e}");
+        let e = Settings::load(
+            None,
+            env(&[
+                ("PLANSCALE_KEDA_LISTEN", "0.0.0.0:9090"),
+                ("PLANSCALE_KEDA_TLS_CERT", "/tls/tls.crt"),
+            ]),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("keda_tls_key"), "{e}");
+        let e = Settings::load(
+            None,
+            env(&[("PLANSCALE_KEDA_TLS_CLIENT_CA", "/ca.crt")]),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("keda_tls_client_ca"), "{e}");
+        let s =
+            Settings::load(None, env(&[("PLANSCALE_KEDA_LISTEN", "0.0.0.0:9090")]), &[]).unwrap();
+        assert_eq!(s.keda_listen, Some("0.0.0.0:9090".parse().unwrap()));
+        assert!(s.keda_tls().is_none());
     }
 }

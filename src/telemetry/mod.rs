@@ -74,6 +74,16 @@ pub struct ErrorLabels {
     pub kind: String,
 }
 
+/// Labels of one KEDA scaler request: the policy (empty when the request
+/// named none or an unknown one, so a client cannot add series), the RPC and
+/// the gRPC status code's name.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KedaLabels {
+    pub policy: String,
+    pub rpc: String,
+    pub code: String,
+}
+
 type GaugeF = Gauge<f64, AtomicU64>;
 
 /// The controller's metrics. Cheap to clone (every family is an `Arc` inside).
@@ -119,6 +129,8 @@ pub struct Metrics {
     pub policies_invalid: Gauge,
     /// 1 while this replica holds the leader Lease.
     pub leader: Gauge,
+    /// Requests to the KEDA external scaler (`--keda-listen`), by policy, RPC and status.
+    pub keda_requests: Family<KedaLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -153,6 +165,7 @@ impl Default for Metrics {
             policies_running: Gauge::default(),
             policies_invalid: Gauge::default(),
             leader: Gauge::default(),
+            keda_requests: Family::default(),
         }
     }
 }
@@ -250,6 +263,11 @@ impl Metrics {
             "leader",
             "1 while this replica holds the leader Lease, else 0",
             self.leader.clone(),
+        );
+        registry.register(
+            "keda_requests",
+            "Requests to the KEDA external scaler, by policy (empty when unknown), RPC and gRPC status",
+            self.keda_requests.clone(),
         );
     }
 

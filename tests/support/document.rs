@@ -69,7 +69,7 @@ pub fn well_formed(xml: &str, void: &[&str]) -> Result<(), String> {
             if name.is_empty() {
                 return Err(format!("byte {at}: a tag without a name"));
             }
-            if tag.matches('"').count() % 2 != 0 {
+            if !tag.matches('"').count().is_multiple_of(2) {
                 return Err(format!("byte {at}: unbalanced quotes in <{name}>"));
             }
             if !tag.ends_with('/') && !void.contains(&name.as_str()) {

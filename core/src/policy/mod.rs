@@ -204,6 +204,10 @@ pub enum Mode {
     /// Decide, explain and export metrics; write nothing.
     #[default]
     ForecastOnly,
+    /// Write nothing; serve the decision to KEDA through its external
+    /// scaler interface (`planscale run --keda-listen`), which scales the
+    /// target through the HPA it creates.
+    Keda,
 }
 
 impl fmt::Display for Mode {
@@ -212,6 +216,7 @@ impl fmt::Display for Mode {
             Mode::Scale => "scale",
             Mode::HpaFloor => "hpa-floor",
             Mode::ForecastOnly => "forecast-only",
+            Mode::Keda => "keda",
         })
     }
 }

@@ -19,7 +19,9 @@
 //!   `lastActiveTime + cooldownPeriod` (300 s) has passed.
 
 use super::cluster::{Cluster, TickOutcome};
-use super::hpa::{Hpa, HpaConfig, Metric};
+use super::hpa::{
+    Behaviour, Hpa, HpaConfig, Metric, PolicyKind, Rules, ScalingPolicy, Select, Tolerances,
+};
 use super::{Scaler, Ticks};
 use crate::policy::Policy;
 
@@ -40,7 +42,60 @@ pub fn threshold_milli(threshold: f64) -> i64 {
     ((threshold * 1000.0) as i64).max(1)
 }
 
-/// A KEDA ScaledObject with one Prometheus trigger on the queue depth.
+/// The `cooldownPeriod` of the ScaledObject shipped for planscale's scaler
+/// (deploy/examples/keda/scaledobject.yaml): planscale's decision already
+/// waits out its own `scaling.stabilization` before it goes to zero, so
+/// KEDA need not wait five more minutes.
+pub const PLANSCALE_COOLDOWN_SECS: i64 = 30;
+
+/// The `advanced.horizontalPodAutoscalerConfig.behavior` of the ScaledObject
+/// shipped for planscale's scaler (deploy/examples/keda/scaledobject.yaml;
+/// a test holds the two together). The planner has applied the policy's
+/// step limits and scale-down stabilisation to the count it serves, so the
+/// HPA must neither delay nor limit it: no stabilisation either way, scale-up
+/// by up to 1000 % or 100 pods per 15 s, scale-down by up to 100 % per 15 s.
+/// The `tolerance: 0` the example also sets (Kubernetes ≥ 1.35, feature gate
+/// HPAConfigurableTolerance, beta) is not assumed here: the simulated HPA keeps
+/// the controller's 10 %, the worst case, under which the HPA lands on the
+/// served count whenever that differs from the current one by more than 10 %
+/// (always, below 10 replicas).
+pub fn planscale_behaviour() -> Behaviour {
+    Behaviour::Rules {
+        up: Rules {
+            stabilisation_secs: 0,
+            select: Select::Max,
+            policies: vec![
+                ScalingPolicy {
+                    kind: PolicyKind::Percent,
+                    value: 1000,
+                    period_secs: 15,
+                },
+                ScalingPolicy {
+                    kind: PolicyKind::Pods,
+                    value: 100,
+                    period_secs: 15,
+                },
+            ],
+        },
+        down: Rules {
+            stabilisation_secs: 0,
+            select: Select::Max,
+            policies: vec![ScalingPolicy {
+                kind: PolicyKind::Percent,
+                value: 100,
+                period_secs: 15,
+            }],
+        },
+    }
+}
+
+/// The External metric's `AverageValue` target planscale's scaler serves
+/// (`targetSizeFloat` 1, milli-units): the metric is the replica count, so
+/// the HPA's `ceil(value / target)` is that count.
+pub const PLANSCALE_TARGET_MILLI: i64 = 1000;
+
+/// A KEDA ScaledObject: the HPA KEDA creates on one External metric, and
+/// KEDA's own activation loop.
 pub(super) struct KedaCtl {
     hpa: Hpa,
     target_milli: i64,
@@ -48,11 +103,13 @@ pub(super) struct KedaCtl {
     sync_ticks: usize,
     poll_ticks: usize,
     min_replica_count: u32,
+    cooldown_secs: i64,
     /// `status.lastActiveTime` (s).
     last_active: Option<i64>,
 }
 
 impl KedaCtl {
+    /// KEDA's Prometheus scaler on the queue depth, at KEDA's defaults.
     pub(super) fn new(p: &Policy, t: &Ticks, target_milli: i64) -> Self {
         let min = p.replicas.min;
         KedaCtl {
@@ -62,8 +119,63 @@ impl KedaCtl {
             sync_ticks: t.hpa_sync_ticks(),
             poll_ticks: (POLLING_INTERVAL_SECS / t.tick_secs).max(1) as usize,
             min_replica_count: min,
+            cooldown_secs: COOLDOWN_PERIOD_SECS,
             last_active: None,
         }
+    }
+
+    /// KEDA on planscale's external scaler with the shipped ScaledObject
+    /// (an `external-push` trigger, [`planscale_behaviour`],
+    /// [`PLANSCALE_COOLDOWN_SECS`]).
+    pub(super) fn planscale(p: &Policy, t: &Ticks) -> Self {
+        let min = p.replicas.min;
+        let mut cfg = HpaConfig::kubernetes_default(min.max(1), p.replicas.max);
+        cfg.behaviour = planscale_behaviour();
+        cfg.tolerance = Tolerances::both(super::hpa::DEFAULT_TOLERANCE);
+        KedaCtl {
+            hpa: Hpa::new(cfg),
+            target_milli: PLANSCALE_TARGET_MILLI,
+            tick_secs: t.tick_secs,
+            sync_ticks: t.hpa_sync_ticks(),
+            poll_ticks: (POLLING_INTERVAL_SECS / t.tick_secs).max(1) as usize,
+            min_replica_count: min,
+            cooldown_secs: PLANSCALE_COOLDOWN_SECS,
+            last_active: None,
+        }
+    }
+
+    /// One tick of KEDA on planscale's scaler serving `served` replicas
+    /// (`None` before its first decision: the scaler answers UNAVAILABLE, the
+    /// HPA's metric is missing and it changes nothing). `pushed` is true at a
+    /// tick where `StreamIsActive` told KEDA of a change in activity: KEDA
+    /// then runs its scale loop at once instead of at the next poll.
+    pub(super) fn serve(
+        &mut self,
+        k: usize,
+        cluster: &Cluster,
+        served: Option<u32>,
+        pushed: bool,
+    ) -> Option<u32> {
+        let served = served?;
+        let now = k as i64 * self.tick_secs;
+        let current = cluster.requested();
+        if (pushed || k % self.poll_ticks == 0)
+            && let Some(n) = self.request_scale(now, current, served > 0)
+        {
+            return Some(n);
+        }
+        if k % self.sync_ticks != 0 {
+            return None;
+        }
+        self.hpa.sync(
+            now,
+            current,
+            current,
+            Metric::ExternalAverage {
+                value_milli: i64::from(served) * 1000,
+                target_milli: self.target_milli,
+            },
+        )
     }
 
     /// `RequestScale` at `now` with the trigger's activity.
@@ -75,7 +187,7 @@ impl KedaCtl {
         } else if !active && current > 0 && min == 0 {
             let cooled = self
                 .last_active
-                .is_none_or(|t| t + COOLDOWN_PERIOD_SECS < now);
+                .is_none_or(|t| t + self.cooldown_secs < now);
             cooled.then_some(0)
         } else if !active && current < min {
             Some(min)

@@ -65,7 +65,7 @@ pub enum Error {
     #[error("the recording ({len} steps) is not longer than the warm-up ({warmup} steps)")]
     TooShort { len: usize, warmup: usize },
     #[error(
-        "unknown strategy {0:?}: expected predictive, hpa, hpa:PERCENT, hpa:tuned, keda, keda:THRESHOLD, keda:tuned, oracle, static:N or static:match"
+        "unknown strategy {0:?}: expected predictive, predictive-via-keda, hpa, hpa:PERCENT, hpa:tuned, keda, keda:THRESHOLD, keda:tuned, oracle, static:N or static:match"
     )]
     UnknownStrategy(String),
     #[error("the recording's column {0:?} has a negative value at step {1}")]
@@ -78,6 +78,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
     Predictive,
+    /// The predictive strategy's decisions served to KEDA through planscale's
+    /// external scaler, KEDA's HPA scaling the target (what `keda` mode does).
+    PredictiveViaKeda,
     /// The HPA on CPU at the policy's `scaling.reactive_target`.
     Hpa,
     /// The HPA at a CPU target (percent), `hpa:N`.
@@ -108,6 +111,7 @@ impl Strategy {
             .filter(|s| !s.is_empty())
             .map(|s| match s {
                 "predictive" => Ok(Strategy::Predictive),
+                "predictive-via-keda" => Ok(Strategy::PredictiveViaKeda),
                 "hpa" => Ok(Strategy::Hpa),
                 "hpa:tuned" => Ok(Strategy::HpaTuned),
                 "keda" => Ok(Strategy::Keda),
@@ -461,8 +465,8 @@ struct PredictiveCtl<'a> {
     /// The book as it stood at each decision: what was booked by then.
     booked: Booked<'a>,
     history_steps: usize,
-    /// `hpa-floor` mode: the HPA the floor is set on.
-    hpa: Option<HpaCtl>,
+    /// How the decision reaches the target.
+    via: Via,
     /// Served and capacity since the last decision, for the utilisation.
     served: f64,
     capacity: f64,
@@ -481,17 +485,53 @@ struct PredictiveCtl<'a> {
     known: Option<knowable::Known<'a>>,
 }
 
+/// How the predictive strategy's decision reaches the target.
+enum Via {
+    /// planscale sets the replica count (`scale`; `forecast-only` shown so).
+    Direct,
+    /// `hpa-floor`: the decision is the minReplicas of an HPA that scales above it.
+    HpaFloor(HpaCtl),
+    /// `keda` mode (and the `predictive-via-keda` strategy): the decision is
+    /// served to KEDA's external scaler, whose HPA scales the target; the
+    /// count served and whether the last decision changed its activity.
+    Keda {
+        keda: keda::KedaCtl,
+        served: Option<u32>,
+        pushed: bool,
+        /// In the measured window, at each decision: how far the replica
+        /// count was from the count served at the one before (the HPA has
+        /// had an interval to land) — decisions seen, within one replica, largest gap.
+        landed: (u32, u32, u32),
+    },
+}
+
 impl<'a> PredictiveCtl<'a> {
     fn new(s: &'a Scenario, t: &'a Ticks, trace: bool) -> Self {
+        Self::with_via(s, t, trace, s.policy.scaling.mode == Mode::Keda)
+    }
+
+    /// The predictive strategy, through KEDA when `via_keda`.
+    fn with_via(s: &'a Scenario, t: &'a Ticks, trace: bool, via_keda: bool) -> Self {
         let p = &s.policy;
-        let hpa = (p.scaling.mode == Mode::HpaFloor).then(|| HpaCtl::new(p, t));
+        let via = if via_keda {
+            Via::Keda {
+                keda: keda::KedaCtl::planscale(p, t),
+                served: None,
+                pushed: false,
+                landed: (0, 0, 0),
+            }
+        } else if p.scaling.mode == Mode::HpaFloor {
+            Via::HpaFloor(HpaCtl::new(p, t))
+        } else {
+            Via::Direct
+        };
         PredictiveCtl {
             s,
             t,
             scaler: Autoscaler::new(p.clone()),
             booked: Booked::new(&s.schedule),
             history_steps: (p.forecast.history.secs_i64() / t.grid.step_secs).max(1) as usize,
-            hpa,
+            via,
             served: 0.0,
             capacity: 0.0,
             terms: BTreeMap::new(),
@@ -529,14 +569,22 @@ impl<'a> PredictiveCtl<'a> {
                 sp.linear, sp.quadratic, sp.windows
             ));
         }
-        match self.s.policy.scaling.mode {
-            Mode::HpaFloor => notes.push(
+        match (&self.via, self.s.policy.scaling.mode) {
+            (Via::Keda { landed, .. }, _) => notes.push(format!(
+                "through KEDA: planscale's external scaler serves each decision as an External metric (AverageValue target 1) to the HPA KEDA creates, with the shipped ScaledObject's behavior (no stabilisation, scaling policies that never bind), the controller's 10 % tolerance, 15-s syncs, activation pushed by StreamIsActive and polled every {}s, cooldown {}s; one interval after each decision the replica count was within one replica of it at {} of {} decisions (largest gap {})",
+                keda::POLLING_INTERVAL_SECS,
+                keda::PLANSCALE_COOLDOWN_SECS,
+                landed.1,
+                landed.0,
+                landed.2
+            )),
+            (_, Mode::HpaFloor) => notes.push(
                 "hpa-floor mode: planscale sets the floor (minReplicas) of an HPA with the Kubernetes defaults, which scales above it".into(),
             ),
-            Mode::ForecastOnly => notes.push(
+            (_, Mode::ForecastOnly) => notes.push(
                 "forecast-only mode: shown as what scale mode would do (forecast-only writes nothing)".into(),
             ),
-            Mode::Scale => {}
+            _ => {}
         }
         if !self.models.is_empty() {
             let used: Vec<String> = self
@@ -673,8 +721,8 @@ impl Scaler for PredictiveCtl<'_> {
                     decision: d.clone(),
                 });
             }
-            match &mut self.hpa {
-                Some(h) => {
+            match &mut self.via {
+                Via::HpaFloor(h) => {
                     let p = &self.s.policy;
                     h.hpa.set_min(crate::plan::hpa_floor(
                         d.desired,
@@ -682,12 +730,40 @@ impl Scaler for PredictiveCtl<'_> {
                         p.replicas.max,
                     ));
                 }
-                None => wanted = d.is_change().then_some(d.desired),
+                Via::Keda {
+                    served,
+                    pushed,
+                    landed,
+                    ..
+                } => {
+                    if let Some(before) = *served
+                        && k as u64 >= t.measure_from_tick
+                    {
+                        let gap = before.abs_diff(obs.current);
+                        landed.0 += 1;
+                        landed.1 += u32::from(gap <= 1);
+                        landed.2 = landed.2.max(gap);
+                    }
+                    let was_active = served.map(|n| n > 0);
+                    *pushed = was_active.is_some_and(|a| a != (d.desired > 0));
+                    *served = Some(d.desired);
+                }
+                Via::Direct => wanted = d.is_change().then_some(d.desired),
             }
         }
-        match &mut self.hpa {
-            Some(h) => h.act(k, cluster, last),
-            None => wanted,
+        match &mut self.via {
+            Via::HpaFloor(h) => h.act(k, cluster, last),
+            Via::Keda {
+                keda,
+                served,
+                pushed,
+                ..
+            } => {
+                let n = keda.serve(k, cluster, *served, *pushed);
+                *pushed = false;
+                n
+            }
+            Via::Direct => wanted,
         }
     }
 }
@@ -763,6 +839,13 @@ fn simulate_with(
                     Some(r) => r,
                     None => continue,
                 },
+                Strategy::PredictiveViaKeda => {
+                    let mut ctl = PredictiveCtl::with_via(s, &t, false, true);
+                    let mut r = run(&t, min, &mut ctl);
+                    r.notes = ctl.notes();
+                    r.terms = std::mem::take(&mut ctl.terms);
+                    ("predictive-via-keda".to_string(), r)
+                }
                 Strategy::Knowable => match known {
                     Some(demand) => {
                         let mut ctl = PredictiveCtl::knowable(s, &t, demand);
