@@ -3,7 +3,10 @@
 //! component) is accepted by a server-side dry run; the namespaced variant
 //! runs a policy in its namespace with exactly its own rights and touches
 //! nothing elsewhere; the NetworkPolicy names a destination for every egress
-//! rule; the example policies are valid.
+//! rule; the example policies are valid. The KEDA components (`keda`,
+//! `keda-tls`) pass the dry run too, open the scaler's port to KEDA only, and
+//! the example ScaledObject matches the Service, the policy and the behaviour
+//! `simulate` replays as `predictive-via-keda`.
 
 #[path = "support/deploy.rs"]
 mod deploy_support;
@@ -17,7 +20,7 @@ use std::time::Duration;
 
 use deploy_support::{
     DEPLOY, SERVICE_ACCOUNT_USER, Variant, container_env, documents, for_v1_20, of_kind,
-    roles_bound_to,
+    render_with, roles_bound_to,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
@@ -382,4 +385,201 @@ fn shipped_policies_are_valid() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn the_keda_components_pass_a_server_side_dry_run() {
+    let k = Kube::start();
+    k.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: planscale}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: planning}\n");
+    for (sub, components) in [
+        ("", vec!["components/keda"]),
+        ("", vec!["components/keda", "components/keda-tls"]),
+        ("namespaced", vec!["components/keda", "components/keda-tls"]),
+    ] {
+        let manifests = for_v1_20(&render_with(sub, &components));
+        let out = k.kubectl_with(
+            &k.admin_kubeconfig,
+            &["apply", "--dry-run=server", "-f", "-"],
+            Some(&manifests),
+        );
+        assert!(
+            out.status.success(),
+            "{sub:?} {components:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The scaler's port, in the container, the Service and the NetworkPolicy:
+/// open to KEDA's operator only; the metrics port stays as it was.
+#[test]
+fn the_keda_component_opens_the_scaler_to_keda_only() {
+    let docs = documents(&render_with("", &["components/keda"]));
+    assert_eq!(
+        container_env(&docs, "PLANSCALE_KEDA_LISTEN").as_deref(),
+        Some("0.0.0.0:9090")
+    );
+    let deployment = of_kind(&docs, "Deployment")[0];
+    let ports = deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
+        .as_sequence()
+        .unwrap();
+    assert!(
+        ports
+            .iter()
+            .any(|p| p["name"] == "grpc-keda" && p["containerPort"].as_u64() == Some(9090)),
+        "{ports:?}"
+    );
+    let svc = of_kind(&docs, "Service")[0];
+    let sp = svc["spec"]["ports"].as_sequence().unwrap();
+    assert!(
+        sp.iter()
+            .any(|p| p["name"] == "grpc-keda" && p["port"].as_u64() == Some(9090)),
+        "{sp:?}"
+    );
+    let np = of_kind(&docs, "NetworkPolicy")[0];
+    let ingress = np["spec"]["ingress"].as_sequence().unwrap();
+    assert_eq!(ingress.len(), 2, "{ingress:?}");
+    let keda: Vec<&Value> = ingress
+        .iter()
+        .filter(|r| r["ports"][0]["port"].as_u64() == Some(9090))
+        .collect();
+    assert_eq!(keda.len(), 1, "{ingress:?}");
+    let from = keda[0]["from"]
+        .as_sequence()
+        .expect("a `from` on the scaler's rule");
+    assert_eq!(from.len(), 1);
+    assert_eq!(
+        from[0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "keda"
+    );
+    assert!(
+        from[0]["podSelector"]["matchLabels"]
+            .as_mapping()
+            .is_some_and(|m| !m.is_empty())
+    );
+    // TLS: the three files from one Secret.
+    let docs = documents(&render_with(
+        "",
+        &["components/keda", "components/keda-tls"],
+    ));
+    for (var, file) in [
+        ("PLANSCALE_KEDA_TLS_CERT", "tls.crt"),
+        ("PLANSCALE_KEDA_TLS_KEY", "tls.key"),
+        ("PLANSCALE_KEDA_TLS_CLIENT_CA", "ca.crt"),
+    ] {
+        assert_eq!(
+            container_env(&docs, var),
+            Some(format!("/etc/planscale/keda-tls/{file}"))
+        );
+    }
+}
+
+/// The example ScaledObject reaches the Service's scaler port, names a
+/// shipped policy with its target and bounds, and carries the behaviour,
+/// polling interval and cooldown that `predictive-via-keda` simulates.
+#[test]
+fn the_example_scaledobject_is_what_simulate_replays() {
+    use planscale::sim::hpa::{Behaviour, PolicyKind, Select};
+    use planscale::sim::keda;
+    let text =
+        std::fs::read_to_string(format!("{DEPLOY}/examples/keda/scaledobject.yaml")).unwrap();
+    let so: Value = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(so["kind"], "ScaledObject");
+    let spec = &so["spec"];
+    let trigger = &spec["triggers"][0];
+    assert_eq!(trigger["type"], "external-push");
+    // The address: the Service of the keda component, in planscale's namespace.
+    let docs = documents(&render_with("", &["components/keda"]));
+    let svc = of_kind(&docs, "Service")[0];
+    let port = svc["spec"]["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "grpc-keda")
+        .and_then(|p| p["port"].as_u64())
+        .unwrap();
+    assert_eq!(
+        trigger["metadata"]["scalerAddress"].as_str().unwrap(),
+        format!(
+            "{}.{}.svc.cluster.local:{port}",
+            svc["metadata"]["name"].as_str().unwrap(),
+            svc["metadata"]["namespace"].as_str().unwrap()
+        )
+    );
+    // The policy: shipped, with the ScaledObject's target and bounds.
+    let name = trigger["metadata"]["policy"].as_str().unwrap();
+    let loaded = planscale::policy::Policy::load(std::path::Path::new(&format!(
+        "{DEPLOY}/base/policies/{name}.yaml"
+    )))
+    .unwrap();
+    let p = &loaded.policy;
+    assert_eq!(p.name, name);
+    assert_eq!(
+        so["metadata"]["namespace"].as_str(),
+        Some(p.target.namespace.as_str())
+    );
+    assert_eq!(
+        spec["scaleTargetRef"]["name"].as_str(),
+        Some(p.target.name.as_str())
+    );
+    assert_eq!(
+        spec["minReplicaCount"].as_u64(),
+        Some(u64::from(p.replicas.min))
+    );
+    assert_eq!(
+        spec["maxReplicaCount"].as_u64(),
+        Some(u64::from(p.replicas.max))
+    );
+    assert_eq!(
+        spec["pollingInterval"].as_i64(),
+        Some(keda::POLLING_INTERVAL_SECS)
+    );
+    assert_eq!(
+        spec["cooldownPeriod"].as_i64(),
+        Some(keda::PLANSCALE_COOLDOWN_SECS)
+    );
+    // The behaviour, rule by rule.
+    let Behaviour::Rules { up, down } = keda::planscale_behaviour() else {
+        panic!("planscale_behaviour has rules");
+    };
+    let behavior = &spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"];
+    for (key, rules) in [("scaleUp", up), ("scaleDown", down)] {
+        let b = &behavior[key];
+        assert_eq!(
+            b["stabilizationWindowSeconds"].as_i64(),
+            Some(rules.stabilisation_secs),
+            "{key}"
+        );
+        let select = match rules.select {
+            Select::Max => "Max",
+            Select::Min => "Min",
+            Select::Disabled => "Disabled",
+        };
+        assert_eq!(b["selectPolicy"].as_str(), Some(select), "{key}");
+        let shipped: Vec<(String, u64, i64)> = b["policies"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["type"].as_str().unwrap().to_string(),
+                    x["value"].as_u64().unwrap(),
+                    x["periodSeconds"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        let simulated: Vec<(String, u64, i64)> = rules
+            .policies
+            .iter()
+            .map(|x| {
+                let kind = match x.kind {
+                    PolicyKind::Pods => "Pods",
+                    PolicyKind::Percent => "Percent",
+                };
+                (kind.to_string(), u64::from(x.value), x.period_secs)
+            })
+            .collect();
+        assert_eq!(shipped, simulated, "{key}");
+    }
 }

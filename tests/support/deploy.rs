@@ -58,29 +58,14 @@ impl Variant {
     }
 
     /// A directory that `kubectl apply -k` takes for this variant: the shipped
-    /// one, or (with hpa-floor) a temporary kustomization inside the target
-    /// directory's tmp folder naming the shipped one and the component.
+    /// one, or (with hpa-floor) a temporary kustomization naming the shipped
+    /// one and the component ([`compose`]).
     pub fn dir(self) -> (PathBuf, Option<tempfile::TempDir>) {
         let (sub, hpa) = self.parts();
-        let shipped = Path::new(DEPLOY).join(sub);
         if !hpa {
-            return (shipped, None);
+            return (Path::new(DEPLOY).join(sub), None);
         }
-        let tmp = tempfile::Builder::new()
-            .prefix("planscale-variant-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap();
-        let up = relative_to_root(tmp.path());
-        let rel = |p: &Path| format!("{up}{}", p.display().to_string().trim_start_matches('/'));
-        std::fs::write(
-            tmp.path().join("kustomization.yaml"),
-            format!(
-                "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{}]\ncomponents: [{}]\n",
-                rel(&shipped),
-                rel(&Path::new(DEPLOY).join("components/hpa-floor")),
-            ),
-        )
-        .unwrap();
+        let tmp = compose(sub, &["components/hpa-floor"]);
         (tmp.path().to_path_buf(), Some(tmp))
     }
 
@@ -89,6 +74,39 @@ impl Variant {
         let (dir, _keep) = self.dir();
         kustomize(&dir)
     }
+}
+
+/// A temporary kustomization (inside the target directory's tmp folder)
+/// naming the shipped one at `sub` under deploy/ and the `components`
+/// (paths under deploy/): kustomize loads bases and components by relative
+/// path only.
+pub fn compose(sub: &str, components: &[&str]) -> tempfile::TempDir {
+    let tmp = tempfile::Builder::new()
+        .prefix("planscale-variant-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let up = relative_to_root(tmp.path());
+    let rel = |p: &Path| format!("{up}{}", p.display().to_string().trim_start_matches('/'));
+    let components: Vec<String> = components
+        .iter()
+        .map(|c| rel(&Path::new(DEPLOY).join(c)))
+        .collect();
+    std::fs::write(
+        tmp.path().join("kustomization.yaml"),
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [{}]\ncomponents: [{}]\n",
+            rel(&Path::new(DEPLOY).join(sub)),
+            components.join(", "),
+        ),
+    )
+    .unwrap();
+    tmp
+}
+
+/// `kubectl kustomize` of the shipped kustomization at `sub` with `components`.
+pub fn render_with(sub: &str, components: &[&str]) -> String {
+    let tmp = compose(sub, components);
+    kustomize(tmp.path())
 }
 
 /// `../` once per component of `dir` (an absolute path): from `dir` to `/`.

@@ -277,6 +277,41 @@ mod tests {
     }
 
     #[test]
+    fn planscale_served_count_is_what_the_hpa_sets_outside_the_tolerance() {
+        let s = super::super::tests::scenario_with(
+            crate::policy::Policy::test()
+                .min(0)
+                .max(40)
+                .per_replica(1.0)
+                .startup(Duration::from_mins(3)),
+        );
+        let t = Ticks::new(&s);
+        let mut k = KedaCtl::planscale(&s.policy, &t);
+        let sync = t.hpa_sync_ticks();
+        let c = Cluster::new(2, t.startup_ticks);
+        // Before the first decision the metric is missing: nothing changes.
+        assert_eq!(k.serve(0, &c, None, false), None);
+        // 2 -> 9 in one sync (the shipped policies allow 1000 % per 15 s).
+        assert_eq!(k.serve(sync, &c, Some(9), false), Some(9));
+        // 10 -> 11 is within the 10 % tolerance: held; 10 -> 12 is not.
+        let c10 = Cluster::new(10, t.startup_ticks);
+        assert_eq!(k.serve(2 * sync, &c10, Some(11), false), None);
+        assert_eq!(k.serve(3 * sync, &c10, Some(12), false), Some(12));
+        // Down at once: no stabilisation window.
+        assert_eq!(k.serve(4 * sync, &c10, Some(3), false), Some(3));
+        // To zero after the 30-s cooldown (minReplicaCount 0), and back at
+        // once when StreamIsActive pushes activity, between polls.
+        let c1 = Cluster::new(1, t.startup_ticks);
+        let poll = (POLLING_INTERVAL_SECS / t.tick_secs) as usize;
+        let at = 10 * poll;
+        assert_eq!(k.serve(at, &c1, Some(1), false), None);
+        assert_eq!(k.serve(at + poll, &c1, Some(0), false), None);
+        assert_eq!(k.serve(at + 2 * poll, &c1, Some(0), false), Some(0));
+        let c0 = Cluster::new(0, t.startup_ticks);
+        assert_eq!(k.serve(at + 2 * poll + 1, &c0, Some(4), true), Some(1));
+    }
+
+    #[test]
     fn hpa_on_queue_depth_follows_ceil_of_queue_over_threshold() {
         // Threshold 3 jobs (1 job/min × 3 min). Queue 20 with 2 replicas:
         // ratio 20 / (3 × 2) = 3.33, ceil(20 / 3) = 7, limited to max(2 × 2, 4) = 4.

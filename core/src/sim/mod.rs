@@ -1042,6 +1042,37 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn through_keda_the_decisions_land_and_cost_what_they_cost_directly() {
+        let s = scenario();
+        let r = simulate(
+            &s,
+            &[Strategy::Predictive, Strategy::PredictiveViaKeda],
+            &mut |_| {},
+        );
+        let (direct, via) = (&r.strategies[0], &r.strategies[1]);
+        assert_eq!(via.name, "predictive-via-keda");
+        let ratio = via.replica_hours / direct.replica_hours;
+        assert!((0.95..=1.05).contains(&ratio), "{via:?} vs {direct:?}");
+        assert!(
+            via.slo_attainment >= direct.slo_attainment - 0.005,
+            "{} vs {}",
+            via.slo_attainment,
+            direct.slo_attainment
+        );
+        let note = via
+            .notes
+            .iter()
+            .find(|n| n.starts_with("through KEDA"))
+            .expect("the KEDA note");
+        assert!(note.contains("within one replica of it at"), "{note}");
+        // A keda-mode policy's `predictive` is the same run.
+        let mut k = scenario();
+        k.policy.scaling.mode = Mode::Keda;
+        let r = simulate(&k, &[Strategy::Predictive], &mut |_| {});
+        assert_eq!(r.strategies[0].replica_hours, via.replica_hours);
+    }
+
+    #[test]
     fn a_10_second_interval_is_simulated_at_10_seconds() {
         let mut s = scenario();
         s.policy.scaling.interval = Duration::from_secs(10);
