@@ -3,25 +3,9 @@
 //! `planscale validate` accepts the policy; `planscale simulate` replays it
 //! with the schedule beside it.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn planscale(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_planscale"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{ok, planscale};
 
 #[test]
 fn every_further_department_generates_validates_and_simulates() {

@@ -26,7 +26,7 @@ use crate::forecast::{self, Engine, Forecast, Forecaster, engine_for};
 use crate::plan::{self, Decision, ForecastView, Input, NoForecast, PlannerState};
 use crate::policy::Policy;
 use crate::schedule::{self, Appointment};
-use crate::series::{Covariates, Grid, Series, SeriesView};
+use crate::series::{self, Covariates, Grid, Series, SeriesView};
 
 /// What is observed at decision time.
 #[derive(Debug, Clone, Copy)]
@@ -91,6 +91,8 @@ impl RefitJob {
 struct Cached {
     generation: u64,
     booked: Vec<Appointment>,
+    /// The upstream rows over the horizon it used.
+    upstream: Vec<Vec<f64>>,
     /// Made without the schedule ([`Autoscaler::set_schedule_blind`]).
     blind: bool,
     forecast: Forecast,
@@ -120,6 +122,36 @@ pub struct Autoscaler {
     /// Forecast without the booked appointments (their source has been down
     /// too long to trust the last snapshot): see [`Autoscaler::set_schedule_blind`].
     blind: bool,
+    /// The upstream stages' completions this policy's forecast reads
+    /// ([`Autoscaler::set_upstream`]).
+    upstream: Vec<UpstreamFeed>,
+}
+
+/// An upstream stage's completions, as a downstream policy's forecast reads
+/// them: observed up to now, then planned (its forecast arrivals served by
+/// its planned replicas), per step on the downstream policy's step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamFeed {
+    /// The upstream policy's name (as in `demand.upstream`).
+    pub policy: String,
+    /// Completions per step; `NaN`: not known.
+    pub completions: Series,
+}
+
+impl UpstreamFeed {
+    /// The covariate row on `grid` (0 where the feed does not say).
+    fn row(&self, grid: &Grid) -> Vec<f64> {
+        let c = &self.completions;
+        (0..grid.len)
+            .map(|i| {
+                c.grid
+                    .index_of(grid.time(i))
+                    .and_then(|k| c.values.get(k).copied())
+                    .filter(|v| v.is_finite())
+                    .unwrap_or(0.0)
+            })
+            .collect()
+    }
 }
 
 /// Whether two lists of booked appointments give the same start counts: the
@@ -154,7 +186,94 @@ impl Autoscaler {
             last_error: None,
             schedule_warning: None,
             blind: false,
+            upstream: Vec::new(),
         }
+    }
+
+    /// The upstream stages' completions (observed, then planned) to forecast
+    /// with, for the policy's `demand.upstream`; call before
+    /// [`Autoscaler::refit_due`] at every interval. A feed whose step is not
+    /// this policy's, or whose stage the policy does not name, is left out.
+    /// When the stages fed differ from those of the current fit (an
+    /// upstream became invalid, paused or ran out of data, or came back),
+    /// the model is dropped and a refit is due now: the forecast falls back
+    /// to this policy's own history (and schedule), and
+    /// [`Autoscaler::upstream_note`] says so.
+    pub fn set_upstream(&mut self, feeds: Vec<UpstreamFeed>) {
+        let step = self.policy.step_secs();
+        let named = |f: &UpstreamFeed| {
+            f.completions.grid.step_secs == step
+                && self
+                    .policy
+                    .demand
+                    .upstream
+                    .iter()
+                    .any(|u| u.policy == f.policy)
+        };
+        let mut feeds: Vec<UpstreamFeed> = feeds.into_iter().filter(named).collect();
+        feeds.sort_by_key(|f| {
+            self.policy
+                .demand
+                .upstream
+                .iter()
+                .position(|u| u.policy == f.policy)
+        });
+        feeds.dedup_by(|a, b| a.policy == b.policy);
+        let fed = |fs: &[UpstreamFeed]| -> Vec<String> {
+            fs.iter()
+                .map(|f| format!("{}{}", series::UPSTREAM_PREFIX, f.policy))
+                .collect()
+        };
+        let now_fed = fed(&feeds);
+        let fitted_fed: Vec<String> = self
+            .types
+            .iter()
+            .filter(|t| series::is_upstream(t))
+            .cloned()
+            .collect();
+        if self.fitted.is_some() && now_fed != fitted_fed {
+            self.fitted = None;
+            self.cached = None;
+        }
+        self.upstream = feeds;
+    }
+
+    /// The upstream stages the policy names that feed no completions now:
+    /// "upstream dose-calculation has no completions (invalid, paused or no
+    /// data): forecasting from this policy's own history". `None` when every
+    /// one is fed (or the policy names none).
+    pub fn upstream_note(&self) -> Option<String> {
+        let missing: Vec<&str> = self
+            .policy
+            .demand
+            .upstream
+            .iter()
+            .map(|u| u.policy.as_str())
+            .filter(|name| !self.upstream.iter().any(|f| f.policy == *name))
+            .collect();
+        (!missing.is_empty()).then(|| {
+            format!(
+                "upstream {} {} no completions (invalid, paused or no data): forecasting from this policy's own history",
+                missing.join(", "),
+                if missing.len() == 1 { "has" } else { "have" }
+            )
+        })
+    }
+
+    /// The covariates on `grid`: booked starts per appointment type, and the
+    /// upstream stages' completions for the `upstream:` types.
+    fn covariates_on(&self, grid: &Grid, booked: &[Appointment], types: &[String]) -> Covariates {
+        let mut c = schedule::start_counts(booked, grid, types);
+        for (k, t) in types.iter().enumerate() {
+            if let Some(name) = t.strip_prefix(series::UPSTREAM_PREFIX) {
+                c.values[k] = self
+                    .upstream
+                    .iter()
+                    .find(|f| f.policy == name)
+                    .map_or_else(|| vec![0.0; grid.len], |f| f.row(grid));
+            }
+        }
+        c
     }
 
     /// Forecast without the schedule (`true`) or with it again (`false`).
@@ -231,15 +350,22 @@ impl Autoscaler {
     /// every type booked from `max_lag` before the history to the horizon's
     /// end; none without a `schedule:` section.
     fn types_for(&self, grid: &Grid, appointments: &[Appointment]) -> Vec<String> {
-        let Some(spec) = &self.policy.schedule else {
-            return Vec::new();
+        let mut types = match &self.policy.schedule {
+            None => Vec::new(),
+            Some(spec) if !spec.types.is_empty() => spec.types.clone(),
+            Some(spec) => {
+                let from = grid.start - TimeDelta::seconds(spec.max_lag.secs_i64());
+                let to = grid.end() + TimeDelta::seconds(self.policy.forecast.horizon.secs_i64());
+                schedule::types_of(starting_in(appointments, from, to))
+            }
         };
-        if !spec.types.is_empty() {
-            return spec.types.clone();
-        }
-        let from = grid.start - TimeDelta::seconds(spec.max_lag.secs_i64());
-        let to = grid.end() + TimeDelta::seconds(self.policy.forecast.horizon.secs_i64());
-        schedule::types_of(starting_in(appointments, from, to))
+        // Then the upstream stages fed now, in the policy's order.
+        types.extend(
+            self.upstream
+                .iter()
+                .map(|f| format!("{}{}", series::UPSTREAM_PREFIX, f.policy)),
+        );
+        types
     }
 
     /// Prepare a fit on `history` with the appointments known now (sorted by
@@ -251,7 +377,7 @@ impl Autoscaler {
         let types = self.types_for(&history.grid, appointments);
         let covariates = (!types.is_empty()).then(|| {
             let g = history.grid;
-            schedule::start_counts(starting_in(appointments, g.start, g.end()), &g, &types)
+            self.covariates_on(&g, starting_in(appointments, g.start, g.end()), &types)
         });
         let schedule_warning = self.schedule_warning_for(&history.grid, appointments, &types);
         let fresh = Engine::new(self.engine.config().clone());
@@ -370,14 +496,29 @@ impl Autoscaler {
         } else {
             &[][..]
         };
+        let upstream: Vec<Vec<f64>> = if with_schedule {
+            self.types
+                .iter()
+                .filter_map(|t| t.strip_prefix(series::UPSTREAM_PREFIX))
+                .map(|name| {
+                    self.upstream
+                        .iter()
+                        .find(|f| f.policy == name)
+                        .map_or_else(Vec::new, |f| f.row(&future_grid))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let fresh = self.cached.as_ref().is_some_and(|c| {
             c.generation == self.generation
                 && same_starts(&c.booked, booked)
                 && c.blind == self.blind
+                && c.upstream == upstream
         });
         if !fresh {
             let future =
-                with_schedule.then(|| schedule::start_counts(booked, &future_grid, &self.types));
+                with_schedule.then(|| self.covariates_on(&future_grid, booked, &self.types));
             match self
                 .engine
                 .predict(horizon, &[p.forecast.quantile], future.as_ref())
@@ -386,6 +527,7 @@ impl Autoscaler {
                     self.cached = Some(Cached {
                         generation: self.generation,
                         booked: booked.to_vec(),
+                        upstream,
                         blind: self.blind,
                         forecast,
                     });
@@ -401,6 +543,15 @@ impl Autoscaler {
             .as_ref()
             .map(|c| &c.forecast)
             .ok_or(NoForecast::PredictFailed)
+    }
+
+    /// The forecast the next decision uses, if one is made and still
+    /// current (after [`Autoscaler::forecast`] or a decision).
+    pub fn cached_forecast(&self) -> Option<&Forecast> {
+        self.cached
+            .as_ref()
+            .filter(|c| c.generation == self.generation)
+            .map(|c| &c.forecast)
     }
 
     /// Decide the replica count at `now`. With the metrics unavailable the
@@ -578,6 +729,110 @@ mod tests {
             resource: None,
             booked_at: None,
         }
+    }
+
+    #[test]
+    fn an_upstream_feed_is_a_covariate_and_its_loss_forces_a_refit_said_so() {
+        let mut p = Policy::test();
+        // A horizon no longer than the lag: every step of it follows a
+        // completion already observed (beyond it the backtest reads only
+        // what the upstream planned).
+        p.forecast.horizon = Duration::from_hours(1);
+        p.demand.upstream = vec![crate::policy::Upstream {
+            policy: "contour".into(),
+            max_lag: Duration::from_hours(2),
+        }];
+        // Downstream work: half of each upstream completion an hour later.
+        // Ending at 10:00 on day 6: the hour forecast is in the working day.
+        let grid = Grid::new(t0(), 300, 5 * 288 + 120);
+        // Completions from 08:00 to 16:40, differing step by step and day by day.
+        let done: Vec<f64> = (0..grid.len + 72)
+            .map(|i| {
+                if i % 288 >= 96 && i % 288 < 200 {
+                    ((i * 7919) % 7) as f64
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let y: Vec<f64> = (0..grid.len)
+            .map(|i| if i >= 12 { done[i - 12] / 2.0 } else { 0.0 })
+            .collect();
+        let history = Series::new(grid, y);
+        let feed = UpstreamFeed {
+            policy: "contour".into(),
+            completions: Series::new(Grid::new(t0(), 300, 0), done.clone()),
+        };
+        let mut a = Autoscaler::new(p.clone());
+        assert!(
+            a.upstream_note()
+                .unwrap()
+                .contains("upstream contour has no completions")
+        );
+        a.set_upstream(vec![
+            feed.clone(),
+            UpstreamFeed {
+                policy: "unnamed".into(),
+                ..feed.clone()
+            },
+        ]);
+        assert_eq!(a.upstream_note(), None);
+        a.refit(history.view(), &[]).unwrap();
+        assert_eq!(
+            a.types(),
+            ["upstream:contour"],
+            "the unnamed feed is left out"
+        );
+        let f = a.forecast(&[]).unwrap().clone();
+        assert!(
+            f.model.starts_with("schedule"),
+            "{} {:?} {}",
+            f.model,
+            a.choice(),
+            f.note
+        );
+        // The forecast follows the feed an hour on (nothing before 09:00).
+        let n = grid.len;
+        for j in 0..12 {
+            let want = if n + j >= 12 {
+                done[n + j - 12] / 2.0
+            } else {
+                0.0
+            };
+            assert!(
+                (f.mean[j] - want).abs() < 0.6,
+                "step {j}: {} vs {want}",
+                f.mean[j]
+            );
+        }
+        // A new plan from the feed changes the forecast.
+        let mut more = feed.clone();
+        more.completions
+            .values
+            .iter_mut()
+            .skip(grid.len)
+            .for_each(|v| *v *= 3.0);
+        a.set_upstream(vec![more]);
+        let g = a.forecast(&[]).unwrap().clone();
+        assert!(
+            g.mean.iter().sum::<f64>() >= f.mean.iter().sum::<f64>(),
+            "{:?} vs {:?}",
+            g.mean,
+            f.mean
+        );
+        // The upstream gone: no model until the refit, which is due now and
+        // forecasts from the own history; the note says why.
+        a.set_upstream(Vec::new());
+        assert!(a.forecast(&[]).is_err());
+        assert!(a.refit_due(&history.view()));
+        assert!(
+            a.upstream_note()
+                .unwrap()
+                .contains("forecasting from this policy's own history")
+        );
+        a.refit(history.view(), &[]).unwrap();
+        assert!(a.types().is_empty());
+        assert!(a.forecast(&[]).is_ok());
     }
 
     #[test]

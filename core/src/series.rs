@@ -160,8 +160,18 @@ impl Series {
     }
 }
 
+/// The covariate type of an upstream stage's completions: `upstream:NAME`.
+pub const UPSTREAM_PREFIX: &str = "upstream:";
+
+/// Whether a covariate type is an upstream stage's completions (known only
+/// up to now; the forecaster's backtests must not read it past an origin).
+pub fn is_upstream(kind: &str) -> bool {
+    kind.starts_with(UPSTREAM_PREFIX)
+}
+
 /// Per-step counts of appointments by type, on a grid: the schedule's
-/// covariates for the forecaster.
+/// covariates for the forecaster. Rows of type `upstream:NAME` are an
+/// upstream stage's completions instead ([`is_upstream`]).
 ///
 /// `values[k][i]` is the count of type `types[k]` at grid point `i`.
 #[derive(Debug, Clone, PartialEq)]

@@ -92,6 +92,10 @@ pub struct SimulateArgs {
     /// Time replayed before measuring starts (the predictive strategy learns from it).
     #[arg(long, default_value = "14d")]
     pub warmup: String,
+    /// A directory of policies replayed together as a pipeline (instead of --policy): each
+    /// stage's forecast reads the simulated completions of its `demand.upstream`.
+    #[arg(long)]
+    pub policies: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,7 +151,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Simulate(args) => {
-            simulate(&args, &mut std::io::stdout())?;
+            match &args.policies {
+                Some(dir) => {
+                    simulate_policies(&args, dir, &mut std::io::stdout())?;
+                }
+                None => {
+                    simulate(&args, &mut std::io::stdout())?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Forecast(args) => {
@@ -257,12 +268,23 @@ pub fn simulation_inputs(
         .as_ref()
         .context("--policy needs --recording FILE (the recorded series to replay)")?;
     let recording = Recording::read(rec_path)?;
+    let (policy, schedule) = policy_inputs(&loaded, args.schedule.as_deref())?;
+    Ok((policy, recording, schedule))
+}
+
+/// A loaded policy as a replay uses it: its calendar's closures fetched,
+/// and its appointments — from `schedule` when given (which also becomes the
+/// policy's schedule section if it has none), else its own schedule source.
+fn policy_inputs(
+    loaded: &crate::policy::LoadedPolicy,
+    schedule: Option<&std::path::Path>,
+) -> Result<(crate::policy::Policy, Vec<crate::schedule::Appointment>)> {
     let mut policy = loaded.policy.clone();
     fetch_calendar(&mut policy);
-    if let (Some(p), None) = (&args.schedule, &policy.schedule) {
+    if let (Some(p), None) = (schedule, &policy.schedule) {
         policy.schedule = Some(schedule_section_for(p)?);
     }
-    let schedule = match (&args.schedule, &loaded.policy.schedule) {
+    let appointments = match (schedule, &loaded.policy.schedule) {
         (Some(p), spec) => read_schedule_file(p, spec.as_ref())?,
         (None, Some(spec)) => {
             let base = loaded.resolve(std::path::Path::new(""));
@@ -272,7 +294,140 @@ pub fn simulation_inputs(
         }
         (None, None) => Vec::new(),
     };
-    Ok((policy, recording, schedule))
+    Ok((policy, appointments))
+}
+
+/// `planscale simulate --policies DIR`: replay a directory's policies
+/// together as a pipeline (each stage's predictive strategy reading the
+/// simulated completions of the stages it names in `demand.upstream`).
+/// Writes `report.json` (`policies`: one entry per stage, each as a
+/// single-policy report), `report.md` and `chart.svg` (every stage's
+/// busiest day) to `args.out`, and each stage's full single-policy output
+/// under `args.out/<policy name>/`; prints each stage's table.
+pub fn simulate_policies(
+    args: &SimulateArgs,
+    dir: &std::path::Path,
+    out: &mut dyn Write,
+) -> Result<Vec<crate::sim::Report>> {
+    use anyhow::Context;
+    if args.inputs.policy.is_some() {
+        anyhow::bail!("--policies and --policy: give one (a directory of stages, or one policy)");
+    }
+    let warmup = crate::policy::Duration::parse(&args.warmup)
+        .map_err(|e| anyhow::anyhow!("--warmup: {e}"))?;
+    let strategies = crate::sim::Strategy::parse_list(&args.strategies)?;
+    if strategies.is_empty() {
+        anyhow::bail!("--strategies: expected at least one strategy");
+    }
+    let (loaded, errors) = policy::load_paths(&[dir.to_path_buf()]);
+    if !errors.is_empty() {
+        let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        anyhow::bail!(
+            "{} problem(s) in the policies of {}:\n{}",
+            errors.len(),
+            dir.display(),
+            shown.join("\n")
+        );
+    }
+    let rec_path = args
+        .inputs
+        .recording
+        .as_ref()
+        .context("--policies needs --recording FILE (the recorded series of every stage)")?;
+    let recording = crate::recording::Recording::read(rec_path)?;
+    let plain: Vec<crate::policy::Policy> = loaded.iter().map(|l| l.policy.clone()).collect();
+    let order = policy::pipeline_order(&plain)
+        .context("the policies form a cycle (planscale validate names it)")?;
+    let mut scenarios = Vec::with_capacity(order.len());
+    for &i in &order {
+        let l = &loaded[i];
+        let (policy, appointments) = policy_inputs(l, args.inputs.schedule.as_deref())
+            .with_context(|| format!("{}", l.path.display()))?;
+        let s = crate::sim::Scenario::new(policy, &recording, appointments, warmup.secs_i64())
+            .with_context(|| {
+                format!(
+                    "{}: cannot replay it on {}",
+                    l.path.display(),
+                    rec_path.display()
+                )
+            })?;
+        scenarios.push(s);
+    }
+    let bar = progress_bar();
+    let stages = crate::sim::simulate_pipeline(scenarios, &strategies, &mut |f| bar.tick(f));
+    bar.finish();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create the output directory {}", args.out.display()))?;
+    let write = |path: std::path::PathBuf, body: &str| {
+        crate::util::write_atomic(&path, body.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))
+    };
+    let mut entries = Vec::new();
+    let mut charts = Vec::new();
+    let mut md = String::from("# planscale simulation: a pipeline\n\n");
+    md.push_str(&format!(
+        "{} stages replayed together, in pipeline order; each stage's predictive strategy read the simulated completions of the stages before it (its `demand.upstream`). Each stage's full report is in its folder.\n\n",
+        stages.len()
+    ));
+    for st in &stages {
+        let r = &st.report;
+        let dir = args.out.join(&r.policy);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let figures = crate::sim::chart::render_all(r)?;
+        let files = figures.files();
+        let linked: Vec<(&str, &str)> = files.iter().map(|(f, what, _)| (*f, *what)).collect();
+        write(dir.join("report.json"), &r.to_json())?;
+        write(dir.join("report.md"), &r.to_markdown(&linked))?;
+        write(
+            dir.join("report.html"),
+            &crate::sim::html::render(r, &figures),
+        )?;
+        for (f, _, svg) in &files {
+            write(dir.join(f), svg)?;
+        }
+        charts.push((r.policy.clone(), figures.busiest_day.clone()));
+        let mut v: serde_json::Value = serde_json::from_str(&r.to_json())?;
+        if let Some(o) = v.as_object_mut() {
+            let ups: Vec<&str> = plain
+                .iter()
+                .find(|p| p.name == r.policy)
+                .map(|p| {
+                    p.demand
+                        .upstream
+                        .iter()
+                        .map(|u| u.policy.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            o.insert("upstream".into(), serde_json::json!(ups));
+        }
+        entries.push(v);
+        md.push_str(&format!(
+            "## {}\n\n[full report]({}/report.md) · ![the busiest day]({}/chart.svg)\n\n```\n{}```\n\n",
+            r.policy,
+            r.policy,
+            r.policy,
+            r.to_table()
+        ));
+        writeln!(out, "== {} ==", r.policy)?;
+        write!(out, "{}", r.to_table())?;
+    }
+    let mut json = serde_json::to_string_pretty(&serde_json::json!({ "policies": entries }))?;
+    json.push('\n');
+    write(args.out.join("report.json"), &json)?;
+    write(args.out.join("report.md"), &md)?;
+    write(
+        args.out.join("chart.svg"),
+        &crate::sim::chart::stack(&charts),
+    )?;
+    writeln!(
+        out,
+        "wrote {}/report.json, report.md, chart.svg and each stage's report in {}/<policy>/",
+        args.out.display(),
+        args.out.display()
+    )?;
+    Ok(stages.into_iter().map(|s| s.report).collect())
 }
 
 /// Merge the closures of the policy's calendar URL, fetched once; a failed

@@ -4,7 +4,10 @@
 
 use chrono::NaiveDate;
 
-use super::{Application, Booking, Department, Holidays, PolicyShape, Response, Scanner};
+use super::{
+    Application, Booking, Completions, Department, FromUpstream, Holidays, PolicyShape, Response,
+    Scanner,
+};
 
 /// Responses from a table of (appointment type, mean jobs, median delay in
 /// minutes, delay sigma, whether the work waits for staff hours).
@@ -83,22 +86,51 @@ impl Department {
                         ("MR-SIM", 12.0, 35.0, 0.35, false),
                     ]),
                     background_per_hour: 4.0,
+                    upstream: None,
+                    completions: Some(Completions {
+                        column: "autocontour_done",
+                        service_min: 4.0,
+                        wait_mean_min: 1.0,
+                    }),
                 },
+                // A pipeline: a dosimetrist approves a case's contours a
+                // few working hours after they are done (noisy: 3 h median)
+                // and runs its dose calculations while planning (10 per CT
+                // and 12 per MR case on average, more for a case with more
+                // structures); a physician approves the dose about a
+                // working day later, which starts the plan optimisations
+                // (3 per CT, 4 per MR case on average).
                 Application {
                     column: "dosecalc_jobs",
-                    responses: responses(&[
-                        ("CT-SIM", 10.0, 240.0, 0.45, true),
-                        ("MR-SIM", 12.0, 300.0, 0.45, true),
-                    ]),
+                    responses: Vec::new(),
                     background_per_hour: 20.0,
+                    upstream: Some(FromUpstream {
+                        column: "autocontour_jobs",
+                        per_job: vec![("CT-SIM", 1.25), ("MR-SIM", 1.0)],
+                        approval_median_min: 180.0,
+                        approval_sigma: 0.6,
+                        spread_median_min: 30.0,
+                        spread_sigma: 0.6,
+                    }),
+                    completions: Some(Completions {
+                        column: "dosecalc_done",
+                        service_min: 1.0,
+                        wait_mean_min: 0.5,
+                    }),
                 },
                 Application {
                     column: "planopt_jobs",
-                    responses: responses(&[
-                        ("CT-SIM", 3.0, 1440.0, 0.25, true),
-                        ("MR-SIM", 4.0, 1560.0, 0.25, true),
-                    ]),
+                    responses: Vec::new(),
                     background_per_hour: 3.0,
+                    upstream: Some(FromUpstream {
+                        column: "dosecalc_jobs",
+                        per_job: vec![("CT-SIM", 0.3), ("MR-SIM", 1.0 / 3.0)],
+                        approval_median_min: 480.0,
+                        approval_sigma: 0.4,
+                        spread_median_min: 20.0,
+                        spread_sigma: 0.5,
+                    }),
+                    completions: None,
                 },
             ],
             policy: PolicyShape {
@@ -158,27 +190,50 @@ impl Department {
                         ("4D-CT", 10.0, 45.0, 0.3, false),
                     ]),
                     background_per_hour: 2.0,
+                    upstream: None,
+                    completions: Some(Completions {
+                        column: "autocontour_done",
+                        service_min: 4.0,
+                        wait_mean_min: 1.0,
+                    }),
                 },
-                // Staff-triggered stages, in working hours only (appended:
+                // Staff-triggered pipeline stages, in working time (appended:
                 // the auto-contouring column's draws come first and are
-                // unchanged). Dose calculation hours after the scan, with a
-                // wider spread than the bundled clinic's; plan optimisation
-                // one to one and a half days later.
+                // unchanged). Dose calculation once a dosimetrist has
+                // approved the contours (median 3 working hours, wider than
+                // the bundled clinic's); plan optimisation about a working
+                // day after the dose.
                 Application {
                     column: "dosecalc_jobs",
-                    responses: responses(&[
-                        ("PET-CT", 12.0, 300.0, 0.5, true),
-                        ("4D-CT", 14.0, 180.0, 0.5, true),
-                    ]),
+                    responses: Vec::new(),
                     background_per_hour: 12.0,
+                    upstream: Some(FromUpstream {
+                        column: "autocontour_jobs",
+                        per_job: vec![("PET-CT", 0.8), ("4D-CT", 1.4)],
+                        approval_median_min: 180.0,
+                        approval_sigma: 0.7,
+                        spread_median_min: 40.0,
+                        spread_sigma: 0.6,
+                    }),
+                    completions: Some(Completions {
+                        column: "dosecalc_done",
+                        service_min: 1.0,
+                        wait_mean_min: 0.5,
+                    }),
                 },
                 Application {
                     column: "planopt_jobs",
-                    responses: responses(&[
-                        ("PET-CT", 4.0, 2160.0, 0.3, true),
-                        ("4D-CT", 3.0, 1440.0, 0.3, true),
-                    ]),
+                    responses: Vec::new(),
                     background_per_hour: 2.0,
+                    upstream: Some(FromUpstream {
+                        column: "dosecalc_jobs",
+                        per_job: vec![("PET-CT", 1.0 / 3.0), ("4D-CT", 3.0 / 14.0)],
+                        approval_median_min: 660.0,
+                        approval_sigma: 0.35,
+                        spread_median_min: 30.0,
+                        spread_sigma: 0.5,
+                    }),
+                    completions: None,
                 },
             ],
             policy: PolicyShape {
@@ -245,6 +300,8 @@ impl Department {
                         ("MR-SIM", 10.0, 30.0, 0.35, false),
                     ]),
                     background_per_hour: 2.0,
+                    upstream: None,
+                    completions: None,
                 },
                 Application {
                     column: "adaptive_dose_jobs",
@@ -254,6 +311,8 @@ impl Department {
                         ("MR-SIM", 6.0, 360.0, 0.4, true),
                     ]),
                     background_per_hour: 4.0,
+                    upstream: None,
+                    completions: None,
                 },
             ],
             policy: PolicyShape {
@@ -306,6 +365,8 @@ impl Department {
                         ("DIBH-SIM", 10.0, 1020.0, 0.15, true),
                     ]),
                     background_per_hour: 6.0,
+                    upstream: None,
+                    completions: None,
                 },
                 Application {
                     column: "autocontour_jobs",
@@ -314,6 +375,8 @@ impl Department {
                         ("DIBH-SIM", 8.0, 20.0, 0.35, false),
                     ]),
                     background_per_hour: 1.0,
+                    upstream: None,
+                    completions: None,
                 },
             ],
             policy: PolicyShape {

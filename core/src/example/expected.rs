@@ -195,6 +195,13 @@ impl Department {
                     .collect::<Vec<_>>()
                     .join(", "),
             })?;
+        if let Some(up) = &app.upstream {
+            return Err(Error::Pipeline {
+                department: self.name.to_string(),
+                column: column.to_string(),
+                upstream: up.column.to_string(),
+            });
+        }
         let delays = app
             .responses
             .iter()
@@ -593,11 +600,13 @@ mod tests {
         dep.days = 12;
         // Tuesday of the second week, 10:00: the next three days.
         let t = local(&dep, 8, 10);
-        assert_close(
-            &dep,
-            &["autocontour_jobs", "dosecalc_jobs", "planopt_jobs"],
-            t,
-            72,
+        assert_close(&dep, &["autocontour_jobs"], t, 72);
+        // Its dose and plan work follow the stage before (a pipeline): no
+        // closed form, said so rather than a wrong expectation.
+        let e = dep.expectation("dosecalc_jobs").err().unwrap().to_string();
+        assert!(
+            e.contains("dosecalc_jobs follows autocontour_jobs's completions"),
+            "{e}"
         );
     }
 

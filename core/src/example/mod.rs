@@ -66,6 +66,14 @@ pub enum Error {
     },
     #[error("department {department}: {message}")]
     Grid { department: String, message: String },
+    #[error(
+        "department {department}: {column} follows {upstream}'s completions (a pipeline stage): its expected demand has no closed form here; the expectation covers work caused by appointments directly"
+    )]
+    Pipeline {
+        department: String,
+        column: String,
+        upstream: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -106,9 +114,50 @@ pub struct Response {
 pub struct Application {
     /// Recording column name.
     pub column: &'static str,
+    /// Work each appointment type causes directly.
     pub responses: Vec<Response>,
     /// Mean background jobs per hour inside working hours (Poisson).
     pub background_per_hour: f64,
+    /// Work caused by an earlier stage's finished cases (a pipeline stage),
+    /// besides any `responses`.
+    pub upstream: Option<FromUpstream>,
+    /// The recording also has this stage's finished jobs per step.
+    pub completions: Option<Completions>,
+}
+
+/// When a stage's jobs finish: `arrival + service + wait`, the wait
+/// exponential with mean `wait_mean_min` (the workers kept up: the
+/// department's recording is of a service that met its SLO).
+#[derive(Debug, Clone)]
+pub struct Completions {
+    /// Recording column of finished jobs per step.
+    pub column: &'static str,
+    /// Minutes one job takes.
+    pub service_min: f64,
+    pub wait_mean_min: f64,
+}
+
+/// A pipeline stage's work: a case (one appointment that happened, or a
+/// walk-in) whose jobs in the upstream stage have all finished is approved
+/// by staff after a log-normal delay counted in working time, and then
+/// causes a Poisson number of jobs with mean `per_job` × the case's
+/// upstream jobs (a case with more structures to contour has more dose
+/// calculations), each after a further log-normal delay in working time
+/// (the person runs them while planning). A case with no upstream jobs
+/// causes none.
+#[derive(Debug, Clone)]
+pub struct FromUpstream {
+    /// The upstream application's column (it must have `completions`).
+    pub column: &'static str,
+    /// Mean jobs per upstream job of an approved case, by appointment type.
+    pub per_job: Vec<(&'static str, f64)>,
+    /// Median working minutes from the case's last upstream job finishing to
+    /// its approval, and the log-normal sigma.
+    pub approval_median_min: f64,
+    pub approval_sigma: f64,
+    /// Median working minutes from approval to each job, and the sigma.
+    pub spread_median_min: f64,
+    pub spread_sigma: f64,
 }
 
 /// When booked slots were booked. Shares are of booked slots; the rest are
@@ -382,9 +431,20 @@ impl Department {
         happened.sort();
 
         let mut columns = Vec::new();
+        // Completions (and the pipeline's cases) on their own stream: the
+        // arrivals of a stage that feeds nothing are drawn as before.
+        let mut done_rng = ChaCha8Rng::seed_from_u64(seed);
+        done_rng.set_stream(2);
+        let mut done_columns = Vec::new();
+        // Per application, when each case's last job finished (by `happened` index).
+        // and how many jobs it had there.
+        type Cases = Vec<Option<(DateTime<Utc>, u64)>>;
+        let mut case_done: Vec<(&'static str, Cases)> = Vec::new();
         for app in &self.applications {
             let mut values = vec![0.0; len];
-            for (at, kind) in &happened {
+            // Every job's arrival, and its case (None: background).
+            let mut jobs: Vec<(DateTime<Utc>, Option<usize>)> = Vec::new();
+            for (case, (at, kind)) in happened.iter().enumerate() {
                 for r in app.responses.iter().filter(|r| r.kind == *kind) {
                     let delay = LogNormal::new(r.delay_median_min.ln(), r.delay_sigma)
                         .expect("valid log-normal parameters");
@@ -397,6 +457,35 @@ impl Department {
                         if let Some(i) = grid.index_of(when) {
                             values[i] += 1.0;
                         }
+                        jobs.push((when, Some(case)));
+                    }
+                }
+            }
+            if let Some(up) = &app.upstream {
+                let done = case_done
+                    .iter()
+                    .find(|(c, _)| *c == up.column)
+                    .map(|(_, d)| d.as_slice())
+                    .unwrap_or(&[]);
+                let approval = LogNormal::new(up.approval_median_min.ln(), up.approval_sigma)
+                    .expect("valid log-normal parameters");
+                let spread = LogNormal::new(up.spread_median_min.ln(), up.spread_sigma)
+                    .expect("valid log-normal parameters");
+                for (case, finished) in done.iter().enumerate() {
+                    let (Some((finished, n)), Some((_, kind))) = (finished, happened.get(case))
+                    else {
+                        continue;
+                    };
+                    let Some(&(_, ratio)) = up.per_job.iter().find(|(k, _)| k == kind) else {
+                        continue;
+                    };
+                    let approved = self.add_working_minutes(*finished, approval.sample(&mut rng));
+                    for _ in 0..poisson(&mut rng, ratio * *n as f64) {
+                        let when = self.add_working_minutes(approved, spread.sample(&mut rng));
+                        if let Some(i) = grid.index_of(when) {
+                            values[i] += 1.0;
+                        }
+                        jobs.push((when, Some(case)));
                     }
                 }
             }
@@ -405,11 +494,38 @@ impl Department {
             for (i, v) in values.iter_mut().enumerate() {
                 let t = grid.time(i);
                 if self.is_working_time(t) {
-                    *v += poisson(&mut rng, per_step) as f64;
+                    let n = poisson(&mut rng, per_step);
+                    *v += n as f64;
+                    if app.completions.is_some() {
+                        for k in 0..n {
+                            // Spread over the step, as the arrivals' minute is not drawn.
+                            let at = t + TimeDelta::seconds(self.step_secs * k as i64 / n as i64);
+                            jobs.push((at, None));
+                        }
+                    }
                 }
+            }
+            if let Some(c) = &app.completions {
+                let wait = rand_distr::Exp::new(1.0 / c.wait_mean_min.max(1e-9))
+                    .expect("valid exponential rate");
+                let mut done = vec![0.0; len];
+                let mut cases: Cases = vec![None; happened.len()];
+                for (at, case) in jobs {
+                    let minutes = c.service_min + wait.sample(&mut done_rng);
+                    let end = at + TimeDelta::seconds((minutes * 60.0) as i64);
+                    if let Some(i) = grid.index_of(end) {
+                        done[i] += 1.0;
+                    }
+                    if let Some(k) = case {
+                        cases[k] = Some(cases[k].map_or((end, 1), |(e, n)| (e.max(end), n + 1)));
+                    }
+                }
+                done_columns.push((c.column.to_string(), done));
+                case_done.push((app.column, cases));
             }
             columns.push((app.column.to_string(), values));
         }
+        columns.extend(done_columns);
         Generated {
             schedule,
             recording: Recording { grid, columns },
@@ -428,6 +544,37 @@ impl Department {
         self.is_working_day(date)
             && local.hour() >= self.working_hours.0
             && local.hour() < self.working_hours.1
+    }
+
+    /// `t` plus `minutes` of working time: the clock runs only in staff
+    /// hours on working days (work approved at 16:50 with 30 minutes to go
+    /// lands at 08:20 the next working day, at 08:00-17:00).
+    pub fn add_working_minutes(&self, t: DateTime<Utc>, minutes: f64) -> DateTime<Utc> {
+        let tz = self.timezone;
+        let (h0, h1) = self.working_hours;
+        let mut left = (minutes.max(0.0) * 60.0) as i64;
+        let mut t = t;
+        // A year of days at most (a department always has working days).
+        for _ in 0..370 {
+            let date = t.with_timezone(&tz).date_naive();
+            let (open, close) = (
+                local_instant(tz, date, h0, 0),
+                local_instant(tz, date, h1, 0),
+            );
+            let next_open = local_instant(tz, date + TimeDelta::days(1), h0, 0);
+            if !self.is_working_day(date) || t >= close {
+                t = next_open;
+                continue;
+            }
+            let from = t.max(open);
+            let available = (close - from).num_seconds();
+            if left < available {
+                return from + TimeDelta::seconds(left);
+            }
+            left -= available;
+            t = next_open;
+        }
+        t
     }
 
     /// `t` if it is working time, else the start of the next working period.
@@ -544,6 +691,99 @@ mod tests {
                 .iter()
                 .any(|t| *t == NaiveTime::from_hms_opt(7, 30, 0).unwrap())
         );
+    }
+
+    #[test]
+    fn working_minutes_run_only_in_staff_hours() {
+        let d = Department::bundled(); // 08:00-17:00 Berlin, German holidays
+        let at = |y, m, day, h, min| {
+            local_instant(
+                d.timezone,
+                NaiveDate::from_ymd_opt(y, m, day).unwrap(),
+                h,
+                min,
+            )
+        };
+        for (from, minutes, to, why) in [
+            (
+                (3, 2, 16, 50),
+                30.0,
+                (3, 3, 8, 20),
+                "Monday 16:50: Tuesday 08:20",
+            ),
+            ((3, 2, 9, 0), 45.0, (3, 2, 9, 45), "within the day"),
+            (
+                (3, 2, 6, 0),
+                10.0,
+                (3, 2, 8, 10),
+                "before opening: from 08:00",
+            ),
+            (
+                (3, 6, 16, 0),
+                120.0,
+                (3, 9, 9, 0),
+                "Friday 16:00: Monday 09:00",
+            ),
+            (
+                (4, 2, 16, 0),
+                540.0,
+                (4, 7, 16, 0),
+                "Maundy Thursday: Tuesday after Easter",
+            ),
+        ] {
+            let at = |(m, day, h, min)| at(2026, m, day, h, min);
+            assert_eq!(d.add_working_minutes(at(from), minutes), at(to), "{why}");
+        }
+    }
+
+    #[test]
+    fn a_pipeline_stage_follows_the_completions_of_the_one_before() {
+        let d = Department::bundled();
+        let g = d.generate(5);
+        let col = |c| g.recording.series(c).unwrap().values;
+        let (contour, contour_done) = (col("autocontour_jobs"), col("autocontour_done"));
+        let (dose, dose_done) = (col("dosecalc_jobs"), col("dosecalc_done"));
+        // Completions conserve the work (the last minutes' may end past the grid).
+        let sum = |v: &[f64]| v.iter().sum::<f64>();
+        assert!(sum(&contour_done) <= sum(&contour) && sum(&contour_done) > sum(&contour) - 20.0);
+        assert!(sum(&dose_done) <= sum(&dose) && sum(&dose_done) > sum(&dose) - 20.0);
+        // Every job finishes after it arrives: cumulative completions never lead.
+        let mut lead = 0.0f64;
+        for (a, c) in contour.iter().zip(&contour_done) {
+            lead += a - c;
+            assert!(lead >= -1e-9, "a completion before its arrival");
+        }
+        // Dose work only in staff hours, and none before the first contours are done.
+        let grid = g.recording.grid;
+        let first_done = contour_done.iter().position(|v| *v > 0.0).unwrap();
+        for (i, v) in dose.iter().enumerate() {
+            if *v > 0.0 {
+                assert!(
+                    d.is_working_time(grid.time(i)),
+                    "dose work at {}",
+                    grid.time(i)
+                );
+            }
+        }
+        let background_free =
+            (0..first_done).all(|i| dose[i] == 0.0 || d.is_working_time(grid.time(i)));
+        assert!(background_free);
+        // About 1.25 dose jobs per CT contour job and 1 per MR one, plus
+        // 20 background jobs per working hour.
+        let working_hours = (0..grid.len)
+            .filter(|i| d.is_working_time(grid.time(*i)))
+            .count() as f64
+            / 12.0;
+        let caused = sum(&dose) - 20.0 * working_hours;
+        let ratio = caused / sum(&contour_done);
+        assert!((0.95..1.3).contains(&ratio), "{ratio}");
+        // The other departments have no completions columns (nothing changed there).
+        let names = Department::mr_linac()
+            .generate(1)
+            .recording
+            .names()
+            .join(",");
+        assert!(!names.contains("_done"), "{names}");
     }
 
     #[test]

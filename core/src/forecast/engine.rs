@@ -129,7 +129,15 @@ impl EngineConfig {
         EngineConfig {
             periods,
             horizon,
-            max_lag: policy.schedule.as_ref().map(|s| steps(s.max_lag.secs())),
+            // One lag span for every covariate: the longest of the
+            // schedule's and the upstream stages'.
+            max_lag: policy
+                .schedule
+                .iter()
+                .map(|s| s.max_lag.secs())
+                .chain(policy.demand.upstream.iter().map(|u| u.max_lag.secs()))
+                .max()
+                .map(steps),
             origins: 6,
             origin_spacing: (day / 2).max(1),
             reselect_every: day,
@@ -507,6 +515,17 @@ impl Engine {
         let offset = f.y.iter().map(|v| v.abs()).sum::<f64>() / n as f64 * 0.1 + 1e-9;
         let cuts = backtest::trailing_origins(n, h, self.cfg.origins, self.cfg.origin_spacing);
         let counts = f.counts.as_deref();
+        // Per origin, the covariates as they were known there: an upstream
+        // stage's completions after the origin are what it planned, not what
+        // it then did (no leakage of realised completions).
+        let known: Vec<Option<Vec<Vec<f64>>>> =
+            cuts.iter().map(|&cut| self.known_at(f, cut, h)).collect();
+        let counts_at = |cut: usize| {
+            cuts.iter()
+                .position(|&c| c == cut)
+                .and_then(|k| known[k].as_deref())
+                .or(counts)
+        };
         // Every candidate's backtest, with its absolute error per origin.
         let mut tried: Vec<Tried> = Vec::new();
         // The blind models' forecasts at the origins, each made once.
@@ -514,7 +533,7 @@ impl Engine {
         if !cuts.is_empty() {
             for name in self.candidates(cuts[cuts.len() - 1], counts.is_some()) {
                 let Some(bt) = backtest::run(h, &cuts, |cut| {
-                    self.run(name, f, cut, h, counts, Some(&mut bank))
+                    self.run(name, f, cut, h, counts_at(cut), Some(&mut bank))
                         .map(Prediction::point)
                 }) else {
                     continue;
@@ -669,6 +688,60 @@ impl Engine {
             working: None,
             spread,
         }
+    }
+
+    /// The covariates as known at origin `cut` of a backtest, when some are
+    /// an upstream stage's completions ([`crate::series::is_upstream`]):
+    /// after `cut` each upstream row holds what the upstream would have
+    /// planned then — its completions regressed on the appointment rows up
+    /// to `cut` (the upstream's own schedule model), or without appointment
+    /// rows the day before's — so a backtest never reads completions from
+    /// after its origin. `None`: no upstream rows (the covariates as given).
+    fn known_at(&self, f: &Fitted, cut: usize, h: usize) -> Option<Vec<Vec<f64>>> {
+        let counts = f.counts.as_ref()?;
+        let upstream: Vec<usize> = (0..counts.len())
+            .filter(|&k| {
+                f.types
+                    .get(k)
+                    .is_some_and(|t| crate::series::is_upstream(t))
+            })
+            .collect();
+        if upstream.is_empty() {
+            return None;
+        }
+        let appointments: Vec<Vec<f64>> = (0..counts.len())
+            .filter(|k| !upstream.contains(k))
+            .map(|k| counts[k].clone())
+            .collect();
+        let end = (cut + h).min(counts[0].len());
+        let day = self.day();
+        let mut out = counts.clone();
+        for &u in &upstream {
+            let row = &mut out[u];
+            let planned: Vec<f64> = match self.cfg.max_lag {
+                Some(max_lag) if !appointments.is_empty() && cut >= 2 * day.max(2) => {
+                    let hist: Vec<Vec<f64>> =
+                        appointments.iter().map(|c| c[..cut].to_vec()).collect();
+                    ScheduleRegression::fit(
+                        &counts[u][..cut],
+                        &hist,
+                        f.phase0,
+                        day,
+                        self.week(cut),
+                        &self.bins(max_lag),
+                        self.cfg.ridge,
+                    )
+                    .predict(&appointments, f.phase0, cut, end)
+                }
+                _ => (cut..end)
+                    .map(|t| if t >= day { counts[u][t - day] } else { 0.0 })
+                    .collect(),
+            };
+            for (t, v) in (cut..end).zip(planned) {
+                row[t] = v.max(0.0);
+            }
+        }
+        Some(out)
     }
 
     fn fit_schedule(&self, f: &Fitted) -> Option<ScheduleRegression> {
@@ -878,6 +951,10 @@ impl Forecaster for Engine {
                 n < s.at_len
                     || self.reselect_period(&fitted.grid) != s.at_period
                     || is_schedule_model(&s.choice.model) != fitted.counts.is_some()
+                    || self
+                        .fitted
+                        .as_ref()
+                        .is_some_and(|p| p.types != fitted.types)
             }
         };
         if stale {
@@ -1110,6 +1187,63 @@ mod tests {
     }
 
     use super::super::uniform as lcg;
+
+    #[test]
+    fn a_backtest_reads_an_upstreams_plan_after_its_origin_never_its_completions() {
+        // An appointment row, and an upstream's completions: 3 per
+        // appointment two hours later, plus a burst only the completions show.
+        let (_, counts) = clinic(28);
+        let n = counts[0].len();
+        let mut done: Vec<f64> = (0..n)
+            .map(|t| if t >= 2 { 3.0 * counts[0][t - 2] } else { 0.0 })
+            .collect();
+        for v in done.iter_mut().skip(n - 30).take(5) {
+            *v += 50.0;
+        }
+        let y: Vec<f64> = (0..n)
+            .map(|t| if t >= 1 { done[t - 1] } else { 0.0 })
+            .collect();
+        let mut e = engine(Some(6));
+        let c = Covariates {
+            grid: grid(n),
+            types: vec!["CT".into(), format!("{}up", crate::series::UPSTREAM_PREFIX)],
+            values: vec![counts[0].clone(), done.clone()],
+        };
+        e.fit(&Series::new(grid(n), y), Some(&c)).unwrap();
+        let f = e.fitted.as_ref().unwrap();
+        let cut = n - 40;
+        let known = e.known_at(f, cut, 24).unwrap();
+        // Before the origin, as observed; the appointment row as given.
+        assert_eq!(known[1][..cut], done[..cut]);
+        assert_eq!(known[0], counts[0]);
+        // After it, the upstream's plan from the appointments: about 3 per
+        // appointment two hours on, never the burst it did not plan.
+        for t in cut..cut + 24 {
+            let planned = 3.0 * counts[0][t - 2];
+            assert!(
+                (known[1][t] - planned).abs() < 1.0,
+                "{t}: {} vs {planned}",
+                known[1][t]
+            );
+        }
+        assert!(known[1][n - 30..n - 25].iter().all(|v| *v < 40.0));
+        // Past the backtest's horizon, as given.
+        assert_eq!(known[1][cut + 24..], done[cut + 24..]);
+        // Without upstream rows there is nothing to replace.
+        let mut plain = engine(Some(6));
+        let c = Covariates {
+            types: vec!["CT".into(), "MR".into()],
+            ..c
+        };
+        plain
+            .fit(&Series::new(grid(n), vec![1.0; n]), Some(&c))
+            .unwrap();
+        assert!(
+            plain
+                .known_at(plain.fitted.as_ref().unwrap(), cut, 24)
+                .is_none()
+        );
+    }
 
     /// Hourly demand caused by appointments of two types, with a booked future.
     fn clinic(days: usize) -> (Vec<f64>, Vec<Vec<f64>>) {

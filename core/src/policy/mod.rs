@@ -131,6 +131,31 @@ pub struct Demand {
     /// CPU utilisation of the workload as a fraction (optional; for the reactive floor).
     #[serde(default)]
     pub cpu: Option<SeriesRef>,
+    /// Work this stage finishes per step (optional): what a downstream
+    /// stage's forecast reads (`demand.upstream` of another policy).
+    #[serde(default)]
+    pub completions: Option<SeriesRef>,
+    /// Stages whose finished work causes this stage's arrivals (a pipeline:
+    /// contours approved, then dose calculated): the forecast learns the lag
+    /// and ratio from their completions to this stage's arrivals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream: Vec<Upstream>,
+}
+
+/// A stage before this one in a pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    /// The upstream policy's `name` (it must declare `demand.completions`).
+    pub policy: String,
+    /// Longest delay from an upstream completion to the work it causes here
+    /// (working time when the policy has a calendar); default 8h.
+    #[serde(default = "default_upstream_lag")]
+    pub max_lag: Duration,
+}
+
+fn default_upstream_lag() -> Duration {
+    Duration::from_secs(8 * 3600)
 }
 
 /// A series by its recording column name and, for live use, its PromQL query.
@@ -529,6 +554,42 @@ impl Policy {
                 "expected a column name, found an empty string".into(),
             );
         }
+        if let Some(c) = &self.demand.completions
+            && c.series.trim().is_empty()
+        {
+            err(
+                "demand.completions.series",
+                "expected a column name, found an empty string".into(),
+            );
+        }
+        for (i, u) in self.demand.upstream.iter().enumerate() {
+            let field = format!("demand.upstream[{i}].policy");
+            if u.policy == self.name {
+                err(
+                    &field,
+                    format!(
+                        "expected another policy's name, found this policy's own ({:?})",
+                        u.policy
+                    ),
+                );
+            } else if let Some(msg) = dns_label_problem(&u.policy) {
+                err(&field, msg);
+            } else if self.demand.upstream[..i]
+                .iter()
+                .any(|o| o.policy == u.policy)
+            {
+                err(
+                    &field,
+                    format!("expected each upstream once, found {:?} twice", u.policy),
+                );
+            }
+            if u.max_lag.is_zero() {
+                err(
+                    &format!("demand.upstream[{i}].max_lag"),
+                    "expected a positive duration, found 0s".into(),
+                );
+            }
+        }
         if self.slo.max_wait.is_zero() {
             err(
                 "slo.max_wait",
@@ -794,7 +855,143 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<LoadedPolicy>, Vec<PolicyError>) {
             Err(PolicyErrors(es)) => errors.extend(es),
         }
     }
+    // A stage whose upstream is unknown, lacks a completions metric or lies
+    // on a cycle is invalid; the rest load.
+    let problems = pipeline_problems(&policies);
+    if !problems.is_empty() {
+        let bad: Vec<PathBuf> = problems.iter().map(|e| e.file.clone()).collect();
+        errors.extend(problems);
+        policies.retain(|lp| !bad.contains(&lp.path));
+    }
     (policies, errors)
+}
+
+/// What is wrong with the pipeline the policies form: an upstream name that
+/// no policy has, an upstream without `demand.completions`, and cycles
+/// (every policy on one is named, in order). One error per problem, on the
+/// downstream policy's file and its `demand.upstream[i].policy` field.
+pub fn pipeline_problems(policies: &[LoadedPolicy]) -> Vec<PolicyError> {
+    let index = |name: &str| policies.iter().position(|lp| lp.policy.name == name);
+    let mut errors = Vec::new();
+    let mut names: Vec<&str> = policies.iter().map(|lp| lp.policy.name.as_str()).collect();
+    names.sort_unstable();
+    for lp in policies {
+        for (i, u) in lp.policy.demand.upstream.iter().enumerate() {
+            let field = format!("demand.upstream[{i}].policy");
+            match index(&u.policy) {
+                None => errors.push(PolicyError {
+                    file: lp.path.clone(),
+                    field,
+                    line: None,
+                    message: format!(
+                        "expected the name of a policy loaded with this one, found {:?} (loaded: {})",
+                        u.policy,
+                        names.join(", ")
+                    ),
+                }),
+                Some(j) if policies[j].policy.demand.completions.is_none() => {
+                    errors.push(PolicyError {
+                        file: lp.path.clone(),
+                        field,
+                        line: None,
+                        message: format!(
+                            "expected an upstream that declares demand.completions, found {:?} ({}) without it",
+                            u.policy,
+                            policies[j].path.display()
+                        ),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    for cycle in pipeline_cycles(policies) {
+        let start = &policies[cycle[0]];
+        let mut path: Vec<&str> = cycle
+            .iter()
+            .map(|&k| policies[k].policy.name.as_str())
+            .collect();
+        path.push(start.policy.name.as_str());
+        let next = &policies[cycle[1 % cycle.len()]].policy.name;
+        let i = start
+            .policy
+            .demand
+            .upstream
+            .iter()
+            .position(|u| &u.policy == next)
+            .unwrap_or(0);
+        errors.push(PolicyError {
+            file: start.path.clone(),
+            field: format!("demand.upstream[{i}].policy"),
+            line: None,
+            message: format!(
+                "expected a pipeline without cycles, found the cycle {}",
+                path.join(" -> upstream ")
+            ),
+        });
+    }
+    errors
+}
+
+/// The cycles of the upstream graph, each once (as indices, starting at its
+/// smallest): policy `a` lists `b` as upstream, `b` lists `a`.
+fn pipeline_cycles(policies: &[LoadedPolicy]) -> Vec<Vec<usize>> {
+    let ups: Vec<Vec<usize>> = policies
+        .iter()
+        .map(|lp| {
+            lp.policy
+                .demand
+                .upstream
+                .iter()
+                .filter_map(|u| policies.iter().position(|o| o.policy.name == u.policy))
+                .collect()
+        })
+        .collect();
+    let mut cycles: Vec<Vec<usize>> = Vec::new();
+    // Depth-first from each node over nodes not smaller than it: a cycle is
+    // found from its smallest member only, so once.
+    for s in 0..policies.len() {
+        let mut stack: Vec<(usize, usize)> = vec![(s, 0)];
+        let mut on_path = vec![s];
+        while let Some(top) = stack.last_mut() {
+            let (node, next) = *top;
+            if let Some(&m) = ups[node].get(next) {
+                top.1 += 1;
+                if m == s {
+                    cycles.push(on_path.clone());
+                } else if m > s && !on_path.contains(&m) {
+                    stack.push((m, 0));
+                    on_path.push(m);
+                }
+            } else {
+                stack.pop();
+                on_path.pop();
+            }
+        }
+    }
+    cycles
+}
+
+/// The policies in pipeline order (every upstream before its downstream;
+/// otherwise as given). `None` when they hold a cycle
+/// ([`pipeline_problems`] names it).
+pub fn pipeline_order(policies: &[Policy]) -> Option<Vec<usize>> {
+    let mut order = Vec::with_capacity(policies.len());
+    let mut placed = vec![false; policies.len()];
+    while order.len() < policies.len() {
+        let ready = (0..policies.len()).find(|&i| {
+            !placed[i]
+                && policies[i].demand.upstream.iter().all(|u| {
+                    policies
+                        .iter()
+                        .position(|o| o.name == u.policy)
+                        .is_none_or(|j| placed[j])
+                })
+        })?;
+        placed[ready] = true;
+        order.push(ready);
+    }
+    Some(order)
 }
 
 fn dns_label_problem(s: &str) -> Option<String> {
@@ -881,6 +1078,8 @@ pub mod fixtures {
                     },
                     queue_depth: None,
                     cpu: None,
+                    completions: None,
+                    upstream: Vec::new(),
                 },
                 slo: Slo {
                     max_wait: Duration::from_mins(5),
@@ -995,5 +1194,154 @@ mod tests {
                     [calendar.hours]\nmon-fri = \"08:00-17:00\"\n";
         let p = Policy::from_str_named(toml, Path::new("p.toml")).unwrap();
         assert_eq!(p.calendar().unwrap().closed.len(), 3);
+    }
+
+    /// A stage named `name` with `upstream` and, if `done`, a completions metric.
+    fn stage(name: &str, upstream: &[&str], done: bool) -> LoadedPolicy {
+        let mut yaml = BASE.replace("name: dose\n", &format!("name: {name}\n"));
+        if done || !upstream.is_empty() {
+            let ups: Vec<String> = upstream
+                .iter()
+                .map(|u| format!("{{ policy: {u} }}"))
+                .collect();
+            let completions = if done {
+                ", completions: { series: done }"
+            } else {
+                ""
+            };
+            yaml = yaml.replace(
+                "demand: { arrivals: { series: jobs } }",
+                &format!(
+                    "demand: {{ arrivals: {{ series: jobs }}{completions}, upstream: [{}] }}",
+                    ups.join(", ")
+                ),
+            );
+        }
+        let path = PathBuf::from(format!("{name}.yaml"));
+        LoadedPolicy {
+            policy: Policy::from_str_named(&yaml, &path).unwrap(),
+            path,
+        }
+    }
+
+    fn problems(ps: &[LoadedPolicy]) -> Vec<String> {
+        pipeline_problems(ps)
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_pipeline_in_order_has_no_problems() {
+        let ps = vec![
+            stage("plan", &["dose"], false),
+            stage("dose", &["contour"], true),
+            stage("contour", &[], true),
+        ];
+        assert!(pipeline_problems(&ps).is_empty());
+        let plain: Vec<Policy> = ps.iter().map(|p| p.policy.clone()).collect();
+        assert_eq!(pipeline_order(&plain), Some(vec![2, 1, 0]));
+        let u = &ps[0].policy.demand.upstream[0];
+        assert_eq!(u.max_lag, Duration::from_secs(8 * 3600), "default lag");
+    }
+
+    #[test]
+    fn unknown_upstreams_and_missing_completions_name_the_file_and_the_names() {
+        let ps = vec![
+            stage("dose", &["contouring"], true),
+            stage("plan", &["dose", "ghost"], false),
+            stage("contour", &[], false),
+        ];
+        let shown = problems(&ps);
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert!(
+            shown[0].starts_with("dose.yaml: demand.upstream[0].policy: expected the name of a policy loaded with this one, found \"contouring\" (loaded: contour, dose, plan)"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[1].starts_with("plan.yaml: demand.upstream[1].policy:")
+                && shown[1].contains("\"ghost\""),
+            "{shown:?}"
+        );
+        let ps = vec![
+            stage("dose", &["contour"], true),
+            stage("contour", &[], false),
+        ];
+        let shown = pipeline_problems(&ps)[0].to_string();
+        assert!(
+            shown.contains("expected an upstream that declares demand.completions, found \"contour\" (contour.yaml) without it"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn cycles_are_named_once_each() {
+        let ps = vec![
+            stage("a", &["c"], true),
+            stage("b", &["a"], true),
+            stage("c", &["b"], true),
+            stage("d", &["d2"], true),
+            stage("d2", &["d"], true),
+            stage("e", &["a"], true),
+        ];
+        let shown = problems(&ps);
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert!(
+            shown[0].starts_with("a.yaml: demand.upstream[0].policy: expected a pipeline without cycles, found the cycle a -> upstream c -> upstream b -> upstream a"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[1].contains("d -> upstream d2 -> upstream d"),
+            "{shown:?}"
+        );
+        let plain: Vec<Policy> = ps.iter().map(|p| p.policy.clone()).collect();
+        assert_eq!(pipeline_order(&plain), None);
+    }
+
+    #[test]
+    fn an_upstream_of_its_own_twice_or_without_a_lag_is_invalid() {
+        let yaml = BASE.replace(
+            "demand: { arrivals: { series: jobs } }",
+            "demand: { arrivals: { series: jobs }, completions: { series: \" \" }, upstream: [{ policy: dose }, { policy: x, max_lag: 0s }, { policy: x }] }",
+        );
+        let e = Policy::from_str_named(&yaml, Path::new("p.yaml")).unwrap_err();
+        let shown: Vec<String> = e.0.iter().map(|e| e.to_string()).collect();
+        assert_eq!(shown.len(), 4, "{shown:?}");
+        assert!(
+            shown[0].contains("demand.completions.series: expected a column name"),
+            "{shown:?}"
+        );
+        assert!(shown[1].contains("demand.upstream[0].policy: expected another policy's name, found this policy's own (\"dose\")"), "{shown:?}");
+        assert!(
+            shown[2].contains("demand.upstream[1].max_lag: expected a positive duration"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[3].contains(
+                "demand.upstream[2].policy: expected each upstream once, found \"x\" twice"
+            ),
+            "{shown:?}"
+        );
+    }
+
+    #[test]
+    fn loading_a_directory_drops_the_stages_with_pipeline_problems() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, lp: &LoadedPolicy| {
+            let text = serde_yaml::to_string(&lp.policy).unwrap();
+            std::fs::write(dir.path().join(name), text).unwrap();
+        };
+        write("a.yaml", &stage("contour", &[], true));
+        write("b.yaml", &stage("dose", &["contour"], true));
+        write("c.yaml", &stage("plan", &["dosage"], false));
+        let (ok, errors) = load_paths(&[dir.path().to_path_buf()]);
+        let names: Vec<&str> = ok.iter().map(|lp| lp.policy.name.as_str()).collect();
+        assert_eq!(names, vec!["contour", "dose"]);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].file.ends_with("c.yaml") && errors[0].message.contains("\"dosage\""),
+            "{}",
+            errors[0]
+        );
     }
 }

@@ -821,6 +821,46 @@ pub struct Figures {
 }
 
 /// Draw every figure.
+/// Figures one above the other in one SVG, each under its title (a
+/// pipeline's stages): every figure keeps its own size and drawing.
+pub fn stack(figures: &[(String, String)]) -> String {
+    const TITLE: u32 = 28;
+    let attr = |tag: &str, name: &str| -> u32 {
+        let key = format!(" {name}=\"");
+        tag.find(&key)
+            .and_then(|i| {
+                let rest = &tag[i + key.len()..];
+                rest[..rest.find('"')?].parse().ok()
+            })
+            .unwrap_or(0)
+    };
+    let mut body = String::new();
+    let (mut width, mut y) = (0u32, 0u32);
+    for (title, svg) in figures {
+        let Some(start) = svg.find("<svg") else {
+            continue;
+        };
+        let svg = &svg[start..];
+        let tag = &svg[..svg.find('>').unwrap_or(svg.len())];
+        let (w, h) = (attr(tag, "width"), attr(tag, "height"));
+        width = width.max(w);
+        let escaped = title
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        body.push_str(&format!(
+            "<text x=\"12\" y=\"{}\" font-family=\"sans-serif\" font-size=\"18\" font-weight=\"bold\">{escaped}</text>\n",
+            y + 20
+        ));
+        y += TITLE;
+        body.push_str(&format!("<svg x=\"0\" y=\"{y}\"{}\n", &svg[4..]));
+        y += h;
+    }
+    format!(
+        "<svg width=\"{width}\" height=\"{y}\" viewBox=\"0 0 {width} {y}\" xmlns=\"http://www.w3.org/2000/svg\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n{body}</svg>\n"
+    )
+}
+
 pub fn render_all(r: &Report) -> Result<Figures> {
     Ok(Figures {
         busiest_day: busiest_day_svg(r)?,
@@ -896,6 +936,7 @@ mod tests {
             schedule: Vec::new(),
             warmup_secs: 0,
             phase_secs: 0,
+            upstream: Vec::new(),
         };
         simulate(&s, &[Strategy::Static(4), Strategy::Oracle], &mut |_| {})
     }

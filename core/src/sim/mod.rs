@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::autoscale::{Autoscaler, Observation};
+use crate::autoscale::{Autoscaler, Observation, UpstreamFeed};
 use crate::plan::Decision;
 use crate::policy::{Mode, Policy};
 use crate::schedule::{Appointment, Booked};
@@ -172,6 +172,45 @@ pub struct Scenario {
     /// Seconds after the recording's start of the first decision (the
     /// controller's loop starts whenever it starts, not on a step boundary).
     pub phase_secs: i64,
+    /// The upstream stages' replayed output this policy's predictive
+    /// strategy reads (a pipeline, [`simulate_pipeline`]); empty otherwise.
+    pub upstream: Vec<UpstreamReplay>,
+}
+
+/// A pipeline stage's replayed output, as the next stage's predictive
+/// strategy reads it: its predictive run's completions and, at each of its
+/// fits, what it planned to complete. The downstream's own arrivals are the
+/// recording's (docs/ARCHITECTURE.md, "Pipelines").
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpstreamReplay {
+    pub policy: String,
+    /// Work served per step of the recording's grid.
+    pub completions: Vec<f64>,
+    /// At each fit: the step it was made in, and the completions planned per
+    /// step from that step on — the work queued then, served first, and the
+    /// forecast mean, each one job's service time after it arrives.
+    pub plans: Vec<(usize, Vec<f64>)>,
+}
+
+impl UpstreamReplay {
+    /// What a decision in step `i` knows of this stage: completions
+    /// observed in the steps before it, then the newest plan made by then,
+    /// on `grid` (its history's start to `i + horizon`): `NaN` where nothing
+    /// is known.
+    fn feed(&self, grid: &Grid, from: usize, i: usize, horizon: usize) -> UpstreamFeed {
+        let mut values: Vec<f64> =
+            self.completions[from.min(i)..i.min(self.completions.len())].to_vec();
+        values.resize(i - from.min(i), f64::NAN);
+        let plan = self.plans.iter().rev().find(|(m, _)| *m <= i);
+        values.extend((i..i + horizon).map(|j| {
+            plan.and_then(|(m, p)| p.get(j - m).copied())
+                .unwrap_or(f64::NAN)
+        }));
+        UpstreamFeed {
+            policy: self.policy.clone(),
+            completions: Series::new(Grid::new(grid.time(from), grid.step_secs, 0), values),
+        }
+    }
 }
 
 impl Scenario {
@@ -214,6 +253,7 @@ impl Scenario {
             schedule,
             warmup_secs,
             phase_secs: 0,
+            upstream: Vec::new(),
         })
     }
 }
@@ -483,6 +523,13 @@ struct PredictiveCtl<'a> {
     trace: Option<Vec<TraceEntry>>,
     /// The knowable reference: forecasts from the true expectation, no fits.
     known: Option<knowable::Known<'a>>,
+    /// What this stage completed and planned, for a downstream stage
+    /// (kept when `Some`).
+    output: Option<UpstreamReplay>,
+    /// Whether the upstream stages fed the last fit, for the notes: fits
+    /// with and without them.
+    upstream_fits: (u32, u32),
+    upstream_note: Option<String>,
 }
 
 /// How the predictive strategy's decision reaches the target.
@@ -542,7 +589,42 @@ impl<'a> PredictiveCtl<'a> {
             schedule_blind: (0, None),
             trace: trace.then(Vec::new),
             known: None,
+            output: None,
+            upstream_fits: (0, 0),
+            upstream_note: None,
         }
+    }
+
+    /// Keep what this stage completes and plans (for [`simulate_pipeline`]).
+    fn keeping_output(mut self) -> Self {
+        self.output = Some(UpstreamReplay {
+            policy: self.s.policy.name.clone(),
+            completions: vec![0.0; self.s.arrivals.len()],
+            plans: Vec::new(),
+        });
+        self
+    }
+
+    /// Record the plan of the fit just made at step `i` with `queued` work waiting.
+    fn record_plan(&mut self, i: usize, queued: f64) {
+        let Some(out) = &mut self.output else { return };
+        let Some(f) = self.scaler.cached_forecast() else {
+            return;
+        };
+        let p = &self.s.policy;
+        let step = self.t.grid.step_secs as f64;
+        // One job's service time, in steps.
+        let lag = ((1.0 / p.capacity.per_second().max(1e-12)) / step).round() as usize;
+        let spread = lag.max(1);
+        let mut plan = vec![0.0; f.mean.len() + lag];
+        for v in plan.iter_mut().take(spread) {
+            *v += queued / spread as f64;
+        }
+        for (j, m) in f.mean.iter().enumerate() {
+            plan[j + lag] += m.max(0.0);
+        }
+        plan.truncate(f.mean.len());
+        out.plans.push((i, plan));
     }
 
     /// The knowable reference on `demand` (see [`knowable`]).
@@ -607,6 +689,25 @@ impl<'a> PredictiveCtl<'a> {
         for (e, c) in &self.errors {
             notes.push(format!("{e} (in {c} of {} fits)", self.fits));
         }
+        let (with, without) = self.upstream_fits;
+        if with + without > 0 && !self.s.policy.demand.upstream.is_empty() {
+            let names: Vec<&str> = self
+                .s
+                .policy
+                .demand
+                .upstream
+                .iter()
+                .map(|u| u.policy.as_str())
+                .collect();
+            notes.push(format!(
+                "pipeline: the forecast read {}'s simulated completions (and its plans) in {with} of {} fits",
+                names.join(", "),
+                with + without
+            ));
+            if let Some(n) = &self.upstream_note {
+                notes.push(format!("{n} (in {without} fits, first seen)"));
+            }
+        }
         if let (n, Some(first)) = &self.schedule_blind {
             notes.push(format!(
                 "warning: in {n} of {} fits {first} (first seen)",
@@ -635,6 +736,13 @@ impl<'a> PredictiveCtl<'a> {
             return;
         }
         self.fits += 1;
+        match self.scaler.upstream_note() {
+            None => self.upstream_fits.0 += 1,
+            Some(n) => {
+                self.upstream_fits.1 += 1;
+                self.upstream_note.get_or_insert(n);
+            }
+        }
         let known = self.booked.at(now);
         let refitted = self.scaler.refit(history, known);
         if let Some(w) = self.scaler.schedule_warning() {
@@ -672,13 +780,35 @@ impl Scaler for PredictiveCtl<'_> {
         self.served += last.served;
         self.capacity += last.capacity;
         let t = self.t;
+        if let Some(out) = &mut self.output
+            && k > 0
+        {
+            out.completions[(k - 1) / t.ticks_per_step] += last.served;
+        }
         let decide_now = k >= t.phase_ticks && (k - t.phase_ticks) % t.interval_ticks == 0;
         let mut wanted = None;
         if decide_now {
             let history = self.history(k);
             let now = t.time(k);
+            if !self.s.upstream.is_empty() {
+                let i = k / t.ticks_per_step;
+                let from = i.saturating_sub(self.history_steps);
+                let p = &self.s.policy;
+                let horizon = (p.forecast.horizon.secs_i64() / p.step_secs()).max(1) as usize;
+                let feeds = self
+                    .s
+                    .upstream
+                    .iter()
+                    .map(|u| u.feed(&t.grid, from, i, horizon))
+                    .collect();
+                self.scaler.set_upstream(feeds);
+            }
             if self.known.is_none() {
+                let before = self.fits;
                 self.refit_if_due(history, now);
+                if self.fits > before {
+                    self.record_plan(k / t.ticks_per_step, cluster.queue_depth());
+                }
             }
             let utilisation = (self.capacity > 0.0).then(|| self.served / self.capacity);
             (self.served, self.capacity) = (0.0, 0.0);
@@ -775,7 +905,7 @@ impl Scaler for PredictiveCtl<'_> {
 /// attainment and runs last. Every run is deterministic, so the report does
 /// not depend on which finishes first.
 pub fn simulate(s: &Scenario, strategies: &[Strategy], progress: &mut dyn FnMut(f64)) -> Report {
-    simulate_with(s, strategies, false, None, progress)
+    simulate_with(s, strategies, false, None, false, progress).0
 }
 
 /// [`simulate`] with the true expected demand `known` of a generated
@@ -787,7 +917,7 @@ pub fn simulate_known(
     known: &dyn KnownDemand,
     progress: &mut dyn FnMut(f64),
 ) -> Report {
-    simulate_with(s, strategies, false, Some(known), progress)
+    simulate_with(s, strategies, false, Some(known), false, progress).0
 }
 
 /// [`simulate`], keeping what the predictive strategy saw and decided at
@@ -798,7 +928,7 @@ pub fn simulate_explained(
     strategies: &[Strategy],
     progress: &mut dyn FnMut(f64),
 ) -> Report {
-    simulate_with(s, strategies, true, None, progress)
+    simulate_with(s, strategies, true, None, false, progress).0
 }
 
 fn simulate_with(
@@ -806,8 +936,9 @@ fn simulate_with(
     strategies: &[Strategy],
     explain: bool,
     known: Option<&dyn KnownDemand>,
+    keep_output: bool,
     progress: &mut dyn FnMut(f64),
-) -> Report {
+) -> (Report, Option<UpstreamReplay>) {
     let t = Ticks::new(s);
     let p = &s.policy;
     let (min, max) = (p.replicas.min, p.replicas.max);
@@ -825,8 +956,10 @@ fn simulate_with(
     let predictive_at = strategies.iter().position(|x| *x == Strategy::Predictive);
     let mut predictive_attainment = None;
     let mut decisions = Vec::new();
+    let mut output = None;
     std::thread::scope(|scope| {
-        let predictive = predictive_at.map(|_| scope.spawn(|| run_predictive(s, &t, explain)));
+        let predictive = predictive_at
+            .map(|_| scope.spawn(|| run_predictive_stage(s, &t, explain, keep_output)));
         for (slot, strat) in strategies.iter().enumerate() {
             let r = match strat {
                 Strategy::Predictive | Strategy::StaticMatch => continue,
@@ -879,9 +1012,10 @@ fn simulate_with(
         }
         if let (Some(slot), Some(handle)) = (predictive_at, predictive) {
             // A panic in the predictive run is a bug: surface it here.
-            let (r, trace) = handle
+            let (r, trace, out) = handle
                 .join()
                 .unwrap_or_else(|e| std::panic::resume_unwind(e));
+            output = out;
             let from = t.time(t.measure_from_tick as usize);
             decisions = trace.into_iter().filter(|e| e.at >= from).collect();
             predictive_attainment = Some(r.waits.within(t.wait_ticks));
@@ -898,21 +1032,81 @@ fn simulate_with(
         }
     }
     let runs = results.into_iter().flatten().collect();
-    report::build(s, &t, runs, decisions)
+    (report::build(s, &t, runs, decisions), output)
 }
 
 fn run_predictive(s: &Scenario, t: &Ticks, trace: bool) -> (Run, Vec<TraceEntry>) {
+    let (r, trace, _) = run_predictive_stage(s, t, trace, false);
+    (r, trace)
+}
+
+/// The predictive run, with what it completed and planned when `output`.
+fn run_predictive_stage(
+    s: &Scenario,
+    t: &Ticks,
+    trace: bool,
+    output: bool,
+) -> (Run, Vec<TraceEntry>, Option<UpstreamReplay>) {
     let mut ctl = PredictiveCtl::new(s, t, trace);
+    if output {
+        ctl = ctl.keeping_output();
+    }
     let mut r = run(t, s.policy.replicas.min, &mut ctl);
     r.notes = ctl.notes();
     r.terms = std::mem::take(&mut ctl.terms);
-    (r, ctl.trace.unwrap_or_default())
+    (r, ctl.trace.unwrap_or_default(), ctl.output)
 }
 
 /// The predictive strategy alone, with what it saw and decided at every
 /// interval: the replay the controller's loop is compared against.
 pub fn predictive_trace(s: &Scenario) -> Vec<TraceEntry> {
     run_predictive(s, &Ticks::new(s), true).1
+}
+
+/// One stage of a replayed pipeline: its report, and what its predictive
+/// strategy completed and planned (for the stages after it).
+pub struct StageReport {
+    pub report: Report,
+    pub output: Option<UpstreamReplay>,
+}
+
+/// Replay a pipeline: each scenario in order (every upstream before its
+/// downstream; [`crate::policy::pipeline_order`]), the predictive strategy
+/// of each stage reading the simulated completions and plans of the stages
+/// its policy names in `demand.upstream` (set in its `Scenario::upstream`
+/// here). Each stage's report is as [`simulate_explained`]'s. `progress` is
+/// told the fraction of the whole pipeline done.
+pub fn simulate_pipeline(
+    scenarios: Vec<Scenario>,
+    strategies: &[Strategy],
+    progress: &mut dyn FnMut(f64),
+) -> Vec<StageReport> {
+    let n = scenarios.len().max(1) as f64;
+    let mut out: Vec<StageReport> = Vec::with_capacity(scenarios.len());
+    let mut strategies = strategies.to_vec();
+    if !strategies.contains(&Strategy::Predictive) {
+        // The stages after read its completions: it always runs (and is
+        // reported).
+        strategies.insert(0, Strategy::Predictive);
+    }
+    for (k, mut s) in scenarios.into_iter().enumerate() {
+        s.upstream = s
+            .policy
+            .demand
+            .upstream
+            .iter()
+            .filter_map(|u| {
+                out.iter()
+                    .filter_map(|r| r.output.as_ref())
+                    .find(|o| o.policy == u.policy)
+                    .cloned()
+            })
+            .collect();
+        let mut part = |f: f64| progress((k as f64 + f) / n);
+        let (report, output) = simulate_with(&s, &strategies, true, None, true, &mut part);
+        out.push(StageReport { report, output });
+    }
+    out
 }
 
 /// The smallest static count whose attainment reaches `target` (predictive's),
@@ -987,7 +1181,33 @@ pub(super) mod tests {
             schedule: Vec::new(),
             warmup_secs: 7 * 86_400,
             phase_secs: 0,
+            upstream: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_downstream_decision_knows_the_completions_before_it_and_the_newest_plan() {
+        let grid = Grid::new(Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap(), 300, 0);
+        let u = UpstreamReplay {
+            policy: "contour".into(),
+            completions: (0..20).map(f64::from).collect(),
+            plans: vec![
+                (4, vec![100.0; 10]),
+                (8, vec![200.0, 201.0, 202.0, 203.0, 204.0]),
+            ],
+        };
+        // At step 10, from step 6, 4 steps ahead: steps 6..10 observed, then
+        // the plan made at step 8 from its third value on.
+        let f = u.feed(&grid, 6, 10, 4);
+        assert_eq!(f.policy, "contour");
+        assert_eq!(f.completions.grid.start, grid.time(6));
+        assert_eq!(f.completions.values[..4], [6.0, 7.0, 8.0, 9.0]);
+        assert_eq!(f.completions.values[4..7], [202.0, 203.0, 204.0]);
+        assert!(f.completions.values[7].is_nan(), "beyond the plan: unknown");
+        // Before any plan: only what was observed.
+        let f = u.feed(&grid, 0, 3, 2);
+        assert_eq!(f.completions.values[..3], [0.0, 1.0, 2.0]);
+        assert!(f.completions.values[3..].iter().all(|v| v.is_nan()));
     }
 
     #[test]

@@ -1,0 +1,26 @@
+//! The bundled policy (`policies/*.yaml`) for a generated department's
+//! application column, for the evaluation examples.
+
+use std::path::Path;
+
+use planscale::policy::Policy;
+
+/// The bundled policy for an application column (auto-contouring's for any
+/// other column).
+pub fn policy_for(column: &str) -> anyhow::Result<Policy> {
+    let (text, path) = match column {
+        "dosecalc_jobs" | "adaptive_dose_jobs" => (
+            include_str!("../../policies/dose-calculation.yaml"),
+            "policies/dose-calculation.yaml",
+        ),
+        "planopt_jobs" => (
+            include_str!("../../policies/plan-optimisation.yaml"),
+            "policies/plan-optimisation.yaml",
+        ),
+        _ => (
+            include_str!("../../policies/auto-contouring.yaml"),
+            "policies/auto-contouring.yaml",
+        ),
+    };
+    Ok(Policy::from_str_named(text, Path::new(path))?)
+}
