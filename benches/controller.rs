@@ -57,6 +57,7 @@ fn setup(
                     history: history.clone(),
                     utilisation: Some(0.6),
                     queue_depth: Some(2.0),
+                    completions: None,
                 },
             );
             PolicyRunner::new(LoadedPolicy {
@@ -73,6 +74,7 @@ fn setup(
         telemetry: planscale::telemetry::Metrics::default(),
         leader: rx,
         keda: planscale::keda::Board::default(),
+        pipeline: Default::default(),
     };
     (runners, ctx, now, tx)
 }

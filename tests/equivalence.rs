@@ -145,6 +145,7 @@ async fn replay(
         telemetry: planscale::telemetry::Metrics::default(),
         leader,
         keda: planscale::keda::Board::default(),
+        pipeline: Default::default(),
     };
     let mut runner = PolicyRunner::new(lp.clone());
     for (i, e) in trace.iter().enumerate() {
@@ -340,6 +341,7 @@ fn right_after_a_refit_the_live_forecast_covers_the_window() {
             telemetry: planscale::telemetry::Metrics::default(),
             leader,
             keda: planscale::keda::Board::default(),
+            pipeline: Default::default(),
         };
         ctx.schedule.set(g.schedule.clone());
         let mut runner = PolicyRunner::new(lp.clone());

@@ -104,6 +104,7 @@ async fn scales_ahead_of_a_forecast_spike_with_only_the_shipped_rbac() {
                 history: history_with_spike_ahead(),
                 utilisation: None,
                 queue_depth: None,
+                completions: None,
             },
         );
     }

@@ -98,6 +98,25 @@ struct Cached {
     forecast: Forecast,
 }
 
+/// What a stage plans to finish per step from the step of `now` on, for the
+/// stages after it (a pipeline): the work `queued` now, served over one
+/// job's service time, then the forecast `mean` arrivals, each finished one
+/// service time after it arrives. The same in `simulate` and `run`.
+pub fn planned_completions(policy: &Policy, mean: &[f64], queued: f64) -> Vec<f64> {
+    let step = policy.step_secs().max(1) as f64;
+    let lag = ((1.0 / policy.capacity.per_second().max(1e-12)) / step).round() as usize;
+    let spread = lag.max(1);
+    let mut plan = vec![0.0; mean.len() + lag];
+    for v in plan.iter_mut().take(spread) {
+        *v += queued.max(0.0) / spread as f64;
+    }
+    for (j, m) in mean.iter().enumerate() {
+        plan[j + lag] += m.max(0.0);
+    }
+    plan.truncate(mean.len());
+    plan
+}
+
 /// One policy's forecast-to-decision step. See the module documentation.
 #[derive(Clone)]
 pub struct Autoscaler {

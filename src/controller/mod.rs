@@ -18,6 +18,7 @@ pub mod calendar;
 pub mod cluster;
 pub mod election;
 pub mod memory;
+pub mod pipeline;
 pub mod prom;
 pub mod reload;
 pub mod run;

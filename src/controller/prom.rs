@@ -198,10 +198,35 @@ impl PrometheusMetrics {
                 now,
             )
             .await?;
+        // The stage's completions, for the stages after it: a failure here
+        // does not hold this policy's own decision (the stages after fall
+        // back to their own history and say so).
+        let completions = match p
+            .demand
+            .completions
+            .as_ref()
+            .and_then(|c| c.query.as_deref())
+        {
+            None => None,
+            Some(q) => {
+                let key = format!("{name}\u{0}completions");
+                let cache = self.cache_for(&key, q, cfg);
+                let mut c = cache.lock().await;
+                match c.refresh(&self.client, now).await {
+                    Ok(_) => Some(c.series()),
+                    Err(e) => {
+                        // Said by the stages after (their fallback note).
+                        tracing::debug!(policy = %name, error = %e, "demand.completions unavailable: the stages after this one forecast without it");
+                        None
+                    }
+                }
+            }
+        };
         Ok(Observation {
             history,
             utilisation,
             queue_depth,
+            completions,
         })
     }
 }

@@ -132,6 +132,7 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
         telemetry: t.metrics.clone(),
         leader,
         keda: board.clone(),
+        pipeline: super::pipeline::Pipeline::default(),
     });
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut last_fp = None;
@@ -210,6 +211,7 @@ async fn apply_reload<C: Cluster, M: MetricSource, S: ScheduleSource>(
             let _ = r.stop.send(true);
             let _ = r.task.await;
             ctx.keda.remove(&name);
+            ctx.pipeline.withdraw(&name);
             t.metrics.forget_policy(&name);
             tracing::info!(policy = %name, "policy removed");
             if r.loaded.policy.scaling.mode == Mode::HpaFloor && *ctx.leader.borrow() {

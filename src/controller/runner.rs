@@ -40,6 +40,9 @@ pub struct Ctx<C, M, S> {
     pub leader: watch::Receiver<bool>,
     /// Where `keda`-mode policies publish their decisions for the KEDA scaler.
     pub keda: crate::keda::Board,
+    /// Where pipeline stages publish their completions and plans for the
+    /// stages after them.
+    pub pipeline: super::pipeline::Pipeline,
 }
 
 /// What a tick did with its decision.
@@ -142,6 +145,8 @@ pub struct PolicyRunner {
     schedule_blind: bool,
     /// The policy's calendar, with its URL source's last good closures.
     calendar: super::calendar::CalendarFeed,
+    /// Why an upstream stage does not feed the forecast, as last said.
+    upstream_note: Option<String>,
 }
 
 /// Delay before the next tick after `failures` consecutive failed ticks:
@@ -171,7 +176,70 @@ impl PolicyRunner {
             schedule_max_staleness: DEFAULT_SCHEDULE_MAX_STALENESS,
             schedule_blind: false,
             calendar: super::calendar::CalendarFeed::new(&loaded.policy),
+            upstream_note: None,
             loaded,
+        }
+    }
+
+    /// Give the forecaster what the upstream stages published (before the
+    /// refit), and say when that changes: an upstream invalid, paused,
+    /// stalled or without completions leaves this stage on its own history.
+    fn feed_upstream<C, M, S>(&mut self, now: DateTime<Utc>, ctx: &Ctx<C, M, S>) {
+        let p = &self.loaded.policy;
+        if p.demand.upstream.is_empty() {
+            return;
+        }
+        let feeds = p
+            .demand
+            .upstream
+            .iter()
+            .filter_map(|u| ctx.pipeline.feed(&u.policy, now))
+            .collect();
+        self.scaler.set_upstream(feeds);
+        let note = self.scaler.upstream_note();
+        if note != self.upstream_note {
+            match &note {
+                Some(n) => {
+                    tracing::warn!(policy = %p.name, "{n}");
+                    ctx.telemetry.error(&p.name, "upstream_unavailable");
+                }
+                None => {
+                    tracing::info!(policy = %p.name, "every upstream stage feeds its completions: forecasting from them");
+                }
+            }
+            self.upstream_note = note;
+        }
+    }
+
+    /// Publish this stage's completions and plan for the stages after it,
+    /// or withdraw them (paused target, no completions observed).
+    fn publish_completions<C, M, S>(
+        &self,
+        now: DateTime<Utc>,
+        observed: &Observed,
+        obs: Option<&Observation>,
+        ctx: &Ctx<C, M, S>,
+    ) {
+        let p = &self.loaded.policy;
+        if p.demand.completions.is_none() {
+            return;
+        }
+        match obs.and_then(|o| o.completions.as_ref().map(|c| (o, c))) {
+            Some((o, done)) if !observed.paused => {
+                let forecast = self
+                    .scaler
+                    .cached_forecast()
+                    .map(|f| (f.grid.start, f.mean.as_slice()));
+                let series = super::pipeline::observed_then_planned(
+                    p,
+                    done,
+                    forecast,
+                    o.queue_depth.unwrap_or(0.0),
+                );
+                let fresh_for = TimeDelta::seconds(p.scaling.interval.secs_i64() * 3 + 60);
+                ctx.pipeline.publish(&p.name, series, now, fresh_for);
+            }
+            _ => ctx.pipeline.withdraw(&p.name),
         }
     }
 
@@ -226,10 +294,12 @@ impl PolicyRunner {
         self.scaler
             .set_schedule_blind(schedule == ScheduleUse::Blind);
         self.scaler.set_calendar(self.calendar.calendar());
+        self.feed_upstream(now, ctx);
         if let Some(o) = &obs {
             self.refit_if_due(o, ctx).await;
         }
         let decision = self.decide(now, &observed, obs.as_ref());
+        self.publish_completions(now, &observed, obs.as_ref(), ctx);
         let reason = explain(
             &decision,
             obs.as_ref(),
@@ -777,6 +847,7 @@ mod tests {
                 telemetry: crate::telemetry::Metrics::default(),
                 leader: rx,
                 keda: crate::keda::Board::default(),
+                pipeline: Default::default(),
             },
             tx,
         )
@@ -792,6 +863,7 @@ mod tests {
             history: spiky_history(now - TimeDelta::seconds(now.timestamp() % 300)),
             utilisation: Some(0.5),
             queue_depth: Some(0.0),
+            completions: None,
         }
     }
 
@@ -870,6 +942,66 @@ mod tests {
         tx.send(true).unwrap();
         let rep = r.tick(now + TimeDelta::minutes(1), &ctx).await.unwrap();
         assert!(rep.wrote);
+    }
+
+    #[tokio::test]
+    async fn a_downstream_stage_reads_its_upstreams_completions_and_falls_back_when_it_pauses() {
+        let cluster = MemoryCluster::with(1);
+        let (ctx, _tx) = ctx(cluster.clone(), true);
+        let now = before_spike();
+        let mut up = policy(Mode::ForecastOnly);
+        up.policy.name = "contour".into();
+        up.policy.demand.completions = Some(crate::policy::SeriesRef {
+            series: "done".into(),
+            query: None,
+        });
+        let mut down = policy(Mode::ForecastOnly);
+        down.policy.name = "dose".into();
+        down.policy.demand.upstream = vec![crate::policy::Upstream {
+            policy: "contour".into(),
+            max_lag: crate::policy::Duration::from_hours(2),
+        }];
+        let mut o = observation(now);
+        o.completions = Some(o.history.clone());
+        ctx.metrics.set("contour", o.clone());
+        ctx.metrics.set("dose", observation(now));
+        let (mut ru, mut rd) = (PolicyRunner::new(up), PolicyRunner::new(down));
+        ru.tick(now, &ctx).await.unwrap();
+        let feed = ctx.pipeline.feed("contour", now).unwrap();
+        // What it finished, then what it plans (from its forecast).
+        assert_eq!(
+            feed.completions.values[..o.history.len()],
+            o.history.values[..]
+        );
+        assert!(feed.completions.len() > o.history.len(), "a plan follows");
+        rd.tick(now, &ctx).await.unwrap();
+        assert_eq!(rd.scaler.types(), ["upstream:contour"]);
+        assert_eq!(rd.upstream_note, None);
+        // Paused: the upstream withdraws; the downstream refits on its own
+        // history at once, says so and counts it.
+        cluster.state().observed.paused = true;
+        let later = now + TimeDelta::minutes(1);
+        ru.tick(later, &ctx).await.unwrap();
+        assert!(ctx.pipeline.feed("contour", later).is_none());
+        rd.tick(later, &ctx).await.unwrap();
+        assert!(rd.scaler.types().is_empty());
+        assert!(
+            rd.upstream_note
+                .as_deref()
+                .unwrap()
+                .contains("upstream contour has no completions"),
+            "{:?}",
+            rd.upstream_note
+        );
+        let errors = ctx
+            .telemetry
+            .errors
+            .get_or_create(&crate::telemetry::ErrorLabels {
+                policy: "dose".into(),
+                kind: "upstream_unavailable".into(),
+            })
+            .get();
+        assert_eq!(errors, 1, "counted when it starts");
     }
 
     #[tokio::test]

@@ -23,6 +23,9 @@ pub struct Observation {
     pub utilisation: Option<f64>,
     /// Current queue depth in demand units, if measured.
     pub queue_depth: Option<f64>,
+    /// Work this stage finished per step, on the history's grid, when the
+    /// policy declares `demand.completions` (what the stages after it read).
+    pub completions: Option<Series>,
 }
 
 /// A source of demand history and current metrics.

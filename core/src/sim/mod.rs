@@ -611,20 +611,10 @@ impl<'a> PredictiveCtl<'a> {
         let Some(f) = self.scaler.cached_forecast() else {
             return;
         };
-        let p = &self.s.policy;
-        let step = self.t.grid.step_secs as f64;
-        // One job's service time, in steps.
-        let lag = ((1.0 / p.capacity.per_second().max(1e-12)) / step).round() as usize;
-        let spread = lag.max(1);
-        let mut plan = vec![0.0; f.mean.len() + lag];
-        for v in plan.iter_mut().take(spread) {
-            *v += queued / spread as f64;
-        }
-        for (j, m) in f.mean.iter().enumerate() {
-            plan[j + lag] += m.max(0.0);
-        }
-        plan.truncate(f.mean.len());
-        out.plans.push((i, plan));
+        out.plans.push((
+            i,
+            crate::autoscale::planned_completions(&self.s.policy, &f.mean, queued),
+        ));
     }
 
     /// The knowable reference on `demand` (see [`knowable`]).
