@@ -11,7 +11,8 @@
 //!   up to the origin, and after it what the upstream *planned* then: its own
 //!   forecast at the origin (itself upstream-informed, stage by stage) served
 //!   one job's service time later, with the arrivals still in service at the
-//!   origin finishing first. No realised completion after an origin is read.
+//!   origin finishing first. No realised completion after an origin is read;
+//! - `upstream only`: the upstream row without the appointment rows.
 //!
 //! ```text
 //! cargo run --release --example pipeline_backtest -- [--department clinic|centre]
@@ -57,7 +58,12 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
-const VARIANTS: [&str; 3] = ["blind+calendar", "schedule+calendar", "upstream"];
+const VARIANTS: [&str; 4] = [
+    "blind+calendar",
+    "schedule+calendar",
+    "upstream",
+    "upstream only",
+];
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -186,6 +192,21 @@ fn main() -> anyhow::Result<()> {
                     .types
                     .push(format!("{UPSTREAM_PREFIX}{}", up.policy.name));
                 future.values.push(plan);
+                // The upstream row alone (no appointment rows): what the
+                // completions say without the book.
+                let only = |c: &Covariates| Covariates {
+                    grid: c.grid,
+                    types: c.types[c.types.len() - 1..].to_vec(),
+                    values: c.values[c.values.len() - 1..].to_vec(),
+                };
+                let mut no_schedule = p.clone();
+                no_schedule.schedule = None;
+                runs.push((
+                    3,
+                    EngineConfig::for_policy(&no_schedule),
+                    Some(only(&past)),
+                    Some(only(&future)),
+                ));
                 runs.push((2, EngineConfig::for_policy(p), Some(past), Some(future)));
             }
             let mut informed: Option<Vec<f64>> = None;
@@ -199,7 +220,7 @@ fn main() -> anyhow::Result<()> {
                     .push(accuracy::mase(&actual[..near], &f.point[..near], scale));
                 *t.models.entry(f.model.clone()).or_default() += 1;
                 // What this stage plans to finish: the best-informed forecast.
-                if v >= 1 {
+                if v == 1 || v == 2 {
                     informed = Some(f.mean.clone());
                 }
             }
