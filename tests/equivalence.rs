@@ -305,6 +305,32 @@ fn a_burst_lands_on_its_step_in_record_and_in_the_live_history() {
         .index_of(ten() + TimeDelta::minutes(6))
         .unwrap();
     assert_eq!(o.history.values[before], 1.0);
+
+    // A stage's completions (here the same counter) come through their own
+    // cache, on the same steps; a completions query that finds nothing
+    // leaves the stage's own observation whole.
+    let mut stage = loaded.clone();
+    stage.policy.demand.completions = Some(planscale::policy::SeriesRef {
+        series: "done".into(),
+        query: Some("increase(planning_jobs_total[1m])".into()),
+    });
+    let o = rt.block_on(source.observe(&stage, now)).unwrap();
+    let done = o.completions.as_ref().expect("completions observed");
+    // NaN (before the data) compares unequal: compare bit for bit.
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(done.grid, o.history.grid);
+    assert!(
+        bits(&done.values) == bits(&o.history.values),
+        "the same steps"
+    );
+    assert_eq!(done.values.last().copied(), Some(31.0));
+    stage.policy.demand.completions.as_mut().unwrap().query =
+        Some("increase(no_such_metric_total[1m])".into());
+    let o = rt.block_on(source.observe(&stage, now)).unwrap();
+    // No data (not an error): every step missing; the loop withdraws it
+    // (runner's unit test).
+    assert!(o.completions.unwrap().values.iter().all(|v| v.is_nan()));
+    assert_eq!(o.history.values.last().copied(), Some(31.0));
 }
 
 /// Right after a refit, at the start, middle and end of a step: the live

@@ -224,8 +224,16 @@ impl PolicyRunner {
         if p.demand.completions.is_none() {
             return;
         }
+        // No data in the newest three steps: not published (a stage that
+        // stopped reporting is not a stage that finished nothing).
+        let recent =
+            |s: &crate::series::Series| s.values.iter().rev().take(3).any(|v| v.is_finite());
         match obs.and_then(|o| o.completions.as_ref().map(|c| (o, c))) {
-            Some((o, done)) if !observed.paused => {
+            // Without a forecast there is no plan: the stages after would read
+            // "nothing more will finish"; they fall back instead.
+            Some((o, done))
+                if !observed.paused && recent(done) && self.scaler.cached_forecast().is_some() =>
+            {
                 let forecast = self
                     .scaler
                     .cached_forecast()
@@ -977,6 +985,15 @@ mod tests {
         rd.tick(now, &ctx).await.unwrap();
         assert_eq!(rd.scaler.types(), ["upstream:contour"]);
         assert_eq!(rd.upstream_note, None);
+        // Completions without data: not published.
+        let mut gone = o.clone();
+        gone.completions.as_mut().unwrap().values.fill(f64::NAN);
+        ctx.metrics.set("contour", gone);
+        ru.tick(now, &ctx).await.unwrap();
+        assert!(ctx.pipeline.feed("contour", now).is_none());
+        ctx.metrics.set("contour", o.clone());
+        ru.tick(now, &ctx).await.unwrap();
+        assert!(ctx.pipeline.feed("contour", now).is_some());
         // Paused: the upstream withdraws; the downstream refits on its own
         // history at once, says so and counts it.
         cluster.state().observed.paused = true;

@@ -196,20 +196,18 @@ impl UpstreamReplay {
     /// What a decision in step `i` knows of this stage: completions
     /// observed in the steps before it, then the newest plan made by then,
     /// on `grid` (its history's start to `i + horizon`): `NaN` where nothing
-    /// is known.
-    fn feed(&self, grid: &Grid, from: usize, i: usize, horizon: usize) -> UpstreamFeed {
+    /// is known. `None` before its first plan (the stage after falls back
+    /// to its own history rather than read "nothing more will finish").
+    fn feed(&self, grid: &Grid, from: usize, i: usize, horizon: usize) -> Option<UpstreamFeed> {
         let mut values: Vec<f64> =
             self.completions[from.min(i)..i.min(self.completions.len())].to_vec();
         values.resize(i - from.min(i), f64::NAN);
-        let plan = self.plans.iter().rev().find(|(m, _)| *m <= i);
-        values.extend((i..i + horizon).map(|j| {
-            plan.and_then(|(m, p)| p.get(j - m).copied())
-                .unwrap_or(f64::NAN)
-        }));
-        UpstreamFeed {
+        let (m, plan) = self.plans.iter().rev().find(|(m, _)| *m <= i)?;
+        values.extend((i..i + horizon).map(|j| plan.get(j - m).copied().unwrap_or(f64::NAN)));
+        Some(UpstreamFeed {
             policy: self.policy.clone(),
             completions: Series::new(Grid::new(grid.time(from), grid.step_secs, 0), values),
-        }
+        })
     }
 }
 
@@ -789,7 +787,7 @@ impl Scaler for PredictiveCtl<'_> {
                     .s
                     .upstream
                     .iter()
-                    .map(|u| u.feed(&t.grid, from, i, horizon))
+                    .filter_map(|u| u.feed(&t.grid, from, i, horizon))
                     .collect();
                 self.scaler.set_upstream(feeds);
             }
@@ -1188,16 +1186,14 @@ pub(super) mod tests {
         };
         // At step 10, from step 6, 4 steps ahead: steps 6..10 observed, then
         // the plan made at step 8 from its third value on.
-        let f = u.feed(&grid, 6, 10, 4);
+        let f = u.feed(&grid, 6, 10, 4).unwrap();
         assert_eq!(f.policy, "contour");
         assert_eq!(f.completions.grid.start, grid.time(6));
         assert_eq!(f.completions.values[..4], [6.0, 7.0, 8.0, 9.0]);
         assert_eq!(f.completions.values[4..7], [202.0, 203.0, 204.0]);
         assert!(f.completions.values[7].is_nan(), "beyond the plan: unknown");
-        // Before any plan: only what was observed.
-        let f = u.feed(&grid, 0, 3, 2);
-        assert_eq!(f.completions.values[..3], [0.0, 1.0, 2.0]);
-        assert!(f.completions.values[3..].iter().all(|v| v.is_nan()));
+        // Before any plan: nothing is fed (the stage after falls back).
+        assert!(u.feed(&grid, 0, 3, 2).is_none());
     }
 
     #[test]
