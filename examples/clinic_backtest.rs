@@ -167,7 +167,9 @@ fn main() -> anyhow::Result<()> {
         models.extend(univariate::MODELS.iter().copied());
     }
     let mut summary = Vec::new();
-    for (name, _) in &g.recording.columns {
+    // Arrival columns only (not a pipeline stage's completions).
+    let arrivals = |n: &str| dep.applications.iter().any(|a| a.column == n);
+    for (name, _) in g.recording.columns.iter().filter(|(n, _)| arrivals(n)) {
         let s = g.recording.series(name).context("column")?;
         let t0 = std::time::Instant::now();
         let scores = if hindsight {
@@ -321,7 +323,12 @@ fn compare_peers(dep: &Department, which: &str, run: &CompareRun) -> anyhow::Res
     let models = &run.models;
     let mut out = Vec::new();
     let mut meta = None;
-    for (name, values) in &g.recording.columns {
+    for (name, values) in g
+        .recording
+        .columns
+        .iter()
+        .filter(|(n, _)| dep.applications.iter().any(|a| a.column == n))
+    {
         let y = sums(values, k);
         let s = Series::new(grid, y.clone());
         let mut ours = Vec::new();
