@@ -104,7 +104,8 @@ struct Cached {
 /// service time after it arrives. The same in `simulate` and `run`.
 pub fn planned_completions(policy: &Policy, mean: &[f64], queued: f64) -> Vec<f64> {
     let step = policy.step_secs().max(1) as f64;
-    let lag = ((1.0 / policy.capacity.per_second().max(1e-12)) / step).round() as usize;
+    let lag =
+        (((1.0 / policy.capacity.per_second().max(1e-12)) / step).round() as usize).min(mean.len());
     let spread = lag.max(1);
     let mut plan = vec![0.0; mean.len() + lag];
     for v in plan.iter_mut().take(spread) {
@@ -147,8 +148,9 @@ pub struct Autoscaler {
 }
 
 /// An upstream stage's completions, as a downstream policy's forecast reads
-/// them: observed up to now, then planned (its forecast arrivals served by
-/// its planned replicas), per step on the downstream policy's step.
+/// them: observed up to now, then planned (its queue and its forecast
+/// arrivals, each finished one service time later: [`planned_completions`]),
+/// per step on the downstream policy's step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamFeed {
     /// The upstream policy's name (as in `demand.upstream`).

@@ -247,7 +247,11 @@ async fn apply_reload<C: Cluster, M: MetricSource, S: ScheduleSource>(
             chrono::TimeDelta::try_seconds(settings.schedule_max_staleness.secs_i64())
                 .unwrap_or(chrono::TimeDelta::MAX);
         let task = tokio::spawn(drive(
-            PolicyRunner::new(lp.clone()).with_schedule_max_staleness(max_staleness),
+            PolicyRunner::new(lp.clone())
+                .with_schedule_max_staleness(max_staleness)
+                .with_tick_interval(
+                    chrono::TimeDelta::from_std(interval).unwrap_or(chrono::TimeDelta::MAX),
+                ),
             ctx.clone(),
             interval,
             stop_rx,

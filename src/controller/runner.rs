@@ -147,6 +147,9 @@ pub struct PolicyRunner {
     calendar: super::calendar::CalendarFeed,
     /// Why an upstream stage does not feed the forecast, as last said.
     upstream_note: Option<String>,
+    /// How often the loop ticks (`run --interval`, else the policy's): what
+    /// the stages after it allow before its completions are stale.
+    tick: TimeDelta,
 }
 
 /// Delay before the next tick after `failures` consecutive failed ticks:
@@ -177,6 +180,7 @@ impl PolicyRunner {
             schedule_blind: false,
             calendar: super::calendar::CalendarFeed::new(&loaded.policy),
             upstream_note: None,
+            tick: TimeDelta::seconds(loaded.policy.scaling.interval.secs_i64().max(1)),
             loaded,
         }
     }
@@ -244,11 +248,18 @@ impl PolicyRunner {
                     forecast,
                     o.queue_depth.unwrap_or(0.0),
                 );
-                let fresh_for = TimeDelta::seconds(p.scaling.interval.secs_i64() * 3 + 60);
+                let fresh_for = self.tick * 3 + TimeDelta::seconds(60);
                 ctx.pipeline.publish(&p.name, series, now, fresh_for);
             }
             _ => ctx.pipeline.withdraw(&p.name),
         }
+    }
+
+    /// The loop ticks every `interval` (when `run --interval` overrides the
+    /// policy's).
+    pub fn with_tick_interval(mut self, interval: TimeDelta) -> Self {
+        self.tick = interval;
+        self
     }
 
     /// Use the last good schedule snapshot for at most `limit` while the

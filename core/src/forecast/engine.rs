@@ -693,10 +693,10 @@ impl Engine {
     /// The covariates as known at origin `cut` of a backtest, when some are
     /// an upstream stage's completions ([`crate::series::is_upstream`]):
     /// after `cut` each upstream row holds what the upstream would have
-    /// planned then — its completions regressed on the appointment rows up
-    /// to `cut` (the upstream's own schedule model), or without appointment
-    /// rows the day before's — so a backtest never reads completions from
-    /// after its origin. `None`: no upstream rows (the covariates as given).
+    /// planned then — its completions regressed on this policy's appointment
+    /// rows up to `cut` (a schedule model of the upstream's completions), or
+    /// without appointment rows its last observed day repeated — so a
+    /// backtest never reads completions from after its origin. `None`: no upstream rows (the covariates as given).
     fn known_at(&self, f: &Fitted, cut: usize, h: usize) -> Option<Vec<Vec<f64>>> {
         let counts = f.counts.as_ref()?;
         let upstream: Vec<usize> = (0..counts.len())
@@ -733,9 +733,11 @@ impl Engine {
                     )
                     .predict(&appointments, f.phase0, cut, end)
                 }
-                _ => (cut..end)
-                    .map(|t| if t >= day { counts[u][t - day] } else { 0.0 })
+                // The last observed day, repeated (never a step after `cut`).
+                _ if cut >= day.max(1) => (cut..end)
+                    .map(|t| counts[u][cut - day.max(1) + (t - cut) % day.max(1)])
                     .collect(),
+                _ => vec![0.0; end - cut],
             };
             for (t, v) in (cut..end).zip(planned) {
                 row[t] = v.max(0.0);
@@ -1229,6 +1231,31 @@ mod tests {
         assert!(known[1][n - 30..n - 25].iter().all(|v| *v < 40.0));
         // Past the backtest's horizon, as given.
         assert_eq!(known[1][cut + 24..], done[cut + 24..]);
+        // Without appointment rows: the last observed day repeated, never
+        // a completion after the origin (here a 48-step backtest horizon).
+        let mut alone = engine(Some(6));
+        let c1 = Covariates {
+            grid: grid(n),
+            types: vec![format!("{}up", crate::series::UPSTREAM_PREFIX)],
+            values: vec![done.clone()],
+        };
+        alone
+            .fit(
+                &Series::new(
+                    grid(n),
+                    (0..n)
+                        .map(|t| if t >= 1 { done[t - 1] } else { 0.0 })
+                        .collect(),
+                ),
+                Some(&c1),
+            )
+            .unwrap();
+        let k = alone
+            .known_at(alone.fitted.as_ref().unwrap(), cut, 48)
+            .unwrap();
+        for t in cut..n {
+            assert_eq!(k[0][t], done[cut - 24 + (t - cut) % 24], "step {t}");
+        }
         // Without upstream rows there is nothing to replace.
         let mut plain = engine(Some(6));
         let c = Covariates {

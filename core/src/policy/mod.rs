@@ -855,12 +855,23 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<LoadedPolicy>, Vec<PolicyError>) {
             Err(PolicyErrors(es)) => errors.extend(es),
         }
     }
-    // A stage whose upstream is unknown, lacks a completions metric or lies
-    // on a cycle is invalid; the rest load.
-    let problems = pipeline_problems(&policies);
-    if !problems.is_empty() {
+    // A stage whose upstream is unknown or invalid, lacks a completions
+    // metric, is on another step or lies on a cycle is invalid; so, in
+    // turn, are the stages after it. The rest load.
+    let mut invalid: Vec<(String, PathBuf)> = Vec::new();
+    loop {
+        let problems = problems_beside(&policies, &invalid);
+        if problems.is_empty() {
+            break;
+        }
         let bad: Vec<PathBuf> = problems.iter().map(|e| e.file.clone()).collect();
         errors.extend(problems);
+        invalid.extend(
+            policies
+                .iter()
+                .filter(|lp| bad.contains(&lp.path))
+                .map(|lp| (lp.policy.name.clone(), lp.path.clone())),
+        );
         policies.retain(|lp| !bad.contains(&lp.path));
     }
     (policies, errors)
@@ -871,6 +882,12 @@ pub fn load_paths(paths: &[PathBuf]) -> (Vec<LoadedPolicy>, Vec<PolicyError>) {
 /// (every policy on one is named, in order). One error per problem, on the
 /// downstream policy's file and its `demand.upstream[i].policy` field.
 pub fn pipeline_problems(policies: &[LoadedPolicy]) -> Vec<PolicyError> {
+    problems_beside(policies, &[])
+}
+
+/// [`pipeline_problems`], where `invalid` names policies that were loaded
+/// with these but are invalid (an upstream among them is said to be so).
+fn problems_beside(policies: &[LoadedPolicy], invalid: &[(String, PathBuf)]) -> Vec<PolicyError> {
     let index = |name: &str| policies.iter().position(|lp| lp.policy.name == name);
     let mut errors = Vec::new();
     let mut names: Vec<&str> = policies.iter().map(|lp| lp.policy.name.as_str()).collect();
@@ -878,7 +895,18 @@ pub fn pipeline_problems(policies: &[LoadedPolicy]) -> Vec<PolicyError> {
     for lp in policies {
         for (i, u) in lp.policy.demand.upstream.iter().enumerate() {
             let field = format!("demand.upstream[{i}].policy");
+            let invalid_one = invalid.iter().find(|(n, _)| *n == u.policy);
             match index(&u.policy) {
+                None if invalid_one.is_some() => errors.push(PolicyError {
+                    file: lp.path.clone(),
+                    field,
+                    line: None,
+                    message: format!(
+                        "expected a valid upstream, found {:?}, which is invalid ({}: see its errors)",
+                        u.policy,
+                        invalid_one.map(|(_, f)| f.display().to_string()).unwrap_or_default()
+                    ),
+                }),
                 None => errors.push(PolicyError {
                     file: lp.path.clone(),
                     field,
@@ -901,27 +929,43 @@ pub fn pipeline_problems(policies: &[LoadedPolicy]) -> Vec<PolicyError> {
                         ),
                     })
                 }
+                Some(j) if policies[j].policy.step_secs() != lp.policy.step_secs() => {
+                    errors.push(PolicyError {
+                        file: lp.path.clone(),
+                        field,
+                        line: None,
+                        message: format!(
+                            "expected an upstream on this policy's forecast.step ({}), found {:?} on {}",
+                            lp.policy.forecast.step,
+                            u.policy,
+                            policies[j].policy.forecast.step
+                        ),
+                    })
+                }
                 Some(_) => {}
             }
         }
     }
-    for cycle in pipeline_cycles(policies) {
-        let start = &policies[cycle[0]];
-        let mut path: Vec<&str> = cycle
-            .iter()
-            .map(|&k| policies[k].policy.name.as_str())
-            .collect();
-        path.push(start.policy.name.as_str());
-        let next = &policies[cycle[1 % cycle.len()]].policy.name;
-        let i = start
+    // Every policy on a cycle is an error (each names one cycle through it
+    // and the smallest name of its cycles' component, the same for all).
+    for (member, cycle) in pipeline_cycles(policies) {
+        let lp = &policies[member];
+        let at = cycle.iter().position(|&k| k == member).unwrap_or(0);
+        let next = &policies[cycle[(at + 1) % cycle.len()]].policy.name;
+        let i = lp
             .policy
             .demand
             .upstream
             .iter()
             .position(|u| &u.policy == next)
             .unwrap_or(0);
+        let mut path: Vec<&str> = cycle
+            .iter()
+            .map(|&k| policies[k].policy.name.as_str())
+            .collect();
+        path.push(path[0]);
         errors.push(PolicyError {
-            file: start.path.clone(),
+            file: lp.path.clone(),
             field: format!("demand.upstream[{i}].policy"),
             line: None,
             message: format!(
@@ -933,9 +977,13 @@ pub fn pipeline_problems(policies: &[LoadedPolicy]) -> Vec<PolicyError> {
     errors
 }
 
-/// The cycles of the upstream graph, each once (as indices, starting at its
-/// smallest): policy `a` lists `b` as upstream, `b` lists `a`.
-fn pipeline_cycles(policies: &[LoadedPolicy]) -> Vec<Vec<usize>> {
+/// Every policy that lies on a cycle of the upstream graph, with a cycle
+/// through its component's first member (in the order given): for a
+/// component, the shortest path from that member back to itself. Linear
+/// in the graph per policy (reachability by breadth-first search), so a
+/// long chain without cycles costs nothing like enumerating its paths.
+fn pipeline_cycles(policies: &[LoadedPolicy]) -> Vec<(usize, Vec<usize>)> {
+    let n = policies.len();
     let ups: Vec<Vec<usize>> = policies
         .iter()
         .map(|lp| {
@@ -947,29 +995,50 @@ fn pipeline_cycles(policies: &[LoadedPolicy]) -> Vec<Vec<usize>> {
                 .collect()
         })
         .collect();
-    let mut cycles: Vec<Vec<usize>> = Vec::new();
-    // Depth-first from each node over nodes not smaller than it: a cycle is
-    // found from its smallest member only, so once.
-    for s in 0..policies.len() {
-        let mut stack: Vec<(usize, usize)> = vec![(s, 0)];
-        let mut on_path = vec![s];
-        while let Some(top) = stack.last_mut() {
-            let (node, next) = *top;
-            if let Some(&m) = ups[node].get(next) {
-                top.1 += 1;
-                if m == s {
-                    cycles.push(on_path.clone());
-                } else if m > s && !on_path.contains(&m) {
-                    stack.push((m, 0));
-                    on_path.push(m);
+    // Breadth-first from `s`: the predecessor of every node reached.
+    let search = |s: usize| {
+        let mut prev: Vec<Option<usize>> = vec![None; n];
+        let mut queue = std::collections::VecDeque::from([s]);
+        let mut seen = vec![false; n];
+        while let Some(v) = queue.pop_front() {
+            for &w in &ups[v] {
+                if prev[w].is_none() {
+                    prev[w] = Some(v);
                 }
-            } else {
-                stack.pop();
-                on_path.pop();
+                if !seen[w] {
+                    seen[w] = true;
+                    queue.push_back(w);
+                }
             }
         }
+        (seen, prev)
+    };
+    let reach: Vec<(Vec<bool>, Vec<Option<usize>>)> = (0..n).map(search).collect();
+    let mut out = Vec::new();
+    for m in 0..n {
+        if !reach[m].0[m] {
+            continue;
+        }
+        // Its component: the nodes it reaches that reach it back.
+        let first = (0..n)
+            .find(|&j| reach[m].0[j] && reach[j].0[m])
+            .unwrap_or(m);
+        // The shortest cycle through `first`: walk the predecessors back.
+        let prev = &reach[first].1;
+        let mut cycle = vec![first];
+        let mut v = prev[first];
+        while let Some(p) = v {
+            if p == first || cycle.len() > n {
+                break;
+            }
+            cycle.push(p);
+            v = prev[p];
+        }
+        cycle.reverse();
+        cycle.rotate_right(1);
+        out.push((m, cycle));
     }
-    cycles
+    out
 }
 
 /// The policies in pipeline order (every upstream before its downstream;
@@ -1285,17 +1354,63 @@ mod tests {
             stage("e", &["a"], true),
         ];
         let shown = problems(&ps);
-        assert_eq!(shown.len(), 2, "{shown:?}");
+        // Every member of each cycle; e (only downstream of one) is not on it.
+        assert_eq!(shown.len(), 5, "{shown:?}");
         assert!(
             shown[0].starts_with("a.yaml: demand.upstream[0].policy: expected a pipeline without cycles, found the cycle a -> upstream c -> upstream b -> upstream a"),
             "{shown:?}"
         );
         assert!(
-            shown[1].contains("d -> upstream d2 -> upstream d"),
+            shown[1].starts_with("b.yaml: demand.upstream[0].policy:")
+                && shown[1].contains("a -> upstream c"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[2].starts_with("c.yaml: demand.upstream[0].policy:"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[3].contains("d -> upstream d2 -> upstream d")
+                && shown[4].starts_with("d2.yaml")
+                && shown[4].contains("d -> upstream d2 -> upstream d"),
             "{shown:?}"
         );
         let plain: Vec<Policy> = ps.iter().map(|p| p.policy.clone()).collect();
         assert_eq!(pipeline_order(&plain), None);
+        // A long chain without a cycle, each stage naming every later one: no
+        // path enumeration (this took 2^29 steps before).
+        let names: Vec<String> = (0..30).map(|k| format!("s{k}")).collect();
+        let chain: Vec<LoadedPolicy> = (0..30)
+            .map(|k| {
+                let later: Vec<&str> = names[k + 1..].iter().map(String::as_str).collect();
+                stage(&names[k], &later, true)
+            })
+            .collect();
+        assert!(problems(&chain).is_empty());
+    }
+
+    #[test]
+    fn a_stage_after_an_invalid_one_and_a_stage_on_another_step_are_invalid_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, lp: &LoadedPolicy| {
+            let text = serde_yaml::to_string(&lp.policy).unwrap();
+            std::fs::write(dir.path().join(name), text).unwrap();
+        };
+        // a and b form a cycle; c follows b; d is on a 15-minute step after e.
+        write("a.yaml", &stage("a", &["b"], true));
+        write("b.yaml", &stage("b", &["a"], true));
+        write("c.yaml", &stage("c", &["b"], true));
+        let mut d = stage("d", &["e"], true);
+        d.policy.forecast.step = Duration::from_mins(15);
+        write("d.yaml", &d);
+        write("e.yaml", &stage("e", &[], true));
+        let (ok, errors) = load_paths(&[dir.path().to_path_buf()]);
+        let names: Vec<&str> = ok.iter().map(|lp| lp.policy.name.as_str()).collect();
+        assert_eq!(names, vec!["e"]);
+        let shown: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(shown.len(), 4, "{shown:?}");
+        assert!(shown.iter().any(|e| e.contains("d.yaml: demand.upstream[0].policy: expected an upstream on this policy's forecast.step (15m), found \"e\" on 5m")), "{shown:?}");
+        assert!(shown.iter().any(|e| e.contains("c.yaml: demand.upstream[0].policy: expected a valid upstream, found \"b\", which is invalid")), "{shown:?}");
     }
 
     #[test]

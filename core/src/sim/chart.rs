@@ -820,7 +820,6 @@ pub struct Figures {
     pub decisions: Option<String>,
 }
 
-/// Draw every figure.
 /// Figures one above the other in one SVG, each under its title (a
 /// pipeline's stages): every figure keeps its own size and drawing.
 pub fn stack(figures: &[(String, String)]) -> String {
@@ -861,6 +860,7 @@ pub fn stack(figures: &[(String, String)]) -> String {
     )
 }
 
+/// Draw every figure.
 pub fn render_all(r: &Report) -> Result<Figures> {
     Ok(Figures {
         busiest_day: busiest_day_svg(r)?,

@@ -184,26 +184,51 @@ pub struct Scenario {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UpstreamReplay {
     pub policy: String,
-    /// Work served per step of the recording's grid.
+    /// Work finished per step of the recording's grid (served, counted
+    /// one job's service time after it starts, as a completions counter
+    /// would count it).
     pub completions: Vec<f64>,
-    /// At each fit: the step it was made in, and the completions planned per
-    /// step from that step on — the work queued then, served first, and the
-    /// forecast mean, each one job's service time after it arrives.
-    pub plans: Vec<(usize, Vec<f64>)>,
+    /// Its plans: when each was made (a fit), the step its values start at,
+    /// and the completions planned per step from there — the work queued
+    /// then, served first, and the forecast mean, each one job's service
+    /// time after it arrives ([`crate::autoscale::planned_completions`]).
+    pub plans: Vec<Plan>,
+}
+
+/// One plan of an [`UpstreamReplay`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub made_at: DateTime<Utc>,
+    pub start: usize,
+    pub values: Vec<f64>,
 }
 
 impl UpstreamReplay {
-    /// What a decision in step `i` knows of this stage: completions
-    /// observed in the steps before it, then the newest plan made by then,
-    /// on `grid` (its history's start to `i + horizon`): `NaN` where nothing
-    /// is known. `None` before its first plan (the stage after falls back
-    /// to its own history rather than read "nothing more will finish").
-    fn feed(&self, grid: &Grid, from: usize, i: usize, horizon: usize) -> Option<UpstreamFeed> {
-        let mut values: Vec<f64> =
-            self.completions[from.min(i)..i.min(self.completions.len())].to_vec();
-        values.resize(i - from.min(i), f64::NAN);
-        let (m, plan) = self.plans.iter().rev().find(|(m, _)| *m <= i)?;
-        values.extend((i..i + horizon).map(|j| plan.get(j - m).copied().unwrap_or(f64::NAN)));
+    /// What a decision at `now`, in step `i`, knows of this stage:
+    /// completions observed in the steps before `i`, then the newest plan
+    /// made by `now`, on `grid` (from step `from` to `i + horizon`): `NaN`
+    /// where nothing is known. `None` before its first plan (the stage after
+    /// falls back to its own history rather than read "nothing more will
+    /// finish").
+    fn feed(
+        &self,
+        grid: &Grid,
+        from: usize,
+        i: usize,
+        now: DateTime<Utc>,
+        horizon: usize,
+    ) -> Option<UpstreamFeed> {
+        let plan = self.plans.iter().rev().find(|p| p.made_at <= now)?;
+        let from = from.min(i);
+        let mut values: Vec<f64> = (from..i)
+            .map(|j| self.completions.get(j).copied().unwrap_or(f64::NAN))
+            .collect();
+        values.extend((i..i + horizon).map(|j| {
+            j.checked_sub(plan.start)
+                .and_then(|k| plan.values.get(k))
+                .copied()
+                .unwrap_or(f64::NAN)
+        }));
         Some(UpstreamFeed {
             policy: self.policy.clone(),
             completions: Series::new(Grid::new(grid.time(from), grid.step_secs, 0), values),
@@ -603,16 +628,28 @@ impl<'a> PredictiveCtl<'a> {
         self
     }
 
-    /// Record the plan of the fit just made at step `i` with `queued` work waiting.
-    fn record_plan(&mut self, i: usize, queued: f64) {
+    /// Record the plan of the fit just made at `now`, with `queued` work
+    /// waiting: from the step of `now` (after the newest complete one), as
+    /// `planscale run` publishes it.
+    fn record_plan(&mut self, now: DateTime<Utc>, queued: f64) {
         let Some(out) = &mut self.output else { return };
         let Some(f) = self.scaler.cached_forecast() else {
             return;
         };
-        out.plans.push((
-            i,
-            crate::autoscale::planned_completions(&self.s.policy, &f.mean, queued),
-        ));
+        let g = self.t.grid;
+        let (Some(start), Some(at)) = (g.index_of(f.grid.start), g.index_of(now)) else {
+            return;
+        };
+        let offset = at.saturating_sub(start).min(f.mean.len());
+        out.plans.push(Plan {
+            made_at: now,
+            start: start + offset,
+            values: crate::autoscale::planned_completions(
+                &self.s.policy,
+                &f.mean[offset..],
+                queued,
+            ),
+        });
     }
 
     /// The knowable reference on `demand` (see [`knowable`]).
@@ -719,9 +756,10 @@ impl<'a> PredictiveCtl<'a> {
 
     /// Refit when due, as the controller does before deciding, with the
     /// appointments booked by `now`.
-    fn refit_if_due(&mut self, history: SeriesView<'_>, now: DateTime<Utc>) {
+    /// Whether it refitted successfully.
+    fn refit_if_due(&mut self, history: SeriesView<'_>, now: DateTime<Utc>) -> bool {
         if !self.scaler.refit_due(&history) {
-            return;
+            return false;
         }
         self.fits += 1;
         match self.scaler.upstream_note() {
@@ -752,12 +790,14 @@ impl<'a> PredictiveCtl<'a> {
                     self.cold_starts += 1;
                 }
                 *self.models.entry(model).or_insert(0) += 1;
+                true
             }
             Err(e) => {
                 *self
                     .errors
                     .entry(format!("forecast unavailable: {e}"))
                     .or_insert(0) += 1;
+                false
             }
         }
     }
@@ -771,7 +811,16 @@ impl Scaler for PredictiveCtl<'_> {
         if let Some(out) = &mut self.output
             && k > 0
         {
-            out.completions[(k - 1) / t.ticks_per_step] += last.served;
+            // Served in tick k-1: finished one job's service time later.
+            let service =
+                (1.0 / self.s.policy.capacity.per_second().max(1e-12) / t.tick_secs as f64).round()
+                    as usize;
+            if let Some(c) = out
+                .completions
+                .get_mut((k - 1 + service) / t.ticks_per_step)
+            {
+                *c += last.served;
+            }
         }
         let decide_now = k >= t.phase_ticks && (k - t.phase_ticks) % t.interval_ticks == 0;
         let mut wanted = None;
@@ -787,16 +836,12 @@ impl Scaler for PredictiveCtl<'_> {
                     .s
                     .upstream
                     .iter()
-                    .filter_map(|u| u.feed(&t.grid, from, i, horizon))
+                    .filter_map(|u| u.feed(&t.grid, from, i, now, horizon))
                     .collect();
                 self.scaler.set_upstream(feeds);
             }
-            if self.known.is_none() {
-                let before = self.fits;
-                self.refit_if_due(history, now);
-                if self.fits > before {
-                    self.record_plan(k / t.ticks_per_step, cluster.queue_depth());
-                }
+            if self.known.is_none() && self.refit_if_due(history, now) {
+                self.record_plan(now, cluster.queue_depth());
             }
             let utilisation = (self.capacity > 0.0).then(|| self.served / self.capacity);
             (self.served, self.capacity) = (0.0, 0.0);
@@ -1180,20 +1225,38 @@ pub(super) mod tests {
             policy: "contour".into(),
             completions: (0..20).map(f64::from).collect(),
             plans: vec![
-                (4, vec![100.0; 10]),
-                (8, vec![200.0, 201.0, 202.0, 203.0, 204.0]),
+                Plan {
+                    made_at: grid.time(4),
+                    start: 4,
+                    values: vec![100.0; 10],
+                },
+                Plan {
+                    made_at: grid.time(8) + TimeDelta::seconds(30),
+                    start: 8,
+                    values: vec![200.0, 201.0, 202.0, 203.0, 204.0],
+                },
+                // Made later in step 10 than the decision below: not known to it.
+                Plan {
+                    made_at: grid.time(10) + TimeDelta::seconds(90),
+                    start: 10,
+                    values: vec![-1.0; 10],
+                },
             ],
         };
         // At step 10, from step 6, 4 steps ahead: steps 6..10 observed, then
-        // the plan made at step 8 from its third value on.
-        let f = u.feed(&grid, 6, 10, 4).unwrap();
+        // the plan made in step 8 from its third value on.
+        let now = grid.time(10) + TimeDelta::seconds(60);
+        let f = u.feed(&grid, 6, 10, now, 4).unwrap();
         assert_eq!(f.policy, "contour");
         assert_eq!(f.completions.grid.start, grid.time(6));
         assert_eq!(f.completions.values[..4], [6.0, 7.0, 8.0, 9.0]);
         assert_eq!(f.completions.values[4..7], [202.0, 203.0, 204.0]);
         assert!(f.completions.values[7].is_nan(), "beyond the plan: unknown");
         // Before any plan: nothing is fed (the stage after falls back).
-        assert!(u.feed(&grid, 0, 3, 2).is_none());
+        assert!(u.feed(&grid, 0, 3, grid.time(3), 2).is_none());
+        // A history start past the completions recorded: missing, no panic.
+        let f = u.feed(&grid, 30, 40, grid.time(40), 2).unwrap();
+        assert!(f.completions.values.iter().take(10).all(|v| v.is_nan()));
     }
 
     #[test]
