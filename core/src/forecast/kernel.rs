@@ -176,8 +176,9 @@ pub fn normal_equations(
     let width = max_lag + 2;
     let mut xtx = vec![0.0; p * p];
     let mut diff = vec![0.0; (2 * max_lag + 1) * width];
+    // XᵀX is symmetric: the blocks with b ≥ a are built, the others mirrored.
     for (a, ea) in events.iter().enumerate() {
-        for (b, eb) in events.iter().enumerate() {
+        for (b, eb) in events.iter().enumerate().skip(a) {
             diff.iter_mut().for_each(|d| *d = 0.0);
             let mut lo = 0usize;
             for (u, cu) in ea {
@@ -226,6 +227,13 @@ pub fn normal_equations(
                     let j = b * nb + bin_of[l2 as usize];
                     xtx[i * p + j] += acc;
                 }
+            }
+        }
+    }
+    for i in 0..p {
+        for j in 0..p {
+            if j / nb.max(1) < i / nb.max(1) {
+                xtx[i * p + j] = xtx[j * p + i];
             }
         }
     }
