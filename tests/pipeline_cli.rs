@@ -54,6 +54,10 @@ fn the_shipped_pipeline_replays_each_stage_reading_the_one_before() {
     let policies = shipped_policies(d);
     let said = ok(&planscale(&["validate", policies.to_str().unwrap()], d));
     assert_eq!(said.matches("ok ").count(), 3, "{said}");
+    assert!(
+        said.contains("dose-calculation (Deployment planning/dosecalc, mode forecast-only; after auto-contouring;"),
+        "{said}"
+    );
     let said = ok(&planscale(
         &[
             "simulate",

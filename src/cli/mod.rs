@@ -185,13 +185,14 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     for p in &policies {
         writeln!(
             out,
-            "ok {}: {} ({} {}/{}, mode {}{})",
+            "ok {}: {} ({} {}/{}, mode {}{}{})",
             p.path.display(),
             p.policy.name,
             p.policy.target.kind,
             p.policy.target.namespace,
             p.policy.target.name,
             p.policy.scaling.mode,
+            pipeline_summary(&p.policy),
             calendar_summary(&p.policy)
         )?;
     }
@@ -203,6 +204,21 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `; after auto-contouring` (its pipeline upstreams) for `validate`.
+fn pipeline_summary(p: &crate::policy::Policy) -> String {
+    let ups: Vec<&str> = p
+        .demand
+        .upstream
+        .iter()
+        .map(|u| u.policy.as_str())
+        .collect();
+    if ups.is_empty() {
+        String::new()
+    } else {
+        format!("; after {}", ups.join(", "))
+    }
 }
 
 /// `; calendar Europe/Berlin: open 5 days a week, holidays DE, 12 closed dates
