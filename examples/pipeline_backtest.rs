@@ -27,7 +27,6 @@
 //! causes). "Best without upstream" is the better of the first two.
 
 use anyhow::Context;
-use planscale::example::{Department, NAMES};
 use planscale::forecast::{Engine, EngineConfig, Forecaster, accuracy, backtest, evaluation};
 use planscale::policy::Policy;
 use planscale::schedule::{known_at, start_counts};
@@ -81,17 +80,8 @@ fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unexpected argument {other:?}"),
         }
     }
-    let name = match which.as_str() {
-        "bundled" => "clinic",
-        "second" => "centre",
-        other => other,
-    };
-    let dep = Department::by_name(name).with_context(|| {
-        format!(
-            "unknown department {which:?}: expected one of {}",
-            NAMES.join(", ")
-        )
-    })?;
+    let dep = policies::department(&which)?;
+    let name = dep.name;
     let g = dep.generate(seed);
     let grid = g.recording.grid;
     let column = |c: &str| {

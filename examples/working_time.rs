@@ -23,7 +23,6 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use planscale::example::{Department, NAMES};
 use planscale::forecast::{
     Engine, EngineConfig, Forecaster, accuracy, backtest, evaluation, spread, whole_count_quantile,
 };
@@ -78,17 +77,8 @@ fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unexpected argument {other:?}"),
         }
     }
-    let name = match which.as_str() {
-        "bundled" => "clinic",
-        "second" => "centre",
-        other => other,
-    };
-    let dep = Department::by_name(name).with_context(|| {
-        format!(
-            "unknown department {which:?}: expected one of {}",
-            NAMES.join(", ")
-        )
-    })?;
+    let dep = policies::department(&which)?;
+    let name = dep.name;
     let calendar = dep.calendar();
     let g = dep.generate(seed);
     let grid = g.recording.grid;

@@ -103,9 +103,7 @@ struct Cached {
 /// job's service time, then the forecast `mean` arrivals, each finished one
 /// service time after it arrives. The same in `simulate` and `run`.
 pub fn planned_completions(policy: &Policy, mean: &[f64], queued: f64) -> Vec<f64> {
-    let step = policy.step_secs().max(1) as f64;
-    let lag =
-        (((1.0 / policy.capacity.per_second().max(1e-12)) / step).round() as usize).min(mean.len());
+    let lag = policy.service_in(policy.step_secs()).min(mean.len());
     let spread = lag.max(1);
     let mut plan = vec![0.0; mean.len() + lag];
     for v in plan.iter_mut().take(spread) {
@@ -222,37 +220,22 @@ impl Autoscaler {
     /// [`Autoscaler::upstream_note`] says so.
     pub fn set_upstream(&mut self, feeds: Vec<UpstreamFeed>) {
         let step = self.policy.step_secs();
-        let named = |f: &UpstreamFeed| {
-            f.completions.grid.step_secs == step
-                && self
-                    .policy
-                    .demand
-                    .upstream
-                    .iter()
-                    .any(|u| u.policy == f.policy)
-        };
-        let mut feeds: Vec<UpstreamFeed> = feeds.into_iter().filter(named).collect();
-        feeds.sort_by_key(|f| {
-            self.policy
-                .demand
-                .upstream
-                .iter()
-                .position(|u| u.policy == f.policy)
-        });
-        feeds.dedup_by(|a, b| a.policy == b.policy);
-        let fed = |fs: &[UpstreamFeed]| -> Vec<String> {
-            fs.iter()
-                .map(|f| format!("{}{}", series::UPSTREAM_PREFIX, f.policy))
-                .collect()
-        };
-        let now_fed = fed(&feeds);
-        let fitted_fed: Vec<String> = self
-            .types
-            .iter()
-            .filter(|t| series::is_upstream(t))
-            .cloned()
+        let names = self.policy.upstream_names();
+        // Each feed with its place in `demand.upstream`, in that order, once.
+        let mut feeds: Vec<(usize, UpstreamFeed)> = feeds
+            .into_iter()
+            .filter(|f| f.completions.grid.step_secs == step)
+            .filter_map(|f| names.iter().position(|n| *n == f.policy).map(|k| (k, f)))
             .collect();
-        if self.fitted.is_some() && now_fed != fitted_fed {
+        feeds.sort_by_key(|(k, _)| *k);
+        feeds.dedup_by_key(|(k, _)| *k);
+        let feeds: Vec<UpstreamFeed> = feeds.into_iter().map(|(_, f)| f).collect();
+        let now_fed: Vec<String> = feeds
+            .iter()
+            .map(|f| series::upstream_type(&f.policy))
+            .collect();
+        let fitted_fed = self.types.iter().filter(|t| series::is_upstream(t));
+        if self.fitted.is_some() && !fitted_fed.eq(now_fed.iter()) {
             self.fitted = None;
             self.cached = None;
         }
@@ -264,14 +247,8 @@ impl Autoscaler {
     /// data): forecasting from this policy's own history". `None` when every
     /// one is fed (or the policy names none).
     pub fn upstream_note(&self) -> Option<String> {
-        let missing: Vec<&str> = self
-            .policy
-            .demand
-            .upstream
-            .iter()
-            .map(|u| u.policy.as_str())
-            .filter(|name| !self.upstream.iter().any(|f| f.policy == *name))
-            .collect();
+        let mut missing = self.policy.upstream_names();
+        missing.retain(|name| !self.upstream.iter().any(|f| f.policy == *name));
         (!missing.is_empty()).then(|| {
             format!(
                 "upstream {} {} no completions (invalid, paused or no data): forecasting from this policy's own history",
@@ -281,18 +258,36 @@ impl Autoscaler {
         })
     }
 
-    /// The covariates on `grid`: booked starts per appointment type, and the
-    /// upstream stages' completions for the `upstream:` types.
-    fn covariates_on(&self, grid: &Grid, booked: &[Appointment], types: &[String]) -> Covariates {
-        let mut c = schedule::start_counts(booked, grid, types);
-        for (k, t) in types.iter().enumerate() {
-            if let Some(name) = t.strip_prefix(series::UPSTREAM_PREFIX) {
-                c.values[k] = self
-                    .upstream
+    /// The rows of the `upstream:` types among `types` on `grid`, in order
+    /// (0 where a stage feeds nothing).
+    fn upstream_rows(&self, grid: &Grid, types: &[String]) -> Vec<Vec<f64>> {
+        types
+            .iter()
+            .filter_map(|t| t.strip_prefix(series::UPSTREAM_PREFIX))
+            .map(|name| {
+                self.upstream
                     .iter()
                     .find(|f| f.policy == name)
-                    .map_or_else(|| vec![0.0; grid.len], |f| f.row(grid));
-            }
+                    .map_or_else(|| vec![0.0; grid.len], |f| f.row(grid))
+            })
+            .collect()
+    }
+
+    /// The covariates on `grid`: booked starts per appointment type, and
+    /// `rows` ([`Autoscaler::upstream_rows`]) for the `upstream:` types.
+    fn covariates_with(
+        grid: &Grid,
+        booked: &[Appointment],
+        types: &[String],
+        rows: Vec<Vec<f64>>,
+    ) -> Covariates {
+        let mut c = schedule::start_counts(booked, grid, types);
+        let slots = types
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| series::is_upstream(t));
+        for ((k, _), row) in slots.zip(rows) {
+            c.values[k] = row;
         }
         c
     }
@@ -384,7 +379,7 @@ impl Autoscaler {
         types.extend(
             self.upstream
                 .iter()
-                .map(|f| format!("{}{}", series::UPSTREAM_PREFIX, f.policy)),
+                .map(|f| series::upstream_type(&f.policy)),
         );
         types
     }
@@ -398,7 +393,13 @@ impl Autoscaler {
         let types = self.types_for(&history.grid, appointments);
         let covariates = (!types.is_empty()).then(|| {
             let g = history.grid;
-            self.covariates_on(&g, starting_in(appointments, g.start, g.end()), &types)
+            let rows = self.upstream_rows(&g, &types);
+            Self::covariates_with(
+                &g,
+                starting_in(appointments, g.start, g.end()),
+                &types,
+                rows,
+            )
         });
         let schedule_warning = self.schedule_warning_for(&history.grid, appointments, &types);
         let fresh = Engine::new(self.engine.config().clone());
@@ -509,7 +510,7 @@ impl Autoscaler {
             });
         };
         let p = &self.policy;
-        let horizon = (p.forecast.horizon.secs_i64() / p.step_secs()).max(1) as usize;
+        let horizon = p.horizon_steps();
         let future_grid = grid.following(horizon);
         let with_schedule = !self.types.is_empty() && !self.blind;
         let booked = if with_schedule {
@@ -518,16 +519,7 @@ impl Autoscaler {
             &[][..]
         };
         let upstream: Vec<Vec<f64>> = if with_schedule {
-            self.types
-                .iter()
-                .filter_map(|t| t.strip_prefix(series::UPSTREAM_PREFIX))
-                .map(|name| {
-                    self.upstream
-                        .iter()
-                        .find(|f| f.policy == name)
-                        .map_or_else(Vec::new, |f| f.row(&future_grid))
-                })
-                .collect()
+            self.upstream_rows(&future_grid, &self.types)
         } else {
             Vec::new()
         };
@@ -538,8 +530,9 @@ impl Autoscaler {
                 && c.upstream == upstream
         });
         if !fresh {
-            let future =
-                with_schedule.then(|| self.covariates_on(&future_grid, booked, &self.types));
+            let future = with_schedule.then(|| {
+                Self::covariates_with(&future_grid, booked, &self.types, upstream.clone())
+            });
             match self
                 .engine
                 .predict(horizon, &[p.forecast.quantile], future.as_ref())

@@ -163,6 +163,11 @@ impl Series {
 /// The covariate type of an upstream stage's completions: `upstream:NAME`.
 pub const UPSTREAM_PREFIX: &str = "upstream:";
 
+/// The covariate type of stage `policy`'s completions (`upstream:policy`).
+pub fn upstream_type(policy: &str) -> String {
+    format!("{UPSTREAM_PREFIX}{policy}")
+}
+
 /// Whether a covariate type is an upstream stage's completions (known only
 /// up to now; the forecaster's backtests must not read it past an origin).
 pub fn is_upstream(kind: &str) -> bool {

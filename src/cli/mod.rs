@@ -208,12 +208,7 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
 
 /// `; after auto-contouring` (its pipeline upstreams) for `validate`.
 fn pipeline_summary(p: &crate::policy::Policy) -> String {
-    let ups: Vec<&str> = p
-        .demand
-        .upstream
-        .iter()
-        .map(|u| u.policy.as_str())
-        .collect();
+    let ups = p.upstream_names();
     if ups.is_empty() {
         String::new()
     } else {
@@ -408,13 +403,7 @@ pub fn simulate_policies(
             let ups: Vec<&str> = plain
                 .iter()
                 .find(|p| p.name == r.policy)
-                .map(|p| {
-                    p.demand
-                        .upstream
-                        .iter()
-                        .map(|u| u.policy.as_str())
-                        .collect()
-                })
+                .map(|p| p.upstream_names())
                 .unwrap_or_default();
             o.insert("upstream".into(), serde_json::json!(ups));
         }

@@ -232,20 +232,15 @@ impl PolicyRunner {
         // stopped reporting is not a stage that finished nothing).
         let recent =
             |s: &crate::series::Series| s.values.iter().rev().take(3).any(|v| v.is_finite());
-        match obs.and_then(|o| o.completions.as_ref().map(|c| (o, c))) {
+        let observed_done = obs.and_then(|o| o.completions.as_ref().map(|c| (o, c)));
+        match (observed_done, self.scaler.cached_forecast()) {
             // Without a forecast there is no plan: the stages after would read
             // "nothing more will finish"; they fall back instead.
-            Some((o, done))
-                if !observed.paused && recent(done) && self.scaler.cached_forecast().is_some() =>
-            {
-                let forecast = self
-                    .scaler
-                    .cached_forecast()
-                    .map(|f| (f.grid.start, f.mean.as_slice()));
+            (Some((o, done)), Some(f)) if !observed.paused && recent(done) => {
                 let series = super::pipeline::observed_then_planned(
                     p,
                     done,
-                    forecast,
+                    Some((f.grid.start, f.mean.as_slice())),
                     o.queue_depth.unwrap_or(0.0),
                 );
                 let fresh_for = self.tick * 3 + TimeDelta::seconds(60);
@@ -872,6 +867,17 @@ mod tests {
         )
     }
 
+    /// `planscale_errors_total{policy, kind}` so far.
+    fn errors<C, M, S>(ctx: &Ctx<C, M, S>, policy: &str, kind: &str) -> u64 {
+        ctx.telemetry
+            .errors
+            .get_or_create(&crate::telemetry::ErrorLabels {
+                policy: policy.into(),
+                kind: kind.into(),
+            })
+            .get()
+    }
+
     /// 07:40: the spike starts at 08:00 and a pod needs 30 min: scale now.
     fn before_spike() -> DateTime<Utc> {
         t0() + TimeDelta::minutes(100)
@@ -1021,14 +1027,7 @@ mod tests {
             "{:?}",
             rd.upstream_note
         );
-        let errors = ctx
-            .telemetry
-            .errors
-            .get_or_create(&crate::telemetry::ErrorLabels {
-                policy: "dose".into(),
-                kind: "upstream_unavailable".into(),
-            })
-            .get();
+        let errors = errors(&ctx, "dose", "upstream_unavailable");
         assert_eq!(errors, 1, "counted when it starts");
     }
 
@@ -1174,14 +1173,7 @@ mod tests {
                 ("ScheduleRestored".to_string(), false)
             ]
         );
-        let errors = ctx
-            .telemetry
-            .errors
-            .get_or_create(&crate::telemetry::ErrorLabels {
-                policy: "test".into(),
-                kind: "schedule_fetch".into(),
-            })
-            .get();
+        let errors = errors(&ctx, "test", "schedule_fetch");
         assert_eq!(errors, 4, "one per failed refresh");
     }
 
@@ -1238,14 +1230,7 @@ mod tests {
         }
         let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 4).unwrap();
         assert!(r.calendar().unwrap().is_exceptional_closure(date));
-        let errors = ctx
-            .telemetry
-            .errors
-            .get_or_create(&crate::telemetry::ErrorLabels {
-                policy: "test".into(),
-                kind: "calendar_fetch".into(),
-            })
-            .get();
+        let errors = errors(&ctx, "test", "calendar_fetch");
         assert_eq!(errors, 2, "one per fetch: at 0 and 10 minutes");
     }
 

@@ -714,7 +714,7 @@ impl Engine {
             .map(|k| counts[k].clone())
             .collect();
         let end = (cut + h).min(counts[0].len());
-        let day = self.day();
+        let day = self.day().max(1);
         let mut out = counts.clone();
         for &u in &upstream {
             let row = &mut out[u];
@@ -734,8 +734,8 @@ impl Engine {
                     .predict(&appointments, f.phase0, cut, end)
                 }
                 // The last observed day, repeated (never a step after `cut`).
-                _ if cut >= day.max(1) => (cut..end)
-                    .map(|t| counts[u][cut - day.max(1) + (t - cut) % day.max(1)])
+                _ if cut >= day => (cut..end)
+                    .map(|t| counts[u][cut - day + (t - cut) % day])
                     .collect(),
                 _ => vec![0.0; end - cut],
             };

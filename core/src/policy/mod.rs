@@ -768,6 +768,26 @@ impl Policy {
         self.forecast.step.secs_i64().max(1)
     }
 
+    /// `forecast.horizon` in steps (at least one).
+    pub fn horizon_steps(&self) -> usize {
+        (self.forecast.horizon.secs_i64() / self.step_secs()).max(1) as usize
+    }
+
+    /// One job's service time by one ready replica, in units of `unit_secs`
+    /// (a step, a tick), rounded: how much later a job finishes than it starts.
+    pub fn service_in(&self, unit_secs: i64) -> usize {
+        ((1.0 / self.capacity.per_second().max(1e-12)) / unit_secs.max(1) as f64).round() as usize
+    }
+
+    /// The names of the stages in `demand.upstream`, in order.
+    pub fn upstream_names(&self) -> Vec<&str> {
+        self.demand
+            .upstream
+            .iter()
+            .map(|u| u.policy.as_str())
+            .collect()
+    }
+
     /// The time windows every decision plans for: the one definition the
     /// planner, the autoscaler (how far to forecast) and validation use.
     pub fn windows(&self) -> Windows {
@@ -1300,6 +1320,12 @@ mod tests {
             .collect()
     }
 
+    /// `lp` written as `dir/name` (YAML).
+    fn write_policy(dir: &Path, name: &str, lp: &LoadedPolicy) {
+        let text = serde_yaml::to_string(&lp.policy).unwrap();
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
     #[test]
     fn a_pipeline_in_order_has_no_problems() {
         let ps = vec![
@@ -1392,10 +1418,7 @@ mod tests {
     #[test]
     fn a_stage_after_an_invalid_one_and_a_stage_on_another_step_are_invalid_too() {
         let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, lp: &LoadedPolicy| {
-            let text = serde_yaml::to_string(&lp.policy).unwrap();
-            std::fs::write(dir.path().join(name), text).unwrap();
-        };
+        let write = |name: &str, lp: &LoadedPolicy| write_policy(dir.path(), name, lp);
         // a and b form a cycle; c follows b; d is on a 15-minute step after e.
         write("a.yaml", &stage("a", &["b"], true));
         write("b.yaml", &stage("b", &["a"], true));
@@ -1442,10 +1465,7 @@ mod tests {
     #[test]
     fn loading_a_directory_drops_the_stages_with_pipeline_problems() {
         let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, lp: &LoadedPolicy| {
-            let text = serde_yaml::to_string(&lp.policy).unwrap();
-            std::fs::write(dir.path().join(name), text).unwrap();
-        };
+        let write = |name: &str, lp: &LoadedPolicy| write_policy(dir.path(), name, lp);
         write("a.yaml", &stage("contour", &[], true));
         write("b.yaml", &stage("dose", &["contour"], true));
         write("c.yaml", &stage("plan", &["dosage"], false));

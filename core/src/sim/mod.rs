@@ -549,6 +549,9 @@ struct PredictiveCtl<'a> {
     /// What this stage completed and planned, for a downstream stage
     /// (kept when `Some`).
     output: Option<UpstreamReplay>,
+    /// One job's service time in ticks: how much later served work counts
+    /// as completed in `output`.
+    service_ticks: usize,
     /// Whether the upstream stages fed the last fit, for the notes: fits
     /// with and without them.
     upstream_fits: (u32, u32),
@@ -613,6 +616,7 @@ impl<'a> PredictiveCtl<'a> {
             trace: trace.then(Vec::new),
             known: None,
             output: None,
+            service_ticks: 0,
             upstream_fits: (0, 0),
             upstream_note: None,
         }
@@ -625,6 +629,7 @@ impl<'a> PredictiveCtl<'a> {
             completions: vec![0.0; self.s.arrivals.len()],
             plans: Vec::new(),
         });
+        self.service_ticks = self.s.policy.service_in(self.t.tick_secs);
         self
     }
 
@@ -716,17 +721,9 @@ impl<'a> PredictiveCtl<'a> {
         }
         let (with, without) = self.upstream_fits;
         if with + without > 0 && !self.s.policy.demand.upstream.is_empty() {
-            let names: Vec<&str> = self
-                .s
-                .policy
-                .demand
-                .upstream
-                .iter()
-                .map(|u| u.policy.as_str())
-                .collect();
             notes.push(format!(
                 "pipeline: the forecast read {}'s simulated completions (and its plans) in {with} of {} fits",
-                names.join(", "),
+                self.s.policy.upstream_names().join(", "),
                 with + without
             ));
             if let Some(n) = &self.upstream_note {
@@ -812,12 +809,9 @@ impl Scaler for PredictiveCtl<'_> {
             && k > 0
         {
             // Served in tick k-1: finished one job's service time later.
-            let service =
-                (1.0 / self.s.policy.capacity.per_second().max(1e-12) / t.tick_secs as f64).round()
-                    as usize;
             if let Some(c) = out
                 .completions
-                .get_mut((k - 1 + service) / t.ticks_per_step)
+                .get_mut((k - 1 + self.service_ticks) / t.ticks_per_step)
             {
                 *c += last.served;
             }
@@ -830,8 +824,7 @@ impl Scaler for PredictiveCtl<'_> {
             if !self.s.upstream.is_empty() {
                 let i = k / t.ticks_per_step;
                 let from = i.saturating_sub(self.history_steps);
-                let p = &self.s.policy;
-                let horizon = (p.forecast.horizon.secs_i64() / p.step_secs()).max(1) as usize;
+                let horizon = self.s.policy.horizon_steps();
                 let feeds = self
                     .s
                     .upstream
