@@ -160,13 +160,19 @@ pub fn normal_equations(
     for t in 0..n {
         nan_prefix[t + 1] = nan_prefix[t] + usize::from(!target[t].is_finite());
     }
-    let width = max_lag + 2;
+    // The difference array is lag-major, `diff[l · offsets + (u − v + max_lag)]`
+    // (lags 0..=max_lag + 1): the pairs of one event `u` write neighbouring
+    // offsets, and the spread walks each lag's offsets in order.
+    let offsets = 2 * max_lag + 1;
     let mut xtx = vec![0.0; p * p];
-    let mut diff = vec![0.0; (2 * max_lag + 1) * width];
+    // Zeroed once: the spread resets every entry it reads. The end marker
+    // of a pair whose lag of v runs to max_lag lands outside what is read
+    // (lag of v max_lag + 1, or lag of u max_lag + 1), so it never counts.
+    let mut diff = vec![0.0; (max_lag + 2) * offsets];
+    let mut acc = vec![0.0; offsets];
     // XᵀX is symmetric: the blocks with b ≥ a are built, the others mirrored.
     for (a, ea) in events.iter().enumerate() {
         for (b, eb) in events.iter().enumerate().skip(a) {
-            diff.iter_mut().for_each(|d| *d = 0.0);
             let mut lo = 0usize;
             for (u, cu) in ea {
                 while lo < eb.len() && eb[lo].0 + max_lag < *u {
@@ -183,9 +189,9 @@ pub fn normal_equations(
                     }
                     let w = cu * cv;
                     if nan_prefix[t1 + 1] == nan_prefix[t0] {
-                        let row = (u + max_lag - v) * width;
-                        diff[row + t0 - u] += w;
-                        diff[row + t1 - u + 1] -= w;
+                        let di = u + max_lag - v;
+                        diff[(t0 - u) * offsets + di] += w;
+                        diff[(t1 - u + 1) * offsets + di] -= w;
                         continue;
                     }
                     for t in t0..=t1 {
@@ -197,22 +203,20 @@ pub fn normal_equations(
                     }
                 }
             }
-            for di in 0..=2 * max_lag {
-                // off = u − v; the lag of v is l + off.
-                let off = di as isize - max_lag as isize;
-                let mut acc = 0.0;
-                for l in 0..=max_lag {
-                    acc += diff[di * width + l];
-                    if acc == 0.0 {
-                        continue;
+            // Per offset, the running sum over lags is the products' sum at
+            // that (lag of u, lag of v = l + offset − max_lag); the lag of v
+            // is in 0..=max_lag for offsets max_lag − l ..= 2·max_lag − l.
+            acc.iter_mut().for_each(|v| *v = 0.0);
+            for l in 0..=max_lag {
+                let (first, last) = (max_lag - l, 2 * max_lag - l);
+                let row = &mut diff[l * offsets..(l + 1) * offsets];
+                let xrow = &mut xtx[(a * nb + bin_of[l]) * p + b * nb..][..nb];
+                for di in first..=last {
+                    acc[di] += row[di];
+                    row[di] = 0.0;
+                    if acc[di] != 0.0 {
+                        xrow[bin_of[l + di - max_lag]] += acc[di];
                     }
-                    let l2 = l as isize + off;
-                    if l2 < 0 || l2 > max_lag as isize {
-                        continue;
-                    }
-                    let i = a * nb + bin_of[l];
-                    let j = b * nb + bin_of[l2 as usize];
-                    xtx[i * p + j] += acc;
                 }
             }
         }
@@ -896,11 +900,12 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (state >> 33) as f64 / (1u64 << 31) as f64
         };
-        let counts: Vec<Vec<f64>> = (0..2)
-            .map(|_| {
+        // Three types, sparse to dense (the dense one like a completions row).
+        let counts: Vec<Vec<f64>> = (0..3)
+            .map(|a| {
                 (0..n)
                     .map(|_| {
-                        if rnd() < 0.15 {
+                        if rnd() < 0.15 + 0.35 * a as f64 {
                             1.0 + (rnd() * 2.0).floor()
                         } else {
                             0.0
