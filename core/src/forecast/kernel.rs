@@ -412,12 +412,17 @@ fn lagged_products(
             if u >= n {
                 break;
             }
-            for (o, &(s, e)) in row.iter_mut().zip(bins) {
-                let (s, e) = ((u + s).min(n), (u + e).min(n));
-                if s == e {
+            // The bins tile the lags: a bin's end is the next one's start,
+            // so each edge's prefix is read once.
+            let mut before = prefix[u];
+            for (o, &(_, e)) in row.iter_mut().zip(bins) {
+                let e = (u + e).min(n);
+                let after = prefix[e];
+                *o += cu * (after - before);
+                if e == n {
                     break;
                 }
-                *o += cu * (prefix[e] - prefix[s]);
+                before = after;
             }
         }
     }
