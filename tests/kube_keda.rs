@@ -124,6 +124,7 @@ fn metrics_response(metric: &str, value: u32) -> Vec<u8> {
 
 const SERVICE: &str = "/externalscaler.ExternalScaler/";
 
+#[derive(Clone)]
 struct Client(tonic::client::Grpc<Channel>);
 
 impl Client {
@@ -225,9 +226,22 @@ async fn serves_keda_each_rpc_with_the_bytes_keda_expects() {
     );
     let mut c = Client::connect(grpc_port).await;
 
-    // Known policy: the spec, byte for byte.
+    // Known policy: the spec, byte for byte. The scaler listens before the
+    // Lease is won and the policies loaded; until then it answers
+    // UNAVAILABLE (retry), which KEDA retries: wait that out, and nothing
+    // else.
     let contour = scaled_object_ref("contour-worker", "planning", "contour");
-    let spec = c.unary("GetMetricSpec", contour.clone()).await.unwrap();
+    let spec = wait_for("the policies to load", Duration::from_secs(60), || {
+        let (mut c, body) = (c.clone(), contour.clone());
+        async move {
+            match c.unary("GetMetricSpec", body).await {
+                Err(e) if e.code() == Code::Unavailable => None,
+                other => Some(other),
+            }
+        }
+    })
+    .await
+    .unwrap();
     assert_eq!(spec, metric_spec_response("planscale-contour"));
     let mut spec_stream = c.stream("StreamMetricSpec", contour.clone()).await.unwrap();
     assert_eq!(

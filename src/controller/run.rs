@@ -141,6 +141,7 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
         if last_fp != Some(fp) {
             last_fp = Some(fp);
             apply_reload(&settings, &ctx, &t, &mut running).await;
+            board.set_loaded(true);
             t.health.ready.set(true);
         }
         let stalled: Vec<&String> = running

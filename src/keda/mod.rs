@@ -144,6 +144,17 @@ impl Scaler {
             );
         };
         let Some(found) = self.board.get(policy) else {
+            if !self.board.loaded() {
+                // Starting (leader election, the first reload) or stopping:
+                // retryable, not a verdict on the name.
+                return refused(
+                    tonic::Code::Unavailable,
+                    "",
+                    format!(
+                        "planscale has not loaded its policies yet (starting) or is shutting down: cannot look up policy {policy:?}; retry"
+                    ),
+                );
+            }
             let known = self.board.names();
             return refused(
                 tonic::Code::NotFound,
@@ -491,6 +502,7 @@ mod tests {
         let board = Board::default();
         board.register("contour", info(Mode::Keda));
         board.register("dose", info(Mode::Scale));
+        board.set_loaded(true);
         (Scaler::new(board.clone(), Metrics::default()), board)
     }
 
@@ -554,6 +566,13 @@ mod tests {
         assert_eq!(e.code(), tonic::Code::NotFound);
         assert!(e.message().contains("\"nope\""), "{e:?}");
         assert!(e.message().contains("contour, dose"), "{e:?}");
+        // Before the policies are loaded (starting) and after shutdown, an
+        // unknown name is "retry", not "no such policy".
+        board.set_loaded(false);
+        let e = metrics(&s, so("planning", Some("nope"))).await.unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+        assert!(e.message().contains("not loaded its policies yet"), "{e:?}");
+        board.set_loaded(true);
         let e = metrics(&s, so("planning", None)).await.unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
         assert!(e.message().contains("policy"), "{e:?}");
