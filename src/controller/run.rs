@@ -54,7 +54,8 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
     let keda_server = match settings.keda_listen {
         Some(listen) => {
             let tls = settings.keda_tls();
-            let scaler = crate::keda::Scaler::new(board.clone(), t.metrics.clone());
+            let scaler = crate::keda::Scaler::new(board.clone(), t.metrics.clone())
+                .ready_when(t.health.ready.clone());
             match crate::keda::serve(listen, tls.as_ref(), scaler, server_rx).await {
                 Ok((addr, task)) => {
                     tracing::info!(%addr, tls = tls.is_some(), mutual_tls = settings.keda_tls_client_ca.is_some(), "serving KEDA's external scaler (gRPC externalscaler.ExternalScaler)");
@@ -141,7 +142,6 @@ pub async fn run<M: MetricSource, S: ScheduleSource>(
         if last_fp != Some(fp) {
             last_fp = Some(fp);
             apply_reload(&settings, &ctx, &t, &mut running).await;
-            board.set_loaded(true);
             t.health.ready.set(true);
         }
         let stalled: Vec<&String> = running

@@ -57,10 +57,6 @@ struct Entry {
 #[derive(Clone, Default)]
 pub struct Board {
     inner: Arc<Mutex<HashMap<String, Entry>>>,
-    /// Set once the controller has loaded its policies (the first reload
-    /// pass), cleared at shutdown: until then an unknown name means "not
-    /// yet", not "no such policy".
-    loaded: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A policy looked up on the board.
@@ -103,20 +99,7 @@ impl Board {
     /// Remove every policy (at shutdown): every open stream ends, so the
     /// server's graceful stop does not wait on them.
     pub fn clear(&self) {
-        self.set_loaded(false);
         self.lock().clear();
-    }
-
-    /// Whether the policies have been loaded (see [`Board::set_loaded`]).
-    pub fn loaded(&self) -> bool {
-        self.loaded.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// Mark the policies loaded (after the controller's first reload pass)
-    /// or not (at shutdown).
-    pub fn set_loaded(&self, loaded: bool) {
-        self.loaded
-            .store(loaded, std::sync::atomic::Ordering::Release);
     }
 
     /// Publish a policy's decision (ignored for a policy not registered).
@@ -150,16 +133,6 @@ impl Board {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shutdown_clears_the_loaded_mark() {
-        let b = Board::default();
-        assert!(!b.loaded(), "not loaded until the controller says so");
-        b.set_loaded(true);
-        assert!(b.loaded());
-        b.clear();
-        assert!(!b.loaded());
-    }
 
     fn info(ns: &str) -> PolicyInfo {
         PolicyInfo {

@@ -38,7 +38,7 @@ use tonic::{Request, Response, Status};
 pub use board::{Board, PolicyInfo, Served};
 
 use crate::policy::Mode;
-use crate::telemetry::{KedaLabels, Metrics};
+use crate::telemetry::{Flag, KedaLabels, Metrics};
 
 /// The code generated from proto/externalscaler.proto.
 #[allow(clippy::all, missing_docs)]
@@ -94,6 +94,10 @@ pub struct Scaler {
     /// Per policy, whether the last decision served had a forecast (to log
     /// when serving reactive decisions starts and ends, not every request).
     logged: Arc<Mutex<HashMap<String, bool>>>,
+    /// The controller's readiness (`/readyz`): set once its first reload pass
+    /// has loaded the policies, cleared when shutdown begins. Until then an
+    /// unknown name means "not yet", not "no such policy".
+    ready: Flag,
 }
 
 type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -107,12 +111,25 @@ struct Checked {
 }
 
 impl Scaler {
+    /// A scaler over `board`, its policies taken as loaded (see
+    /// [`Scaler::ready_when`]).
     pub fn new(board: Board, metrics: Metrics) -> Self {
+        let ready = Flag::default();
+        ready.set(true);
         Scaler {
             board,
             metrics,
             logged: Arc::default(),
+            ready,
         }
+    }
+
+    /// Answer unknown names with `UNAVAILABLE` (retry) while `ready` is
+    /// unset: the controller's readiness, so a replica still winning its
+    /// Lease never tells KEDA that a real policy does not exist.
+    pub fn ready_when(mut self, ready: Flag) -> Self {
+        self.ready = ready;
+        self
     }
 
     fn count(&self, policy: &str, rpc: &str, code: tonic::Code) {
@@ -144,7 +161,7 @@ impl Scaler {
             );
         };
         let Some(found) = self.board.get(policy) else {
-            if !self.board.loaded() {
+            if !self.ready.get() {
                 // Starting (leader election, the first reload) or stopping:
                 // retryable, not a verdict on the name.
                 return refused(
@@ -502,7 +519,6 @@ mod tests {
         let board = Board::default();
         board.register("contour", info(Mode::Keda));
         board.register("dose", info(Mode::Scale));
-        board.set_loaded(true);
         (Scaler::new(board.clone(), Metrics::default()), board)
     }
 
@@ -568,11 +584,18 @@ mod tests {
         assert!(e.message().contains("contour, dose"), "{e:?}");
         // Before the policies are loaded (starting) and after shutdown, an
         // unknown name is "retry", not "no such policy".
-        board.set_loaded(false);
-        let e = metrics(&s, so("planning", Some("nope"))).await.unwrap_err();
+        let ready = Flag::default();
+        let starting = Scaler::new(board.clone(), Metrics::default()).ready_when(ready.clone());
+        let e = metrics(&starting, so("planning", Some("nope")))
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
         assert!(e.message().contains("not loaded its policies yet"), "{e:?}");
-        board.set_loaded(true);
+        ready.set(true);
+        let e = metrics(&starting, so("planning", Some("nope")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound);
         let e = metrics(&s, so("planning", None)).await.unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
         assert!(e.message().contains("policy"), "{e:?}");

@@ -555,17 +555,16 @@ fn pivoting(g: &[f64], b: &[f64], p: usize, lambda: f64, w: &[f64]) -> Option<Ve
             // exactly 0 is harmless either side).
             return Some(x);
         }
+        // Exchange them all while their number falls (or within three
+        // tries of its least); else only the last, which always ends.
         if wrong.len() < fewest {
-            fewest = wrong.len();
-            backups = 3;
-            wrong.iter().for_each(|&k| inside[k] = !inside[k]);
+            (fewest, backups) = (wrong.len(), 3);
         } else if backups > 0 {
             backups -= 1;
-            wrong.iter().for_each(|&k| inside[k] = !inside[k]);
         } else {
-            let k = *wrong.last().expect("not empty");
-            inside[k] = !inside[k];
+            wrong.drain(..wrong.len() - 1);
         }
+        wrong.iter().for_each(|&k| inside[k] = !inside[k]);
     }
     None
 }
@@ -740,9 +739,16 @@ mod tests {
             .iter()
             .map(|r| r.iter().zip(&truth).map(|(a, b)| a * b).sum::<f64>() + rnd() - 0.5)
             .collect();
+        gram(&x, &y)
+    }
+
+    /// `XᵀX` and `Xᵀy` of a dense design (rows of `x`).
+    fn gram<R: AsRef<[f64]>>(x: &[R], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let p = x.first().map_or(0, |r| r.as_ref().len());
         let mut g = vec![0.0; p * p];
         let mut b = vec![0.0; p];
-        for (r, yt) in x.iter().zip(&y) {
+        for (r, yt) in x.iter().zip(y) {
+            let r = r.as_ref();
             for i in 0..p {
                 b[i] += r[i] * yt;
                 for j in 0..p {
@@ -799,16 +805,7 @@ mod tests {
         let x = [[0.1, 0.2], [0.4, 0.5], [0.7, 0.8], [0.3, 0.9]];
         let rows: Vec<[f64; 3]> = x.iter().map(|r| [r[0], r[1], r[0] + r[1]]).collect();
         let y = [1.0, 2.0, 3.0, 2.5];
-        let mut g = vec![0.0; 9];
-        let mut b = vec![0.0; 3];
-        for (r, yt) in rows.iter().zip(&y) {
-            for i in 0..3 {
-                b[i] += r[i] * yt;
-                for j in 0..3 {
-                    g[i * 3 + j] += r[i] * r[j];
-                }
-            }
-        }
+        let (g, b) = gram(&rows, &y);
         let w = nnls_ridge(&g, &b, 3, 0.0, 10_000);
         assert!(
             w.iter().all(|v| v.is_finite() && *v >= 0.0 && *v < 100.0),
