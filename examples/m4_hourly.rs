@@ -1,14 +1,15 @@
 //! Scores a forecaster on the M4 Hourly subset (414 series, horizon 48, m = 24).
 //!
-//! `cargo run --release --example m4_hourly -- DIR [--method engine|engine-4x48|auto|naive2|snaive|naive1|MODEL] [--series N]`
+//! `cargo run --release --example m4_hourly -- DIR [--method engine|engine-6x12h|auto|naive2|snaive|naive1|MODEL] [--series N]`
 //! where DIR holds `Hourly-train.csv` and `Hourly-test.csv` (e.g.
 //! `../shared/data/m4-hourly`). Prints per-method detail on stderr and, as the
 //! last line on stdout, one JSON object with `series`, `smape`, `mase`,
 //! `owa` (against Naive2 computed on the same series) and `seconds`.
 //!
 //! `engine` is the product's engine for hourly data (`engine_for` of an
-//! hourly policy); `engine-4x48` the same with 4 backtest origins one horizon
-//! apart, an experiment.
+//! hourly policy: 4 backtest origins one horizon apart); `engine-6x12h` the
+//! same with the 6 origins half a day apart the product ran until 2026-12-03,
+//! for comparison.
 //!
 //! With `--peer PYTHON` (an interpreter with compare/requirements.txt, made
 //! by `make venv`) the product's engine and the peers of `compare/peers.py`
@@ -78,13 +79,13 @@ fn hourly_policy() -> anyhow::Result<Policy> {
     Ok(p)
 }
 
-/// An experiment, not the product's configuration: the product's engine with
-/// 4 backtest origins one horizon apart instead of 6 half a day apart (the
-/// configuration M4 was first scored with, `EngineConfig::hourly`).
-fn four_by_horizon(p: &Policy) -> planscale::forecast::EngineConfig {
+/// For comparison, not the product's configuration: the product's engine with
+/// the 6 backtest origins half a day apart it ran until 2026-12-03 instead of
+/// 4 one horizon apart.
+fn six_half_days(p: &Policy) -> planscale::forecast::EngineConfig {
     let mut cfg = planscale::forecast::EngineConfig::for_policy(p);
-    cfg.origins = 4;
-    cfg.origin_spacing = H;
+    cfg.origins = 6;
+    cfg.origin_spacing = M / 2;
     cfg
 }
 
@@ -254,7 +255,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let dir = dir.context(
-        "usage: m4_hourly DIR [--method engine|engine-4x48|auto|naive2|snaive|naive1|MODEL] [--series N] \
+        "usage: m4_hourly DIR [--method engine|engine-6x12h|auto|naive2|snaive|naive1|MODEL] [--series N] \
          [--models LIST] [--peer PYTHON [--peers LIST] [--repeats N] [--timeout SECONDS] [--arima-every N] [--json PATH]]",
     )?;
     let train = read_rows(&dir.join("Hourly-train.csv"))?;
@@ -303,11 +304,11 @@ fn main() -> anyhow::Result<()> {
                     .or_default() += 1;
                 point
             }
-            "engine" | "engine-4x48" => {
+            "engine" | "engine-6x12h" => {
                 // The engine the controller builds for an hourly policy: single best
                 // model by the policy's backtest (no ensemble).
-                let mut cfg = if method == "engine-4x48" {
-                    four_by_horizon(&policy)
+                let mut cfg = if method == "engine-6x12h" {
+                    six_half_days(&policy)
                 } else {
                     planscale::forecast::EngineConfig::for_policy(&policy)
                 };

@@ -5,7 +5,12 @@
 //! ```text
 //! cargo run --release --example scorecard -- [--json FILE] [--departments clinic,centre,mrlinac,community]
 //!     [--startups 2,4,8,12] [--steps 1,5] [--seeds 1,2,3] [--days N] [--verbose]
+//!     [--strategies predictive,keda:tuned,...] [--queue-allowance F]
 //! ```
+//!
+//! `--strategies` replays only those (`knowable` and `hpa-floor` are names
+//! too); `--queue-allowance` sets the policies' `scaling.queue_allowance`
+//! (a sensitivity check: the scorecard itself is of the department's policy).
 //!
 //! Each cell is a department generated at a step with a seed, replayed with
 //! the department's own policy (`planscale example` writes it) at the cell's
@@ -35,6 +40,10 @@ struct Args {
     steps: Vec<u64>,
     seeds: Vec<u64>,
     days: Option<u32>,
+    /// Strategies to replay (default: all of them).
+    strategies: Option<Vec<String>>,
+    /// `scaling.queue_allowance` for every policy, instead of the department's.
+    queue_allowance: Option<f64>,
     /// Print each run's decisions by term and notes to stderr.
     verbose: bool,
 }
@@ -60,6 +69,8 @@ fn args() -> Result<Args, String> {
         steps: vec![1, 5],
         seeds: vec![1, 2, 3],
         days: None,
+        strategies: None,
+        queue_allowance: None,
         verbose: false,
     };
     let mut it = std::env::args().skip(1);
@@ -72,6 +83,8 @@ fn args() -> Result<Args, String> {
             "--steps" => a.steps = list(&flag, &value()?)?,
             "--seeds" => a.seeds = list(&flag, &value()?)?,
             "--days" => a.days = Some(list(&flag, &value()?)?[0]),
+            "--strategies" => a.strategies = Some(list(&flag, &value()?)?),
+            "--queue-allowance" => a.queue_allowance = Some(list(&flag, &value()?)?[0]),
             "--verbose" => a.verbose = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -82,11 +95,18 @@ fn args() -> Result<Args, String> {
 /// The department's own policy (what `planscale example` writes: the
 /// bundled auto-contouring policy for its column, capacity, maximum, types,
 /// time zone and lags, at its step), with the cell's start-up.
-fn policy_for(d: &Department, startup_min: u64) -> Result<Policy, String> {
+fn policy_for(
+    d: &Department,
+    startup_min: u64,
+    queue_allowance: Option<f64>,
+) -> Result<Policy, String> {
     let yaml = planscale::cli::department::department_policy(d, 0).map_err(|e| e.to_string())?;
     let mut p = Policy::from_str_named(&yaml, std::path::Path::new("policy.yaml"))
         .map_err(|e| format!("{}: {e:?}", d.name))?;
     p.capacity.startup = Duration::from_mins(startup_min);
+    if let Some(f) = queue_allowance {
+        p.scaling.queue_allowance = f;
+    }
     if let Some((field, msg)) = p.validate().into_iter().next() {
         return Err(format!(
             "{}: start-up {startup_min}m: {field}: {msg}",
@@ -142,8 +162,23 @@ struct Cell {
 fn run() -> Result<(), String> {
     let a = args()?;
     let mut cells = Vec::new();
-    let mut strategies = Strategy::parse_list(STRATEGIES).map_err(|e| e.to_string())?;
-    strategies.push(Strategy::Knowable);
+    let wanted = a.strategies.clone().unwrap_or_else(|| {
+        STRATEGIES
+            .split(',')
+            .chain(["knowable", "hpa-floor"])
+            .map(String::from)
+            .collect()
+    });
+    let floor_mode = wanted.iter().any(|s| s == "hpa-floor");
+    let listed: Vec<&str> = wanted
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !["hpa-floor", "knowable"].contains(s))
+        .collect();
+    let mut strategies = Strategy::parse_list(&listed.join(",")).map_err(|e| e.to_string())?;
+    if wanted.iter().any(|s| s == "knowable") {
+        strategies.push(Strategy::Knowable);
+    }
     for dep in &a.departments {
         for &startup in &a.startups {
             for &step in &a.steps {
@@ -153,7 +188,7 @@ fn run() -> Result<(), String> {
                 if let Some(days) = a.days {
                     d.days = days;
                 }
-                let p = policy_for(&d, startup)?;
+                let p = policy_for(&d, startup, a.queue_allowance)?;
                 let mut by: BTreeMap<String, Mean> = BTreeMap::new();
                 for &seed in &a.seeds {
                     let g = d.generate(seed);
@@ -182,6 +217,9 @@ fn run() -> Result<(), String> {
                             None => st.name.clone(),
                         };
                         by.entry(key).or_default().add(st);
+                    }
+                    if !floor_mode {
+                        continue;
                     }
                     // The same planner as the floor of an HPA (hpa-floor mode).
                     let mut floor = s.clone();

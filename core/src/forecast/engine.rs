@@ -95,8 +95,9 @@ pub fn engine_for(policy: &Policy) -> Engine {
 
 impl EngineConfig {
     /// The settings a policy asks for: periods, horizon and maximum lag in
-    /// steps of `policy.forecast.step`; 6 backtest origins half a day apart;
-    /// a day between model re-selections. What the controller, `simulate`
+    /// steps of `policy.forecast.step`; 4 backtest origins one horizon
+    /// apart (held-out windows that do not overlap, so each origin is a new
+    /// look at the model's errors); a day between model re-selections. What the controller, `simulate`
     /// and `planscale forecast` run, and what the evaluations measure.
     pub fn for_policy(policy: &Policy) -> Self {
         let step = policy.forecast.step.secs().max(1) as usize;
@@ -138,8 +139,13 @@ impl EngineConfig {
                 .chain(policy.demand.upstream.iter().map(|u| u.max_lag.secs()))
                 .max()
                 .map(steps),
-            origins: 6,
-            origin_spacing: (day / 2).max(1),
+            // Origins one horizon apart: with 6 half a day apart the held-out
+            // windows overlapped by three quarters, the selection saw the
+            // last 3 days five times over, and the residual pools and the
+            // spread measured one stretch of weather (docs/PERFORMANCE.md,
+            // "Backtest origins one horizon apart").
+            origins: 4,
+            origin_spacing: horizon.max(1),
             reselect_every: day,
             reselect_phase: stagger(&policy.name, day),
             ridge: 1e-3,
