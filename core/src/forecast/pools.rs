@@ -13,8 +13,9 @@
 //! The result is the same order statistic, interpolated the same way
 //! ([`quantile_by`]), as sorting each step's window: values equal under
 //! `total_cmp` have the same bits, so the order among ties is immaterial.
-//! At 1-minute steps (2,880 horizon steps × ±120 × 6 origins) the sorted
-//! windows were two pools of 33 MB each; this holds 12 bytes a residual.
+//! At 1-minute steps (2,880 horizon steps × ±120 × 6 origins, as the engine
+//! then had) the sorted windows were two pools of 33 MB each; this holds 12
+//! bytes a residual.
 
 use std::sync::{Arc, Mutex};
 
