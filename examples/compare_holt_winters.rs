@@ -237,10 +237,10 @@ fn engine(periods: Vec<usize>, day: usize) -> Engine {
         periods,
         horizon: H,
         max_lag: None,
-        // As `EngineConfig::for_policy`: 4 origins one horizon apart (6 half a
+        // As `EngineConfig::for_policy`: origins one horizon apart (6 half a
         // day apart until 2026-12-03, when the NAB figures of
         // docs/PERFORMANCE.md were measured).
-        origins: 4,
+        origins: EngineConfig::ORIGINS,
         origin_spacing: H,
         reselect_every: day.max(1),
         reselect_phase: 0,

@@ -31,7 +31,9 @@ use planscale::policy::Mode;
 use planscale::policy::{Duration, Policy};
 use planscale::sim::{Scenario, Strategy, simulate, simulate_known};
 
-const STRATEGIES: &str = "predictive,hpa,hpa:tuned,keda,keda:tuned,oracle";
+/// Every strategy of a cell; `knowable` and `hpa-floor` are the
+/// scorecard's own (run by [`simulate_known`] and in hpa-floor mode).
+const STRATEGIES: &str = "predictive,hpa,hpa:tuned,keda,keda:tuned,oracle,knowable,hpa-floor";
 
 struct Args {
     json: Option<String>,
@@ -162,21 +164,19 @@ struct Cell {
 fn run() -> Result<(), String> {
     let a = args()?;
     let mut cells = Vec::new();
-    let wanted = a.strategies.clone().unwrap_or_else(|| {
-        STRATEGIES
-            .split(',')
-            .chain(["knowable", "hpa-floor"])
-            .map(String::from)
-            .collect()
-    });
-    let floor_mode = wanted.iter().any(|s| s == "hpa-floor");
-    let listed: Vec<&str> = wanted
+    let wanted = a
+        .strategies
+        .clone()
+        .unwrap_or_else(|| STRATEGIES.split(',').map(String::from).collect());
+    let has = |name: &str| wanted.iter().any(|s| s == name);
+    let floor_mode = has("hpa-floor");
+    let simulated: Vec<&str> = wanted
         .iter()
         .map(String::as_str)
-        .filter(|s| !["hpa-floor", "knowable"].contains(s))
+        .filter(|s| !matches!(*s, "hpa-floor" | "knowable"))
         .collect();
-    let mut strategies = Strategy::parse_list(&listed.join(",")).map_err(|e| e.to_string())?;
-    if wanted.iter().any(|s| s == "knowable") {
+    let mut strategies = Strategy::parse_list(&simulated.join(",")).map_err(|e| e.to_string())?;
+    if has("knowable") {
         strategies.push(Strategy::Knowable);
     }
     for dep in &a.departments {

@@ -94,11 +94,16 @@ pub fn engine_for(policy: &Policy) -> Engine {
 }
 
 impl EngineConfig {
+    /// Backtest origins of a policy's engine, one horizon apart
+    /// ([`EngineConfig::for_policy`]).
+    pub const ORIGINS: usize = 4;
+
     /// The settings a policy asks for: periods, horizon and maximum lag in
-    /// steps of `policy.forecast.step`; 4 backtest origins one horizon
-    /// apart (held-out windows that do not overlap, so each origin is a new
-    /// look at the model's errors); a day between model re-selections. What the controller, `simulate`
-    /// and `planscale forecast` run, and what the evaluations measure.
+    /// steps of `policy.forecast.step`; [`Self::ORIGINS`] backtest origins
+    /// one horizon apart (held-out windows that do not overlap, so each
+    /// origin is a new look at the model's errors); a day between model
+    /// re-selections. What the controller, `simulate` and `planscale
+    /// forecast` run, and what the evaluations measure.
     pub fn for_policy(policy: &Policy) -> Self {
         let step = policy.forecast.step.secs().max(1) as usize;
         let steps = |secs: u64| (secs as usize).div_ceil(step).max(1);
@@ -144,7 +149,7 @@ impl EngineConfig {
             // last 3 days five times over, and the residual pools and the
             // spread measured one stretch of weather (docs/PERFORMANCE.md,
             // "Backtest origins one horizon apart").
-            origins: 4,
+            origins: Self::ORIGINS,
             origin_spacing: horizon.max(1),
             reselect_every: day,
             reselect_phase: stagger(&policy.name, day),
