@@ -188,6 +188,7 @@ fn main() -> anyhow::Result<()> {
                     grid: c.grid,
                     types: c.types[c.types.len() - 1..].to_vec(),
                     values: c.values[c.values.len() - 1..].to_vec(),
+                    late: Vec::new(),
                 };
                 let mut no_schedule = p.clone();
                 no_schedule.schedule = None;

@@ -30,11 +30,13 @@ fn run(values: Vec<f64>, counts: Option<Vec<f64>>) -> Result<(), String> {
         grid: hist.grid,
         types: vec!["CT".into()],
         values: vec![c],
+        late: Vec::new(),
     });
     let future = cov.as_ref().map(|c| Covariates {
         grid: hist.grid.following(24),
         types: c.types.clone(),
         values: vec![vec![1.0; 24]],
+        late: Vec::new(),
     });
     let mut e = engine(cov.is_some());
     if let Err(err) = e.fit(&hist, cov.as_ref()) {

@@ -184,6 +184,33 @@ pub struct Covariates {
     pub grid: Grid,
     pub types: Vec<String>,
     pub values: Vec<Vec<f64>>,
+    /// The counted appointments that were booked after the grid's start
+    /// (empty when booking times are unknown): a backtest origin before
+    /// one's `known_from` did not know of it, and must not be given it.
+    pub late: Vec<LateStart>,
+}
+
+/// One appointment counted in [`Covariates::values`] that was booked late:
+/// at grid point `step` of row `row`, known from grid point `known_from` on
+/// (the first point at or after its booking time; a decision at point
+/// `cut`'s time knew of it when `known_from <= cut`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LateStart {
+    pub row: usize,
+    pub step: usize,
+    pub known_from: usize,
+}
+
+impl Covariates {
+    /// Covariates without booking times (every count known at any origin).
+    pub fn new(grid: Grid, types: Vec<String>, values: Vec<Vec<f64>>) -> Self {
+        Covariates {
+            grid,
+            types,
+            values,
+            late: Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::calendar::{Calendar, DayKind};
 use crate::policy::Policy;
-use crate::series::{Grid, Series};
+use crate::series::{Grid, LateStart, Series};
 
 /// Name of the schedule-regression model in reports.
 pub const SCHEDULE_MODEL: &str = "schedule-regression";
@@ -214,6 +214,9 @@ struct Fitted {
     y: Vec<f64>,
     /// Covariates on the history grid, if any.
     counts: Option<Vec<Vec<f64>>>,
+    /// The counted appointments booked after the history's start, on its
+    /// grid ([`Covariates::late`]): what a backtest origin did not yet know.
+    late: Vec<LateStart>,
     types: Vec<String>,
     /// Absolute phase of y[0] in steps (for calendar terms).
     phase0: usize,
@@ -705,15 +708,33 @@ impl Engine {
         }
     }
 
-    /// The covariates as known at origin `cut` of a backtest, when some are
-    /// an upstream stage's completions ([`crate::series::is_upstream`]):
-    /// after `cut` each upstream row holds what the upstream would have
-    /// planned then — its completions regressed on this policy's appointment
-    /// rows up to `cut` (a schedule model of the upstream's completions), or
-    /// without appointment rows its last observed day repeated — so a
-    /// backtest never reads completions from after its origin. `None`: no upstream rows (the covariates as given).
+    /// The covariates as known at origin `cut` of a backtest. Appointments
+    /// booked after the origin ([`Fitted::late`]) are left out of the steps
+    /// after it: the book as it was then, with no same-day add-on or
+    /// reschedule that came later. When some rows are an upstream stage's
+    /// completions ([`crate::series::is_upstream`]), after `cut` each holds
+    /// what the upstream would have planned then — its completions regressed
+    /// on this policy's appointment rows (as booked at `cut`) up to `cut` (a
+    /// schedule model of the upstream's completions), or without appointment
+    /// rows its last observed day repeated — so a backtest never reads
+    /// completions from after its origin. `None`: neither (the covariates as
+    /// given).
     fn known_at(&self, f: &Fitted, cut: usize, h: usize) -> Option<Vec<Vec<f64>>> {
-        let counts = f.counts.as_ref()?;
+        let given = f.counts.as_ref()?;
+        let end = (cut + h).min(given.first().map_or(0, Vec::len));
+        let unknown = |l: &&LateStart| (cut..end).contains(&l.step) && l.known_from > cut;
+        let booked = if f.late.iter().any(|l| unknown(&l)) {
+            let mut c = given.clone();
+            for l in f.late.iter().filter(unknown) {
+                if let Some(v) = c.get_mut(l.row).and_then(|r| r.get_mut(l.step)) {
+                    *v = (*v - 1.0).max(0.0);
+                }
+            }
+            Some(c)
+        } else {
+            None
+        };
+        let counts = booked.as_ref().unwrap_or(given);
         let upstream: Vec<usize> = (0..counts.len())
             .filter(|&k| {
                 f.types
@@ -722,13 +743,12 @@ impl Engine {
             })
             .collect();
         if upstream.is_empty() {
-            return None;
+            return booked;
         }
         let appointments: Vec<Vec<f64>> = (0..counts.len())
             .filter(|k| !upstream.contains(k))
             .map(|k| counts[k].clone())
             .collect();
-        let end = (cut + h).min(counts[0].len());
         let day = self.day().max(1);
         let mut out = counts.clone();
         for &u in &upstream {
@@ -952,11 +972,26 @@ impl Forecaster for Engine {
                 self.week(n),
             )
         });
+        let late = covariates
+            .filter(|_| counts.is_some())
+            .map(|c| {
+                c.late
+                    .iter()
+                    .filter(|l| (first..n + first).contains(&l.step) && l.known_from > first)
+                    .map(|l| LateStart {
+                        row: l.row,
+                        step: l.step - first,
+                        known_from: l.known_from - first,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let fitted = Fitted {
             grid,
             y,
             work,
             counts,
+            late,
             types: covariates.map(|c| c.types.clone()).unwrap_or_default(),
             phase0,
             counts_data,
@@ -1225,6 +1260,7 @@ mod tests {
             grid: grid(n),
             types: vec!["CT".into(), format!("{}up", crate::series::UPSTREAM_PREFIX)],
             values: vec![counts[0].clone(), done.clone()],
+            late: Vec::new(),
         };
         e.fit(&Series::new(grid(n), y), Some(&c)).unwrap();
         let f = e.fitted.as_ref().unwrap();
@@ -1253,6 +1289,7 @@ mod tests {
             grid: grid(n),
             types: vec![format!("{}up", crate::series::UPSTREAM_PREFIX)],
             values: vec![done.clone()],
+            late: Vec::new(),
         };
         alone
             .fit(
@@ -1317,7 +1354,53 @@ mod tests {
             grid: g,
             types: vec!["CT".into(), "MR".into()],
             values,
+            late: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_backtest_origin_is_given_the_book_as_it_was_then() {
+        // Two appointments at step 300: one booked long ago, one booked at
+        // step 290 (a same-day add-on); one at 310 booked at 305.
+        let n = 30 * 24;
+        let mut counts = vec![vec![0.0; n]];
+        counts[0][300] = 2.0;
+        counts[0][310] = 1.0;
+        let late = vec![
+            LateStart {
+                row: 0,
+                step: 300,
+                known_from: 290,
+            },
+            LateStart {
+                row: 0,
+                step: 310,
+                known_from: 305,
+            },
+        ];
+        let c = Covariates {
+            grid: grid(n),
+            types: vec!["CT".into()],
+            values: counts.clone(),
+            late,
+        };
+        let mut e = engine(Some(6));
+        let y: Vec<f64> = (0..n).map(|t| counts[0][t.saturating_sub(2)]).collect();
+        e.fit(&Series::new(grid(n), y), Some(&c)).unwrap();
+        let f = e.fitted.as_ref().unwrap();
+        // At 280 neither late one was booked: one appointment at 300, none at 310.
+        let at = e.known_at(f, 280, 48).unwrap();
+        assert_eq!((at[0][300], at[0][310]), (1.0, 0.0));
+        // At 290 the add-on was (booked at that very step), the other not.
+        let at = e.known_at(f, 290, 48).unwrap();
+        assert_eq!((at[0][300], at[0][310]), (2.0, 0.0));
+        // At 305 both; at 301 the history before the origin is as observed.
+        assert!(e.known_at(f, 305, 48).is_none(), "as given");
+        let at = e.known_at(f, 301, 48).unwrap();
+        assert_eq!((at[0][300], at[0][310]), (2.0, 0.0));
+        // Beyond the backtest's horizon nothing is changed (the fit reads it
+        // only up to the origin).
+        assert!(e.known_at(f, 200, 48).is_none());
     }
 
     #[test]

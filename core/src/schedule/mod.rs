@@ -560,20 +560,43 @@ fn unreachable_spec() -> Result<Loaded> {
 /// `types` fixes the covariate order; appointments of other types are ignored.
 /// For future steps pass a grid that continues the history (`Grid::following`):
 /// the appointment book is known ahead, so these are known future covariates.
+///
+/// Appointments booked after the grid's start are also listed in
+/// [`Covariates::late`] with the first grid point at or after their booking
+/// time, so that a backtest at an earlier origin is given the book as it
+/// was then.
 pub fn start_counts(appointments: &[Appointment], grid: &Grid, types: &[String]) -> Covariates {
     let mut values = vec![vec![0.0; grid.len]; types.len()];
+    let mut late = Vec::new();
     for a in appointments {
         if let (Some(k), Some(i)) = (
             types.iter().position(|t| *t == a.kind),
             grid.index_of(a.start),
         ) {
             values[k][i] += 1.0;
+            if let Some(b) = a.booked_at.filter(|b| *b > grid.start) {
+                let secs = (b - grid.start).num_seconds();
+                let step = grid.step_secs.max(1);
+                // The first point at or after the booking (a part second counts up).
+                let whole = secs.div_euclid(step) as usize;
+                let known_from = if secs % step == 0 && (b - grid.start).subsec_nanos() == 0 {
+                    whole
+                } else {
+                    whole + 1
+                };
+                late.push(crate::series::LateStart {
+                    row: k,
+                    step: i,
+                    known_from,
+                });
+            }
         }
     }
     Covariates {
         grid: *grid,
         types: types.to_vec(),
         values,
+        late,
     }
 }
 
@@ -600,11 +623,7 @@ pub fn in_progress(appointments: &[Appointment], grid: &Grid, types: &[String]) 
             *v += covered / step;
         }
     }
-    Covariates {
-        grid: *grid,
-        types: types.to_vec(),
-        values,
-    }
+    Covariates::new(*grid, types.to_vec(), values)
 }
 
 /// The appointments starting in `[now, now + horizon)`: the known future.
@@ -664,6 +683,26 @@ mod tests {
         assert_eq!(c.values[0], vec![2.0, 0.0, 1.0]);
         assert_eq!(c.values[1], vec![0.0, 1.0, 0.0]);
         assert_eq!(types_of(&appts), vec!["CT".to_string(), "MR".to_string()]);
+        assert!(c.late.is_empty(), "no booking times: none late");
+        // Booked after the grid's start: listed with the first point at or
+        // after the booking (a booking on a point is known from it).
+        let booked = |min: i64, kind: &str, b: i64| Appointment {
+            booked_at: Some(t0 + chrono::Duration::seconds(b)),
+            ..a(min, kind)
+        };
+        let appts = vec![
+            booked(0, "CT", -60),
+            booked(7, "MR", 300),
+            booked(12, "CT", 301),
+            booked(12, "XR", 1),
+        ];
+        let c = start_counts(&appts, &grid, &["CT".into(), "MR".into()]);
+        let l = |row, step, known_from| crate::series::LateStart {
+            row,
+            step,
+            known_from,
+        };
+        assert_eq!(c.late, vec![l(1, 1, 1), l(0, 2, 2)]);
     }
 
     #[test]
