@@ -121,15 +121,21 @@ fn second_department_autocontouring_is_sharper_with_the_schedule() {
 // product's configuration it ran with 4 origins and measured 0.941 and 0.950.
 // Calibrating the quantiles changes the planner's input (another engineer's
 // work in progress), so these stay strict and are run on demand.
+// Since the engine's own backtest is given the book as it was at each of its
+// origins (2026-12-03), its quantiles are those of a forecaster that does
+// not know later bookings, while `evaluation::evaluate` still gives every
+// outer origin the whole book (hindsight): 0.9872 (0.9576) and 0.9823
+// (0.9539). An as-booked `evaluate` is what these need to be honest
+// (examples/working_time measures it so: docs/PERFORMANCE.md).
 
 #[test]
-#[ignore = "fails: the product's p90 covers 0.9501 of held-out points (bound 0.95)"]
+#[ignore = "fails: with hindsight covariates the product's p90 covers 0.9872 of held-out points (bound 0.95)"]
 fn bundled_clinic_p90_covers_85_to_95_percent() {
     check_coverage(&bundled());
 }
 
 #[test]
-#[ignore = "fails: the product's p90 covers 0.9670 of held-out points (bound 0.95)"]
+#[ignore = "fails: with hindsight covariates the product's p90 covers 0.9823 of held-out points (bound 0.95)"]
 fn second_department_p90_covers_85_to_95_percent() {
     check_coverage(&second());
 }
