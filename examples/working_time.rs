@@ -187,7 +187,10 @@ fn main() -> anyhow::Result<()> {
                         let q = f.spread.quantile(m, z90);
                         let covered = a <= whole_count_quantile(q);
                         tally.windows.0 += usize::from(covered);
-                        let band = MEAN_BANDS.iter().position(|hi| m < *hi).unwrap_or(3);
+                        let band = MEAN_BANDS
+                            .iter()
+                            .position(|hi| m < *hi)
+                            .unwrap_or(MEAN_BANDS.len() - 1);
                         let b = &mut tally.by_mean[band];
                         b.0 += usize::from(covered);
                         b.1 += 1;
@@ -221,10 +224,14 @@ fn main() -> anyhow::Result<()> {
                 t.models
             );
             if by_mean {
-                let bands: Vec<String> = ["< 0.5", "0.5-2", "2-5", ">= 5"]
-                    .iter()
+                let bands: Vec<String> = (0..MEAN_BANDS.len())
                     .zip(&t.by_mean)
-                    .map(|(name, (c, n, bias))| {
+                    .map(|(i, (c, n, bias))| {
+                        let name = match i {
+                            0 => format!("< {}", MEAN_BANDS[0]),
+                            _ if MEAN_BANDS[i].is_infinite() => format!(">= {}", MEAN_BANDS[i - 1]),
+                            _ => format!("{}-{}", MEAN_BANDS[i - 1], MEAN_BANDS[i]),
+                        };
                         format!(
                             "mean {name}: {:.3} of {n} (arrived − mean {:+.2})",
                             share((*c, *n)),

@@ -211,6 +211,20 @@ impl Covariates {
             late: Vec::new(),
         }
     }
+
+    /// The late bookings among steps `from..to`, indexed from `from`; those
+    /// known by `from` are left out (known at every origin from there on).
+    pub fn late_within(&self, from: usize, to: usize) -> Vec<LateStart> {
+        self.late
+            .iter()
+            .filter(|l| (from..to).contains(&l.step) && l.known_from > from)
+            .map(|l| LateStart {
+                row: l.row,
+                step: l.step - from,
+                known_from: l.known_from - from,
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -214,9 +214,6 @@ struct Fitted {
     y: Vec<f64>,
     /// Covariates on the history grid, if any.
     counts: Option<Vec<Vec<f64>>>,
-    /// The counted appointments booked after the history's start, on its
-    /// grid ([`Covariates::late`]): what a backtest origin did not yet know.
-    late: Vec<LateStart>,
     types: Vec<String>,
     /// Absolute phase of y[0] in steps (for calendar terms).
     phase0: usize,
@@ -523,7 +520,9 @@ impl Engine {
         at.div_euclid(self.cfg.reselect_every.max(1) as i64)
     }
 
-    fn select(&self, f: &Fitted) -> Selection {
+    /// Model choice by backtest; `late` are the counted appointments booked
+    /// after the history's start ([`Covariates::late`], on its grid).
+    fn select(&self, f: &Fitted, late: &[LateStart]) -> Selection {
         let n = f.y.len();
         let h = self.cfg.horizon.max(1);
         let offset = f.y.iter().map(|v| v.abs()).sum::<f64>() / n as f64 * 0.1 + 1e-9;
@@ -532,8 +531,10 @@ impl Engine {
         // Per origin, the covariates as they were known there: an upstream
         // stage's completions after the origin are what it planned, not what
         // it then did (no leakage of realised completions).
-        let known: Vec<Option<Vec<Vec<f64>>>> =
-            cuts.iter().map(|&cut| self.known_at(f, cut, h)).collect();
+        let known: Vec<Option<Vec<Vec<f64>>>> = cuts
+            .iter()
+            .map(|&cut| self.known_at(f, late, cut, h))
+            .collect();
         let counts_at = |cut: usize| {
             cuts.iter()
                 .position(|&c| c == cut)
@@ -709,7 +710,7 @@ impl Engine {
     }
 
     /// The covariates as known at origin `cut` of a backtest. Appointments
-    /// booked after the origin ([`Fitted::late`]) are left out of the steps
+    /// booked after the origin (in `late`) are left out of the steps
     /// after it: the book as it was then, with no same-day add-on or
     /// reschedule that came later. When some rows are an upstream stage's
     /// completions ([`crate::series::is_upstream`]), after `cut` each holds
@@ -719,21 +720,28 @@ impl Engine {
     /// rows its last observed day repeated — so a backtest never reads
     /// completions from after its origin. `None`: neither (the covariates as
     /// given).
-    fn known_at(&self, f: &Fitted, cut: usize, h: usize) -> Option<Vec<Vec<f64>>> {
+    fn known_at(
+        &self,
+        f: &Fitted,
+        late: &[LateStart],
+        cut: usize,
+        h: usize,
+    ) -> Option<Vec<Vec<f64>>> {
         let given = f.counts.as_ref()?;
         let end = (cut + h).min(given.first().map_or(0, Vec::len));
-        let unknown = |l: &&LateStart| (cut..end).contains(&l.step) && l.known_from > cut;
-        let booked = if f.late.iter().any(|l| unknown(&l)) {
+        let unknown: Vec<&LateStart> = late
+            .iter()
+            .filter(|l| (cut..end).contains(&l.step) && l.known_from > cut)
+            .collect();
+        let booked = (!unknown.is_empty()).then(|| {
             let mut c = given.clone();
-            for l in f.late.iter().filter(unknown) {
+            for l in unknown {
                 if let Some(v) = c.get_mut(l.row).and_then(|r| r.get_mut(l.step)) {
                     *v = (*v - 1.0).max(0.0);
                 }
             }
-            Some(c)
-        } else {
-            None
-        };
+            c
+        });
         let counts = booked.as_ref().unwrap_or(given);
         let upstream: Vec<usize> = (0..counts.len())
             .filter(|&k| {
@@ -972,26 +980,11 @@ impl Forecaster for Engine {
                 self.week(n),
             )
         });
-        let late = covariates
-            .filter(|_| counts.is_some())
-            .map(|c| {
-                c.late
-                    .iter()
-                    .filter(|l| (first..n + first).contains(&l.step) && l.known_from > first)
-                    .map(|l| LateStart {
-                        row: l.row,
-                        step: l.step - first,
-                        known_from: l.known_from - first,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
         let fitted = Fitted {
             grid,
             y,
             work,
             counts,
-            late,
             types: covariates.map(|c| c.types.clone()).unwrap_or_default(),
             phase0,
             counts_data,
@@ -1010,7 +1003,10 @@ impl Forecaster for Engine {
             }
         };
         if stale {
-            self.selection = Some(self.select(&fitted));
+            // The late bookings on the history's grid: only model choice's
+            // backtest reads them, so they are not kept with the fit.
+            let late = covariates.map_or_else(Vec::new, |c| c.late_within(first, first + n));
+            self.selection = Some(self.select(&fitted, &late));
         }
         self.fitted = Some(fitted);
         Ok(())
@@ -1265,7 +1261,7 @@ mod tests {
         e.fit(&Series::new(grid(n), y), Some(&c)).unwrap();
         let f = e.fitted.as_ref().unwrap();
         let cut = n - 40;
-        let known = e.known_at(f, cut, 24).unwrap();
+        let known = e.known_at(f, &[], cut, 24).unwrap();
         // Before the origin, as observed; the appointment row as given.
         assert_eq!(known[1][..cut], done[..cut]);
         assert_eq!(known[0], counts[0]);
@@ -1303,7 +1299,7 @@ mod tests {
             )
             .unwrap();
         let k = alone
-            .known_at(alone.fitted.as_ref().unwrap(), cut, 48)
+            .known_at(alone.fitted.as_ref().unwrap(), &[], cut, 48)
             .unwrap();
         for t in cut..n {
             assert_eq!(k[0][t], done[cut - 24 + (t - cut) % 24], "step {t}");
@@ -1319,7 +1315,7 @@ mod tests {
             .unwrap();
         assert!(
             plain
-                .known_at(plain.fitted.as_ref().unwrap(), cut, 24)
+                .known_at(plain.fitted.as_ref().unwrap(), &[], cut, 24)
                 .is_none()
         );
     }
@@ -1382,25 +1378,25 @@ mod tests {
             grid: grid(n),
             types: vec!["CT".into()],
             values: counts.clone(),
-            late,
+            late: late.clone(),
         };
         let mut e = engine(Some(6));
         let y: Vec<f64> = (0..n).map(|t| counts[0][t.saturating_sub(2)]).collect();
         e.fit(&Series::new(grid(n), y), Some(&c)).unwrap();
         let f = e.fitted.as_ref().unwrap();
         // At 280 neither late one was booked: one appointment at 300, none at 310.
-        let at = e.known_at(f, 280, 48).unwrap();
+        let at = e.known_at(f, &late, 280, 48).unwrap();
         assert_eq!((at[0][300], at[0][310]), (1.0, 0.0));
         // At 290 the add-on was (booked at that very step), the other not.
-        let at = e.known_at(f, 290, 48).unwrap();
+        let at = e.known_at(f, &late, 290, 48).unwrap();
         assert_eq!((at[0][300], at[0][310]), (2.0, 0.0));
         // At 305 both; at 301 the history before the origin is as observed.
-        assert!(e.known_at(f, 305, 48).is_none(), "as given");
-        let at = e.known_at(f, 301, 48).unwrap();
+        assert!(e.known_at(f, &late, 305, 48).is_none(), "as given");
+        let at = e.known_at(f, &late, 301, 48).unwrap();
         assert_eq!((at[0][300], at[0][310]), (2.0, 0.0));
         // Beyond the backtest's horizon nothing is changed (the fit reads it
         // only up to the origin).
-        assert!(e.known_at(f, 200, 48).is_none());
+        assert!(e.known_at(f, &late, 200, 48).is_none());
     }
 
     #[test]

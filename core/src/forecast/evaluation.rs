@@ -81,17 +81,7 @@ pub fn slice(c: &Covariates, from: usize, to: usize) -> Covariates {
                     .collect()
             })
             .collect(),
-        // Re-indexed to the slice; known before it = known at every origin in it.
-        late: c
-            .late
-            .iter()
-            .filter(|l| (from..to).contains(&l.step) && l.known_from > from)
-            .map(|l| crate::series::LateStart {
-                row: l.row,
-                step: l.step - from,
-                known_from: l.known_from - from,
-            })
-            .collect(),
+        late: c.late_within(from, to),
     }
 }
 

@@ -575,15 +575,9 @@ pub fn start_counts(appointments: &[Appointment], grid: &Grid, types: &[String])
         ) {
             values[k][i] += 1.0;
             if let Some(b) = a.booked_at.filter(|b| *b > grid.start) {
-                let secs = (b - grid.start).num_seconds();
-                let step = grid.step_secs.max(1);
-                // The first point at or after the booking (a part second counts up).
-                let whole = secs.div_euclid(step) as usize;
-                let known_from = if secs % step == 0 && (b - grid.start).subsec_nanos() == 0 {
-                    whole
-                } else {
-                    whole + 1
-                };
+                // The first point at or after the booking.
+                let floor = ((b - grid.start).num_seconds() / grid.step_secs.max(1)) as usize;
+                let known_from = floor + usize::from(!grid.is_aligned(b));
                 late.push(crate::series::LateStart {
                     row: k,
                     step: i,
