@@ -32,12 +32,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use planscale::example::{Department, NAMES};
-use planscale::forecast::backtest::{Prediction, Score};
 use planscale::forecast::{
     Engine, EngineConfig, Forecaster, SCHEDULE_MODEL, backtest, evaluation, univariate,
 };
 use planscale::policy::{Duration, Policy};
-use planscale::schedule::{Appointment, known_at, start_counts, types_of};
+use planscale::schedule::{start_counts, types_of};
 use planscale::series::{Covariates, Grid, Series};
 
 fn main() -> anyhow::Result<()> {
@@ -117,7 +116,14 @@ fn main() -> anyhow::Result<()> {
     let g = dep.generate(seed);
     let grid = g.recording.grid;
     let types = types_of(&g.schedule);
-    let cov = start_counts(&g.schedule, &grid, &types);
+    // With hindsight no booking time is known: every appointment counts as
+    // booked long ago, at every origin and in the engine's own backtest.
+    let cov = if hindsight {
+        let c = start_counts(&g.schedule, &grid, &types);
+        Covariates::new(c.grid, c.types, c.values)
+    } else {
+        start_counts(&g.schedule, &grid, &types)
+    };
     let (day, h) = (288, 576);
     // The product's engine: what `engine_for` builds for the bundled policy
     // (5-minute steps, 48-hour horizon, periods 1d and 7d) with this maximum lag.
@@ -154,7 +160,7 @@ fn main() -> anyhow::Result<()> {
         use planscale::forecast::Forecaster;
         e.fit(&s.head(n), Some(&evaluation::slice(&cov, 0, n)))?;
         let t1 = t0.elapsed().as_secs_f64();
-        let f = e.predict(h, &[0.9], Some(&evaluation::slice(&cov, n, n + h)))?;
+        let f = e.predict(h, &[0.9], Some(&evaluation::booked_by(&cov, n, h)))?;
         eprintln!(
             "engine fit (with backtest) {t1:.3} s, predict {:.3} s: {}",
             t0.elapsed().as_secs_f64() - t1,
@@ -172,11 +178,7 @@ fn main() -> anyhow::Result<()> {
     for (name, _) in g.recording.columns.iter().filter(|(n, _)| arrivals(n)) {
         let s = g.recording.series(name).context("column")?;
         let t0 = std::time::Instant::now();
-        let scores = if hindsight {
-            evaluation::evaluate(&cfg, &s, Some(&cov), &origins, h, &models)?
-        } else {
-            evaluate_as_booked(&cfg, &s, &g.schedule, &types, &origins, h, &models)?
-        };
+        let scores = evaluation::evaluate(&cfg, &s, Some(&cov), &origins, h, &models)?;
         println!(
             "{name} ({} origins, {:.1} s)",
             origins.len(),
@@ -346,14 +348,10 @@ fn compare_peers(dep: &Department, which: &str, run: &CompareRun) -> anyhow::Res
             let s5 = Series::new(g.recording.grid, values.clone());
             for &cut in &origins {
                 let (c5, h5) = (cut * k, h * k);
-                let cv = |a, b| Some(evaluation::slice(&cov5, a, b)).filter(|_| with_schedule);
-                let (p90, _, _) = planscale_p90(
-                    cfg5,
-                    &s5.head(c5),
-                    cv(0, c5).as_ref(),
-                    cv(c5, c5 + h5).as_ref(),
-                    h5,
-                )?;
+                let past = Some(evaluation::slice(&cov5, 0, c5)).filter(|_| with_schedule);
+                let future = Some(evaluation::booked_by(&cov5, c5, h5)).filter(|_| with_schedule);
+                let (p90, _, _) =
+                    planscale_p90(cfg5, &s5.head(c5), past.as_ref(), future.as_ref(), h5)?;
                 let (a, b) = coverage(&values[c5..c5 + h5], &p90, &busy5[c5..c5 + h5]);
                 o.covered_fine = (o.covered_fine.0 + a, o.covered_fine.1 + b);
             }
@@ -361,7 +359,7 @@ fn compare_peers(dep: &Department, which: &str, run: &CompareRun) -> anyhow::Res
                 let (past, future) = if with_schedule {
                     (
                         Some(evaluation::slice(&cov, 0, cut)),
-                        Some(evaluation::slice(&cov, cut, cut + h)),
+                        Some(evaluation::booked_by(&cov, cut, h)),
                     )
                 } else {
                     (None, None)
@@ -389,7 +387,13 @@ fn compare_peers(dep: &Department, which: &str, run: &CompareRun) -> anyhow::Res
                 period: day,
                 week,
                 x_train: Some(peer::lagged(&cov.values, 0, cut, run.max_lag_hours)),
-                x_future: Some(peer::lagged(&cov.values, cut, cut + h, run.max_lag_hours)),
+                // The book as it was at the origin, as planscale is given it.
+                x_future: Some(peer::lagged(
+                    &booked_rows(&cov, cut, h),
+                    cut,
+                    cut + h,
+                    run.max_lag_hours,
+                )),
             })
             .collect();
         eprintln!(
@@ -479,52 +483,20 @@ fn compare_peers(dep: &Department, which: &str, run: &CompareRun) -> anyhow::Res
     Ok(())
 }
 
-/// `evaluation::evaluate` with the book as it stood at each origin: the
-/// covariates of an origin count the appointments booked by then (complete
-/// for the history, since an appointment is booked before it starts; partial
-/// for the horizon). `evaluate` takes one set of covariates for every origin,
-/// which is the whole book, bookings made after the origin included.
-fn evaluate_as_booked(
-    cfg: &EngineConfig,
-    history: &Series,
-    book: &[Appointment],
-    types: &[String],
-    origins: &[usize],
-    horizon: usize,
-    models: &[&str],
-) -> anyhow::Result<Vec<Score>> {
-    let grid = history.grid;
-    let known: Vec<Covariates> = origins
+/// Rows `0..cut + h` of `cov`, the last `h` as booked by `cut`
+/// ([`evaluation::booked_by`]): what a peer given regressors is given at
+/// origin `cut`.
+fn booked_rows(cov: &Covariates, cut: usize, h: usize) -> Vec<Vec<f64>> {
+    let future = evaluation::booked_by(cov, cut, h);
+    cov.values
         .iter()
-        .map(|cut| start_counts(&known_at(book, grid.time(*cut)), &grid, types))
-        .collect();
-    let period = cfg.periods.first().copied().unwrap_or(1);
-    let mut out = Vec::new();
-    for model in models {
-        let mut failed = None;
-        let bt = backtest::run(horizon, origins, |cut| {
-            let cov = &known[origins.iter().position(|o| *o == cut)?];
-            let mut engine = Engine::new(evaluation::restricted(cfg, model));
-            let fitted = engine
-                .fit(&history.head(cut), Some(&evaluation::slice(cov, 0, cut)))
-                .and_then(|()| {
-                    let future = evaluation::slice(cov, cut, cut + horizon);
-                    engine.predict(horizon, &[0.9], Some(&future))
-                })
-                .and_then(|f| {
-                    Ok(Prediction {
-                        p90: Some(f.quantile(0.9)?.to_vec()),
-                        point: f.point,
-                        model: f.model,
-                    })
-                });
-            fitted.map_err(|e| failed = Some(e)).ok()
-        });
-        if let Some(e) = failed {
-            return Err(e.into());
-        }
-        let bt = bt.with_context(|| format!("{model}: a backtest forecast was not finite"))?;
-        out.push(bt.score(model, &history.values, period));
-    }
-    Ok(out)
+        .zip(&future.values)
+        .map(|(past, fut)| {
+            past[..cut.min(past.len())]
+                .iter()
+                .chain(fut)
+                .copied()
+                .collect()
+        })
+        .collect()
 }

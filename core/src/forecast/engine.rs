@@ -20,6 +20,7 @@ use super::backtest::{self, Prediction};
 use super::kernel::{ScheduleRegression, lag_bins};
 use super::pools::{PoolInput, Pools};
 use super::spread::{self, WorkSpread};
+use super::unbooked::{self, Unbooked};
 use super::working::{WORKING_MODEL, WorkingClock, WorkingRegression, phase_means};
 use super::{
     Covariates, Error, Forecast, Forecaster, Result, univariate, validate_history, validate_levels,
@@ -205,6 +206,9 @@ struct Selection {
     /// Spread of work summed over the planner's windows, measured on the
     /// chosen model's held-out origins.
     spread: WorkSpread,
+    /// The appointments still to be booked after a forecast's origin,
+    /// learnt from the whole history's bookings (schedule models only).
+    unbooked: Option<Unbooked>,
 }
 
 #[derive(Debug, Clone)]
@@ -231,6 +235,12 @@ impl Fitted {
             .as_ref()
             .and_then(|w| w.raw.as_deref())
             .unwrap_or(&self.y)
+    }
+
+    /// Whether step `t` (from the history's start) is a closure by the
+    /// calendar (never without one).
+    fn is_closure(&self, t: usize) -> bool {
+        self.work.as_ref().is_some_and(|w| w.is_closure(t))
     }
 
     /// Whether step `t` (from the history's start) counts as busy for the
@@ -641,6 +651,9 @@ impl Engine {
             let working = (best == WORKING_MODEL)
                 .then(|| self.fit_working(f, n))
                 .flatten();
+            let unbooked = is_schedule_model(&best)
+                .then(|| self.unbooked(f, late, n))
+                .flatten();
             return Selection {
                 choice: Choice {
                     model: best,
@@ -652,6 +665,7 @@ impl Engine {
                 residuals,
                 active,
                 offset,
+                unbooked,
                 schedule,
                 working,
                 spread: WorkSpread::estimate(&windows, fallback),
@@ -706,6 +720,7 @@ impl Engine {
             schedule: None,
             working: None,
             spread,
+            unbooked: None,
         }
     }
 
@@ -733,12 +748,18 @@ impl Engine {
             .iter()
             .filter(|l| (cut..end).contains(&l.step) && l.known_from > cut)
             .collect();
-        let booked = (!unknown.is_empty()).then(|| {
+        // What was still to be booked then, learnt from the bookings of the
+        // appointments before the origin only.
+        let unbooked = self.unbooked(f, late, cut);
+        let booked = (!unknown.is_empty() || unbooked.is_some()).then(|| {
             let mut c = given.clone();
             for l in unknown {
                 if let Some(v) = c.get_mut(l.row).and_then(|r| r.get_mut(l.step)) {
                     *v = (*v - 1.0).max(0.0);
                 }
+            }
+            if let Some(u) = &unbooked {
+                u.add_to(&mut c, cut, cut, end, f.phase0, &|t| f.is_closure(t));
             }
             c
         });
@@ -787,6 +808,33 @@ impl Engine {
             }
         }
         Some(out)
+    }
+
+    /// The appointments still to be booked ([`Unbooked`]), learnt from the
+    /// late bookings of appointments starting before step `upto` of the
+    /// history; `None` for an upstream's rows, without booking times, or
+    /// when nothing was booked within a horizon of its start.
+    fn unbooked(&self, f: &Fitted, late: &[LateStart], upto: usize) -> Option<Unbooked> {
+        let rows = f.counts.as_ref()?.len();
+        let week = self.week(upto);
+        let skip = |r: usize| {
+            f.types
+                .get(r)
+                .is_some_and(|t| crate::series::is_upstream(t))
+        };
+        Unbooked::estimate(
+            late,
+            &unbooked::Window {
+                rows,
+                skip: &skip,
+                upto: upto.min(f.y.len()),
+                horizon: self.cfg.horizon,
+                phase0: f.phase0,
+                period: if week > 0 { week } else { self.day() },
+                pool: self.day() / 24,
+                closed: &|t| f.is_closure(t),
+            },
+        )
     }
 
     fn fit_schedule(&self, f: &Fitted) -> Option<ScheduleRegression> {
@@ -1030,7 +1078,7 @@ impl Forecaster for Engine {
             .schedule
             .as_ref()
             .map_or(0, |k| n.saturating_sub(k.kernel.max_lag()));
-        let all_counts = match (&f.counts, future) {
+        let mut all_counts = match (&f.counts, future) {
             (Some(hist), Some(fut)) if is_schedule_model(&model) => {
                 if fut.types != f.types || fut.grid.start != f.grid.end() {
                     return Err(Error::Covariates(format!(
@@ -1056,6 +1104,15 @@ impl Forecaster for Engine {
             }
             _ => None,
         };
+        // The book as it is now, plus what is still to be booked in the
+        // horizon ([`Unbooked`]; the backtest measured its errors so).
+        if let (Some(c), Some(u)) = (all_counts.as_mut(), s.unbooked.as_ref()) {
+            let origin = n - base.min(n);
+            let len = origin + horizon;
+            u.add_to(c, origin, origin, len, f.phase0 + base, &|t| {
+                f.is_closure(base + t)
+            });
+        }
         if is_schedule_model(&model) && all_counts.is_none() {
             // No booked appointments given: the best schedule-blind model stands in.
             model = s
@@ -1390,10 +1447,18 @@ mod tests {
         // At 290 the add-on was (booked at that very step), the other not.
         let at = e.known_at(f, &late, 290, 48).unwrap();
         assert_eq!((at[0][300], at[0][310]), (2.0, 0.0));
-        // At 305 both; at 301 the history before the origin is as observed.
-        assert!(e.known_at(f, &late, 305, 48).is_none(), "as given");
+        // At 301 the history before the origin is as observed; the one late
+        // booking learnt from (step 300, 10 steps ahead) adds nothing at a
+        // lead below 10.
         let at = e.known_at(f, &late, 301, 48).unwrap();
         assert_eq!((at[0][300], at[0][310]), (2.0, 0.0));
+        // At 305 both were booked. What is still to be booked is added at
+        // leads beyond 10 near the late one's time of day (12:00, a day
+        // later: step 324), nothing elsewhere.
+        let at = e.known_at(f, &late, 305, 48).unwrap();
+        assert_eq!((at[0][300], at[0][310]), (2.0, 1.0));
+        assert!(at[0][324] > 0.0 && at[0][324] < 0.1, "{}", at[0][324]);
+        assert_eq!(at[0][330], 0.0);
         // Beyond the backtest's horizon nothing is changed (the fit reads it
         // only up to the origin).
         assert!(e.known_at(f, &late, 200, 48).is_none());

@@ -3,8 +3,9 @@
 //!
 //! [`evaluate`] backtests the engine (the configuration a policy builds, see
 //! [`engine_for`](super::engine_for)) restricted to one model or family at
-//! each origin, with the appointments known up to then plus those booked for
-//! the horizon, through the one rolling-origin [`backtest`]. [`rank`] and
+//! each origin, with the appointments that took place up to then plus those
+//! booked for the horizon by then ([`booked_by`]), through the one
+//! rolling-origin [`backtest`]. [`rank`] and
 //! [`ensemble`] are M4's `--method auto`: the mean of the best few
 //! schedule-blind models by the same backtest.
 
@@ -42,7 +43,7 @@ pub fn evaluate(
         let forecast = |cut: usize| -> Result<Prediction> {
             let mut engine = Engine::new(restricted(cfg, model));
             let (past, future) = match covariates {
-                Some(c) => (Some(slice(c, 0, cut)), Some(slice(c, cut, cut + horizon))),
+                Some(c) => (Some(slice(c, 0, cut)), Some(booked_by(c, cut, horizon))),
                 None => (None, None),
             };
             engine.fit(&history.head(cut), past.as_ref())?;
@@ -83,6 +84,21 @@ pub fn slice(c: &Covariates, from: usize, to: usize) -> Covariates {
             .collect(),
         late: c.late_within(from, to),
     }
+}
+
+/// The `horizon` steps from `cut` of covariates as they were booked by
+/// `cut`: the appointments booked after it ([`Covariates::late`]) left out,
+/// as a forecaster at `cut` would have been given them.
+pub fn booked_by(c: &Covariates, cut: usize, horizon: usize) -> Covariates {
+    let mut future = slice(c, cut, cut + horizon);
+    // The slice lists only those booked after its start.
+    for l in &future.late {
+        if let Some(v) = future.values.get_mut(l.row).and_then(|r| r.get_mut(l.step)) {
+            *v = (*v - 1.0).max(0.0);
+        }
+    }
+    future.late.clear();
+    future
 }
 
 /// How many of the best-ranked models [`ensemble`] averages.

@@ -343,7 +343,7 @@ impl ScheduleRegression {
 ///
 /// O(period) whatever `hw`: the window slides around the circle (a
 /// compensated running sum, see [`CompensatedSum`]; counts are exact).
-fn smoothed_profile(sums: &[f64], cnt: &[usize], hw: usize) -> Vec<f64> {
+pub(crate) fn smoothed_profile(sums: &[f64], cnt: &[usize], hw: usize) -> Vec<f64> {
     let period = sums.len();
     if period == 0 {
         return Vec::new();

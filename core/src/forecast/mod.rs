@@ -17,6 +17,7 @@ mod pools;
 pub mod reference;
 mod seasonal;
 pub mod spread;
+pub mod unbooked;
 pub mod univariate;
 pub mod working;
 
